@@ -1,0 +1,25 @@
+//! The routes.yaml contract shared by `passthru-sync` (which writes it) and `passthru-proxy` (which
+//! serves it): the model, stable ids, validation, canonical rendering, request-path normalisation,
+//! the route table and the atomic write. No async runtime, database or HTTP server here.
+
+mod id;
+mod method;
+mod model;
+mod parse;
+mod path;
+mod problem;
+mod render;
+mod table;
+mod write;
+
+pub use id::StableId;
+pub use method::{Method, MethodSet};
+pub use model::{HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT};
+pub use parse::LITELLM_ONLY_FIELDS;
+pub use path::{normalize_request_path, PathRejection};
+pub use problem::{Location, Problem, ProblemKind, Problems};
+pub use table::{KeyStatus, Lookup, Match, RouteTable};
+pub use write::{write_atomically, WriteError, WriteOutcome};
+
+/// Re-exported so database sources can hand rows to [`Route::from_value`] without their own copy.
+pub use serde_yaml::Value;

@@ -1,0 +1,400 @@
+//! The validated routes table: what a routes.yaml file means once it has passed every check.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use crate::id::StableId;
+use crate::method::MethodSet;
+use crate::problem::{Location, Problem, ProblemKind, Problems};
+
+/// The upstream timeout when a route sets none: LiteLLM's `pass_through_request_timeout` default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// One pass-through route, validated. Field names and meanings follow LiteLLM's
+/// `pass_through_endpoints` entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub id: StableId,
+    /// Request-path prefix in normal form (see [`crate::normalize_request_path`]), no trailing `/`.
+    pub path: String,
+    pub target: Target,
+    /// false: the path exactly; true: the path and everything below it (segment-aware).
+    pub include_subpath: bool,
+    pub methods: MethodSet,
+    /// Added to every upstream request, names lower-cased. Values may end in `os.environ/NAME`.
+    pub headers: BTreeMap<String, HeaderTemplate>,
+    /// true: forward the client's end-to-end headers too.
+    pub forward_headers: bool,
+    /// Lowest-precedence query parameters: defaults < target URL query < client query.
+    pub default_query_params: BTreeMap<String, String>,
+    /// Upstream timeout, whole milliseconds.
+    pub timeout: Duration,
+    /// true: the proxy requires an API key whose sha256 is among the file's `keys`.
+    pub auth: bool,
+}
+
+impl Route {
+    /// The location of this route in problem reports.
+    pub fn location(&self, index: usize) -> Location {
+        Location::Route {
+            index,
+            id: Some(self.id.to_string()),
+            path: Some(self.path.clone()),
+            field: None,
+        }
+    }
+
+    /// `exact` or `subpath`, as `check` prints it.
+    pub fn match_kind(&self) -> &'static str {
+        if self.include_subpath {
+            "subpath"
+        } else {
+            "exact"
+        }
+    }
+}
+
+/// An absolute http(s) URL with a host; may carry a base path and a query, never credentials or
+/// a fragment. Kept as written so canonical rendering returns the operator's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    raw: String,
+    uri: http::Uri,
+}
+
+impl Target {
+    pub fn parse(raw: &str) -> Result<Target, String> {
+        if raw.contains('#') {
+            return Err("must not contain a fragment ('#')".into());
+        }
+        let uri: http::Uri = raw.parse().map_err(|e| {
+            format!(
+                "is not an absolute http(s) URL ({e}); write it like https://api.example.com/v1"
+            )
+        })?;
+        let scheme = uri.scheme_str().unwrap_or("");
+        if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+            return Err(if scheme.is_empty() {
+                "is not an absolute URL: it needs http:// or https:// and a host".into()
+            } else {
+                format!("has scheme {scheme:?}; only http and https are supported")
+            });
+        }
+        let authority = uri.authority().ok_or("has no host")?;
+        if authority.as_str().contains('@') {
+            return Err(
+                "must not carry credentials (user:password@); send them with `headers`".into(),
+            );
+        }
+        if authority.host().is_empty() {
+            return Err("has no host".into());
+        }
+        if authority.as_str().ends_with(':') {
+            return Err("has an empty port after ':'".into());
+        }
+        Ok(Target {
+            raw: raw.to_owned(),
+            uri,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    pub fn is_https(&self) -> bool {
+        self.uri
+            .scheme_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+    }
+
+    /// Host as written; IPv6 literals keep their brackets.
+    pub fn host(&self) -> &str {
+        self.uri.host().unwrap_or_default()
+    }
+
+    /// The explicit port, or 443/80 by scheme.
+    pub fn port(&self) -> u16 {
+        self.uri
+            .port_u16()
+            .unwrap_or(if self.is_https() { 443 } else { 80 })
+    }
+
+    /// `host[:port]` as the upstream's `Host` header carries it.
+    pub fn authority(&self) -> &str {
+        self.uri.authority().map(|a| a.as_str()).unwrap_or_default()
+    }
+
+    /// The base path, `/` when the URL has none.
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.uri.query()
+    }
+}
+
+/// A configured header value. LiteLLM's secret reference `os.environ/NAME` may end the value
+/// (`Bearer os.environ/KEY`); the proxy resolves it when it builds the table, never sends it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderTemplate {
+    raw: String,
+    env_at: Option<usize>,
+}
+
+const ENV_PREFIX: &str = "os.environ/";
+
+impl HeaderTemplate {
+    pub fn parse(raw: &str) -> Result<HeaderTemplate, String> {
+        if raw.contains(['\r', '\n']) {
+            return Err("contains CR or LF, which would inject headers".into());
+        }
+        if let Some(b) = raw.bytes().find(|&b| (b < b' ' && b != b'\t') || b == 0x7f) {
+            return Err(format!("contains the control character 0x{b:02X}"));
+        }
+        let env_at = raw.find(ENV_PREFIX);
+        if let Some(at) = env_at {
+            let name = &raw[at + ENV_PREFIX.len()..];
+            if !is_env_name(name) {
+                return Err(format!(
+                    "`os.environ/` must end the value and name a variable (letters, digits, '_'), found {name:?}"
+                ));
+            }
+        }
+        Ok(HeaderTemplate {
+            raw: raw.to_owned(),
+            env_at,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// The environment variable this value reads, if any.
+    pub fn env_var(&self) -> Option<&str> {
+        self.env_at.map(|at| &self.raw[at + ENV_PREFIX.len()..])
+    }
+
+    /// The value to send, with the `os.environ/NAME` reference replaced by `lookup(NAME)`.
+    /// Err names the variable that `lookup` did not have.
+    pub fn resolve(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+        match self.env_at {
+            None => Ok(self.raw.clone()),
+            Some(at) => {
+                let name = &self.raw[at + ENV_PREFIX.len()..];
+                let secret = lookup(name).ok_or_else(|| name.to_owned())?;
+                Ok(format!("{}{secret}", &self.raw[..at]))
+            }
+        }
+    }
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// The sha256 of an API key that `auth: true` routes accept, as LiteLLM stores it in
+/// `"LiteLLM_VerificationToken".token`; never the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KeyHash {
+    pub sha256: [u8; 32],
+    /// Whole seconds; the key is refused from this instant on.
+    pub expires: Option<SystemTime>,
+}
+
+impl KeyHash {
+    /// Parses 64 hex digits (either case).
+    pub fn parse_hex(hex: &str) -> Result<[u8; 32], String> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+            return Err(format!(
+                "must be the sha256 of the key as 64 hex digits, found {} characters{}",
+                bytes.len(),
+                if bytes.iter().all(u8::is_ascii_hexdigit) {
+                    ""
+                } else {
+                    " with non-hex digits"
+                }
+            ));
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let s = std::str::from_utf8(pair).expect("hex digits are ASCII");
+            out[i] = u8::from_str_radix(s, 16).expect("checked hex");
+        }
+        Ok(out)
+    }
+
+    pub fn hex(&self) -> String {
+        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A validated table: routes in canonical order, every id stamped, no duplicate ids, no two
+/// routes answering the same (path, method); key hashes sorted and unique.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RoutesFile {
+    routes: Vec<Route>,
+    keys: Vec<KeyHash>,
+}
+
+impl RoutesFile {
+    /// Checks the table as a whole and puts it in canonical order. Problems are located by the
+    /// routes' indices in `routes` as given.
+    pub fn new(routes: Vec<Route>, keys: Vec<KeyHash>) -> Result<RoutesFile, Problems> {
+        RoutesFile::new_located(routes, keys, &|i| i, &|i| i)
+    }
+
+    /// [`RoutesFile::new`] for entries that sat at other indices in a file (some were rejected
+    /// before), so that problems name the index the operator sees.
+    pub(crate) fn new_located(
+        routes: Vec<Route>,
+        keys: Vec<KeyHash>,
+        route_index: &dyn Fn(usize) -> usize,
+        key_index: &dyn Fn(usize) -> usize,
+    ) -> Result<RoutesFile, Problems> {
+        let clashes = find_clashes(&routes, &keys, route_index, key_index);
+        if !clashes.is_empty() {
+            return Err(Problems(clashes.into_iter().map(|c| c.problem).collect()));
+        }
+        Ok(RoutesFile::canonical(routes, keys))
+    }
+
+    /// Like [`RoutesFile::new`], but keeps the first of each clashing set (in the order given)
+    /// and reports the rest: what a database source does with rows that cannot all be served.
+    pub fn new_skipping_clashes(
+        mut routes: Vec<Route>,
+        mut keys: Vec<KeyHash>,
+    ) -> (RoutesFile, Vec<Problem>) {
+        let clashes = find_clashes(&routes, &keys, &|i| i, &|i| i);
+        let mut drop_routes = vec![false; routes.len()];
+        let mut drop_keys = vec![false; keys.len()];
+        for clash in &clashes {
+            match clash.later {
+                Later::Route(i) => drop_routes[i] = true,
+                Later::Key(i) => drop_keys[i] = true,
+            }
+        }
+        let mut i = 0;
+        routes.retain(|_| (!drop_routes[i], i += 1).0);
+        let mut i = 0;
+        keys.retain(|_| (!drop_keys[i], i += 1).0);
+        let problems = clashes.into_iter().map(|c| c.problem).collect();
+        (RoutesFile::canonical(routes, keys), problems)
+    }
+
+    fn canonical(mut routes: Vec<Route>, mut keys: Vec<KeyHash>) -> RoutesFile {
+        routes.sort_by(|a, b| {
+            a.path
+                .cmp(&b.path)
+                .then(a.include_subpath.cmp(&b.include_subpath))
+                .then_with(|| a.methods.iter().cmp(b.methods.iter()))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        keys.sort();
+        RoutesFile { routes, keys }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    pub fn keys(&self) -> &[KeyHash] {
+        &self.keys
+    }
+
+    pub fn into_parts(self) -> (Vec<Route>, Vec<KeyHash>) {
+        (self.routes, self.keys)
+    }
+}
+
+enum Later {
+    Route(usize),
+    Key(usize),
+}
+
+struct Clash {
+    later: Later,
+    problem: Problem,
+}
+
+/// Duplicate ids, routes answering the same (path, method), repeated key hashes. Each clash names
+/// the later entry and the earlier one it clashes with; a later entry is reported once.
+fn find_clashes(
+    routes: &[Route],
+    keys: &[KeyHash],
+    route_index: &dyn Fn(usize) -> usize,
+    key_index: &dyn Fn(usize) -> usize,
+) -> Vec<Clash> {
+    let mut clashes = Vec::new();
+    let mut by_id: HashMap<&StableId, usize> = HashMap::with_capacity(routes.len());
+    let mut by_path: HashMap<(&str, bool), Vec<usize>> = HashMap::with_capacity(routes.len());
+    for (i, route) in routes.iter().enumerate() {
+        if let Some(&first) = by_id.get(&route.id) {
+            clashes.push(Clash {
+                later: Later::Route(i),
+                problem: Problem::new(
+                    ProblemKind::DuplicateId,
+                    route.location(route_index(i)),
+                    format!(
+                        "id {} is also used by routes[{}] (path {}); ids must be unique",
+                        route.id,
+                        route_index(first),
+                        routes[first].path
+                    ),
+                ),
+            });
+            continue;
+        }
+        let same_path = by_path
+            .entry((route.path.as_str(), route.include_subpath))
+            .or_default();
+        if let Some(&other) = same_path
+            .iter()
+            .find(|&&j| routes[j].methods.overlaps(route.methods))
+        {
+            let both = routes[other].methods.intersection(route.methods);
+            clashes.push(Clash {
+                later: Later::Route(i),
+                problem: Problem::new(
+                    ProblemKind::Conflict,
+                    route.location(route_index(i)),
+                    format!(
+                        "answers {} {} ({}) like routes[{}] (id {}); give them disjoint `methods`",
+                        both,
+                        route.path,
+                        route.match_kind(),
+                        route_index(other),
+                        routes[other].id
+                    ),
+                ),
+            });
+            continue;
+        }
+        by_id.insert(&route.id, i);
+        same_path.push(i);
+    }
+    let mut seen: HashMap<[u8; 32], usize> = HashMap::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(&first) = seen.get(&key.sha256) {
+            clashes.push(Clash {
+                later: Later::Key(i),
+                problem: Problem::new(
+                    ProblemKind::DuplicateKey,
+                    Location::Key {
+                        index: key_index(i),
+                        field: Some("sha256".into()),
+                    },
+                    format!("the same key hash as keys[{}]", key_index(first)),
+                ),
+            });
+        } else {
+            seen.insert(key.sha256, i);
+        }
+    }
+    clashes
+}

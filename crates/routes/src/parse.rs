@@ -1,0 +1,713 @@
+//! Reading a routes file: every problem at once, each located, or a validated [`RoutesFile`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_yaml::{Mapping, Value};
+
+use crate::id::StableId;
+use crate::method::{Method, MethodSet};
+use crate::model::{HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT};
+use crate::path::check_route_path;
+use crate::problem::{Location, Problem, ProblemKind, Problems};
+
+const TOP_FIELDS: &[&str] = &["version", "routes", "keys"];
+const ROUTE_FIELDS: &[&str] = &[
+    "id",
+    "path",
+    "target",
+    "include_subpath",
+    "methods",
+    "headers",
+    "forward_headers",
+    "default_query_params",
+    "timeout",
+    "auth",
+];
+/// LiteLLM fields passthru knowingly does not implement: an error in a file (the operator should
+/// know the setting has no effect); a database source drops them before validation.
+pub const LITELLM_ONLY_FIELDS: &[&str] = &[
+    "cost_per_request",
+    "guardrails",
+    "is_from_config",
+    "merge_query_params",
+    "custom_auth_parser",
+];
+const KEY_FIELDS: &[&str] = &["sha256", "expires"];
+/// Configured headers the proxy owns: framing, connection management and routing.
+const RESERVED_HEADERS: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+
+impl RoutesFile {
+    /// Parses and validates a routes file. Any problem rejects the whole file; all of them are
+    /// reported. A file with no content is an error, distinct from `routes: []`.
+    pub fn parse(bytes: &[u8]) -> Result<RoutesFile, Problems> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(one(
+                ProblemKind::Empty,
+                Location::Document { field: None },
+                "the file is empty; an empty table is written `version: 1` and `routes: []`",
+            ));
+        }
+        if let Err(e) = std::str::from_utf8(bytes) {
+            let (line, column) = line_column(bytes, e.valid_up_to());
+            return Err(one(
+                ProblemKind::NotUtf8,
+                Location::Text { line, column },
+                "the file is not UTF-8 text",
+            ));
+        }
+        let doc: Value = serde_yaml::from_slice(bytes).map_err(|e| {
+            let location = match e.location() {
+                Some(l) => Location::Text {
+                    line: l.line(),
+                    column: l.column(),
+                },
+                None => Location::Document { field: None },
+            };
+            one(
+                ProblemKind::Syntax,
+                location,
+                strip_location(&e.to_string()),
+            )
+        })?;
+        parse_document(&doc)
+    }
+}
+
+fn one(kind: ProblemKind, location: Location, message: impl Into<String>) -> Problems {
+    Problems(vec![Problem::new(kind, location, message)])
+}
+
+fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
+}
+
+/// serde_yaml appends " at line L column C"; the location is reported on its own.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
+    let top = |field: &str| Location::Document {
+        field: Some(field.into()),
+    };
+    let map = match doc {
+        Value::Null => return Err(one(
+            ProblemKind::Empty,
+            Location::Document { field: None },
+            "the file holds only comments; an empty table is written `version: 1` and `routes: []`",
+        )),
+        Value::Mapping(map) => map,
+        other => {
+            return Err(one(
+                ProblemKind::WrongType,
+                Location::Document { field: None },
+                format!(
+                    "the document must be a mapping with `version` and `routes`, found {}",
+                    type_name(other)
+                ),
+            ))
+        }
+    };
+    let mut problems = Vec::new();
+    for key in map.keys() {
+        check_field_name(key, TOP_FIELDS, &[], &mut problems, |f| top(f));
+    }
+    match map.get("version") {
+        None => problems.push(Problem::new(
+            ProblemKind::MissingField,
+            top("version"),
+            "missing; write `version: 1`",
+        )),
+        Some(v) if v.as_u64() == Some(1) => {}
+        Some(v) => problems.push(Problem::new(
+            ProblemKind::BadVersion,
+            top("version"),
+            format!(
+                "must be 1, found {}; this passthru reads version 1 files",
+                show(v)
+            ),
+        )),
+    }
+    let mut routes = Vec::new();
+    let mut route_indices = Vec::new();
+    match map.get("routes") {
+        None => problems.push(Problem::new(
+            ProblemKind::MissingField,
+            top("routes"),
+            "missing; an empty table is written `routes: []`",
+        )),
+        Some(Value::Sequence(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                match route_from_value(index, item) {
+                    Ok(route) => {
+                        routes.push(route);
+                        route_indices.push(index);
+                    }
+                    Err(mut p) => problems.append(&mut p),
+                }
+            }
+        }
+        Some(other) => problems.push(Problem::new(
+            ProblemKind::WrongType,
+            top("routes"),
+            format!("must be a list of routes, found {}", type_name(other)),
+        )),
+    }
+    let mut keys = Vec::new();
+    let mut key_indices = Vec::new();
+    match map.get("keys") {
+        None | Some(Value::Null) => {}
+        Some(Value::Sequence(items)) => {
+            for (index, item) in items.iter().enumerate() {
+                match key_from_value(index, item) {
+                    Ok(key) => {
+                        keys.push(key);
+                        key_indices.push(index);
+                    }
+                    Err(mut p) => problems.append(&mut p),
+                }
+            }
+        }
+        Some(other) => problems.push(Problem::new(
+            ProblemKind::WrongType,
+            top("keys"),
+            format!("must be a list of key hashes, found {}", type_name(other)),
+        )),
+    }
+    match RoutesFile::new_located(routes, keys, &|i| route_indices[i], &|i| key_indices[i]) {
+        Ok(file) if problems.is_empty() => Ok(file),
+        Ok(_) => Err(Problems(problems)),
+        Err(Problems(mut clashes)) => {
+            problems.append(&mut clashes);
+            Err(Problems(problems))
+        }
+    }
+}
+
+fn check_field_name(
+    key: &Value,
+    known: &[&str],
+    unsupported: &[&str],
+    problems: &mut Vec<Problem>,
+    at: impl Fn(&str) -> Location,
+) {
+    let Some(name) = key.as_str() else {
+        problems.push(Problem::new(
+            ProblemKind::WrongType,
+            at(&show(key)),
+            "field names must be strings",
+        ));
+        return;
+    };
+    if known.contains(&name) {
+        return;
+    }
+    if unsupported.contains(&name) {
+        problems.push(Problem::new(
+            ProblemKind::UnsupportedField,
+            at(name),
+            "is a LiteLLM setting passthru does not implement; remove it",
+        ));
+        return;
+    }
+    let hint = known
+        .iter()
+        .map(|k| (edit_distance(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .unwrap_or_else(|| format!("; known fields: {}", known.join(", ")));
+    problems.push(Problem::new(
+        ProblemKind::UnknownField,
+        at(name),
+        format!("unknown field{hint}"),
+    ));
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => type_name(other).to_owned(),
+    }
+}
+
+/// Strings, numbers and booleans as the text they stand for (YAML reads `x-count: 5` as a number).
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Collects the problems of one route, each at `routes[index] (id, path) field`.
+struct RouteProblems {
+    index: usize,
+    id: Option<String>,
+    path: Option<String>,
+    problems: Vec<Problem>,
+}
+
+impl RouteProblems {
+    fn at(&self, field: &str) -> Location {
+        Location::Route {
+            index: self.index,
+            id: self.id.clone(),
+            path: self.path.clone(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    fn push(&mut self, kind: ProblemKind, field: &str, message: impl Into<String>) {
+        let location = self.at(field);
+        self.problems.push(Problem::new(kind, location, message));
+    }
+
+    fn wrong_type(&mut self, field: &str, expected: &str, found: &Value) {
+        self.push(
+            ProblemKind::WrongType,
+            field,
+            format!("must be {expected}, found {}", type_name(found)),
+        );
+    }
+}
+
+impl Route {
+    /// Validates one route given as a YAML (or converted JSON) value; `index` is its place in the
+    /// source, used in problem locations. An absent or null `id` is derived from path and methods.
+    pub fn from_value(index: usize, value: &Value) -> Result<Route, Vec<Problem>> {
+        route_from_value(index, value)
+    }
+}
+
+fn route_from_value(index: usize, value: &Value) -> Result<Route, Vec<Problem>> {
+    let mut rp = RouteProblems {
+        index,
+        id: None,
+        path: None,
+        problems: Vec::new(),
+    };
+    let Value::Mapping(map) = value else {
+        rp.problems.push(Problem::new(
+            ProblemKind::WrongType,
+            Location::Route {
+                index,
+                id: None,
+                path: None,
+                field: None,
+            },
+            format!(
+                "each route must be a mapping with `path` and `target`, found {}",
+                type_name(value)
+            ),
+        ));
+        return Err(rp.problems);
+    };
+    rp.path = map.get("path").and_then(Value::as_str).map(str::to_owned);
+    let methods = parse_methods(map, &mut rp);
+    let explicit_id = map.get("id").filter(|v| !v.is_null());
+    rp.id = match explicit_id {
+        Some(v) => scalar_text(v),
+        None => match (&rp.path, methods) {
+            (Some(path), Some(methods)) if check_route_path(path).is_ok() => {
+                Some(StableId::derive(path, methods).to_string())
+            }
+            _ => None,
+        },
+    };
+    for key in map.keys() {
+        let at = |f: &str| rp.at(f);
+        let mut found = Vec::new();
+        check_field_name(key, ROUTE_FIELDS, LITELLM_ONLY_FIELDS, &mut found, at);
+        rp.problems.append(&mut found);
+    }
+
+    let id = explicit_id.and_then(|v| match scalar_text(v) {
+        Some(id) if is_valid_id(&id) => Some(StableId::explicit(id)),
+        Some(id) => {
+            rp.push(
+                ProblemKind::BadId,
+                "id",
+                format!("{id:?} is not a usable id: 1 to 200 characters, no spaces or control characters; or leave it out to derive one"),
+            );
+            None
+        }
+        None => {
+            rp.wrong_type("id", "a string", v);
+            None
+        }
+    });
+    let path = match map.get("path") {
+        None | Some(Value::Null) => {
+            rp.push(
+                ProblemKind::MissingField,
+                "path",
+                "missing; every route needs a request path such as /my-service",
+            );
+            None
+        }
+        Some(Value::String(p)) => match check_route_path(p) {
+            Ok(()) => Some(p.clone()),
+            Err(why) => {
+                rp.push(ProblemKind::BadPath, "path", format!("{p:?} {why}"));
+                None
+            }
+        },
+        Some(other) => {
+            rp.wrong_type("path", "a string", other);
+            None
+        }
+    };
+    let target = match map.get("target") {
+        None | Some(Value::Null) => {
+            rp.push(
+                ProblemKind::MissingField,
+                "target",
+                "missing; every route needs an upstream URL such as https://api.example.com",
+            );
+            None
+        }
+        Some(Value::String(t)) => match Target::parse(t) {
+            Ok(target) => Some(target),
+            Err(why) => {
+                rp.push(ProblemKind::BadTarget, "target", format!("{t:?} {why}"));
+                None
+            }
+        },
+        Some(other) => {
+            rp.wrong_type("target", "a string", other);
+            None
+        }
+    };
+    let include_subpath = parse_bool(map, "include_subpath", false, &mut rp);
+    let forward_headers = parse_bool(map, "forward_headers", false, &mut rp);
+    let auth = parse_bool(map, "auth", true, &mut rp);
+    let headers = parse_headers(map, &mut rp);
+    let default_query_params = parse_query_params(map, &mut rp);
+    let timeout = parse_timeout(map, &mut rp);
+
+    if !rp.problems.is_empty() {
+        return Err(rp.problems);
+    }
+    let (Some(path), Some(target), Some(methods)) = (path, target, methods) else {
+        unreachable!("a missing field is always reported")
+    };
+    Ok(Route {
+        id: id.unwrap_or_else(|| StableId::derive(&path, methods)),
+        path,
+        target,
+        include_subpath,
+        methods,
+        headers,
+        forward_headers,
+        default_query_params,
+        timeout,
+        auth,
+    })
+}
+
+fn is_valid_id(id: &str) -> bool {
+    (1..=200).contains(&id.chars().count())
+        && !id.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+fn parse_bool(map: &Mapping, field: &str, default: bool, rp: &mut RouteProblems) -> bool {
+    match map.get(field) {
+        None | Some(Value::Null) => default,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            rp.wrong_type(field, "true or false", other);
+            default
+        }
+    }
+}
+
+fn parse_methods(map: &Mapping, rp: &mut RouteProblems) -> Option<MethodSet> {
+    let items = match map.get("methods") {
+        None | Some(Value::Null) => return Some(MethodSet::ANY),
+        Some(Value::Sequence(items)) => items,
+        Some(other) => {
+            rp.wrong_type(
+                "methods",
+                "a list of HTTP methods such as [GET, POST]",
+                other,
+            );
+            return None;
+        }
+    };
+    let mut set = MethodSet::ANY;
+    let mut ok = true;
+    for item in items {
+        match item.as_str().and_then(Method::parse) {
+            Some(m) => set.insert(m),
+            None => {
+                ok = false;
+                rp.push(
+                    ProblemKind::BadMethod,
+                    "methods",
+                    format!(
+                        "{} is not an HTTP method; use GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE or CONNECT",
+                        show(item)
+                    ),
+                );
+            }
+        }
+    }
+    ok.then_some(set)
+}
+
+fn parse_headers(map: &Mapping, rp: &mut RouteProblems) -> BTreeMap<String, HeaderTemplate> {
+    let mut out = BTreeMap::new();
+    let entries = match map.get("headers") {
+        None | Some(Value::Null) => return out,
+        Some(Value::Mapping(entries)) => entries,
+        Some(other) => {
+            rp.wrong_type("headers", "a mapping of header name to value", other);
+            return out;
+        }
+    };
+    for (name, value) in entries {
+        let Some(name) = name.as_str() else {
+            rp.push(
+                ProblemKind::BadHeader,
+                "headers",
+                format!("header name {} must be a string", show(name)),
+            );
+            continue;
+        };
+        let field = format!("headers.{name}");
+        if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            rp.push(
+                ProblemKind::BadHeader,
+                &field,
+                format!("{name:?} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"),
+            );
+            continue;
+        }
+        let lower = name.to_ascii_lowercase();
+        if RESERVED_HEADERS.contains(&lower.as_str()) {
+            rp.push(
+                ProblemKind::BadHeader,
+                &field,
+                "is set by the proxy itself (framing, connection or Host) and cannot be configured",
+            );
+            continue;
+        }
+        let Some(text) = scalar_text(value) else {
+            rp.wrong_type(&field, "a string", value);
+            continue;
+        };
+        match HeaderTemplate::parse(&text) {
+            Ok(template) => {
+                if out.insert(lower, template).is_some() {
+                    rp.push(
+                        ProblemKind::BadHeader,
+                        &field,
+                        "is set twice (header names are case-insensitive)",
+                    );
+                }
+            }
+            Err(why) => rp.push(ProblemKind::BadHeader, &field, format!("value {why}")),
+        }
+    }
+    out
+}
+
+fn parse_query_params(map: &Mapping, rp: &mut RouteProblems) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let entries = match map.get("default_query_params") {
+        None | Some(Value::Null) => return out,
+        Some(Value::Mapping(entries)) => entries,
+        Some(other) => {
+            rp.wrong_type(
+                "default_query_params",
+                "a mapping of parameter name to value",
+                other,
+            );
+            return out;
+        }
+    };
+    for (name, value) in entries {
+        let (Some(name), Some(value)) = (scalar_text(name), scalar_text(value)) else {
+            rp.push(
+                ProblemKind::BadQueryParam,
+                "default_query_params",
+                format!(
+                    "{}: {} must be a name and a string value",
+                    show(name),
+                    show(value)
+                ),
+            );
+            continue;
+        };
+        if name.is_empty() || name.chars().chain(value.chars()).any(char::is_control) {
+            rp.push(
+                ProblemKind::BadQueryParam,
+                &format!("default_query_params.{name}"),
+                "names must be non-empty, and names and values free of control characters",
+            );
+            continue;
+        }
+        out.insert(name, value);
+    }
+    out
+}
+
+fn parse_timeout(map: &Mapping, rp: &mut RouteProblems) -> Duration {
+    let secs = match map.get("timeout") {
+        None | Some(Value::Null) => return DEFAULT_TIMEOUT,
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(other) => {
+            rp.wrong_type("timeout", "a number of seconds", other);
+            return DEFAULT_TIMEOUT;
+        }
+    };
+    if !(secs.is_finite() && secs >= 0.001 && secs <= MAX_TIMEOUT_SECS) {
+        rp.push(
+            ProblemKind::BadTimeout,
+            "timeout",
+            format!("{secs} is not a number of seconds between 0.001 and {MAX_TIMEOUT_SECS}"),
+        );
+        return DEFAULT_TIMEOUT;
+    }
+    Duration::from_millis((secs * 1000.0).round() as u64)
+}
+
+fn key_from_value(index: usize, value: &Value) -> Result<KeyHash, Vec<Problem>> {
+    let at = |field: Option<&str>| Location::Key {
+        index,
+        field: field.map(str::to_owned),
+    };
+    let Value::Mapping(map) = value else {
+        return Err(vec![Problem::new(
+            ProblemKind::WrongType,
+            at(None),
+            format!(
+                "each key must be a mapping with `sha256` (and optionally `expires`), found {}",
+                type_name(value)
+            ),
+        )]);
+    };
+    let mut problems = Vec::new();
+    for key in map.keys() {
+        check_field_name(key, KEY_FIELDS, &[], &mut problems, |f| at(Some(f)));
+    }
+    let sha256 = match map.get("sha256") {
+        None | Some(Value::Null) => {
+            problems.push(Problem::new(
+                ProblemKind::MissingField,
+                at(Some("sha256")),
+                "missing; the sha256 of the API key as 64 hex digits",
+            ));
+            None
+        }
+        Some(Value::String(hex)) => KeyHash::parse_hex(hex)
+            .map_err(|why| {
+                problems.push(Problem::new(
+                    ProblemKind::BadKeyHash,
+                    at(Some("sha256")),
+                    why,
+                ))
+            })
+            .ok(),
+        Some(other) => {
+            problems.push(Problem::new(
+                ProblemKind::BadKeyHash,
+                at(Some("sha256")),
+                format!(
+                    "must be a string of 64 hex digits, found {}",
+                    type_name(other)
+                ),
+            ));
+            None
+        }
+    };
+    let expires = match map.get("expires") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(text)) => match humantime::parse_rfc3339_weak(text) {
+            Ok(t) => Some(whole_seconds(t)),
+            Err(e) => {
+                problems.push(Problem::new(
+                    ProblemKind::BadExpiry,
+                    at(Some("expires")),
+                    format!("{text:?} is not a UTC timestamp like 2027-01-31T00:00:00Z ({e})"),
+                ));
+                None
+            }
+        },
+        Some(other) => {
+            problems.push(Problem::new(
+                ProblemKind::BadExpiry,
+                at(Some("expires")),
+                format!(
+                    "must be a UTC timestamp like 2027-01-31T00:00:00Z, found {}",
+                    type_name(other)
+                ),
+            ));
+            None
+        }
+    };
+    match sha256 {
+        Some(sha256) if problems.is_empty() => Ok(KeyHash { sha256, expires }),
+        _ => Err(problems),
+    }
+}
+
+/// Rounds down: a key never lives longer than its database row says.
+fn whole_seconds(t: SystemTime) -> SystemTime {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    UNIX_EPOCH + Duration::from_secs(secs)
+}

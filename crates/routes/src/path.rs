@@ -1,0 +1,292 @@
+//! Request-path normalisation (DESIGN.md §4): one normal form that the table matches and the proxy
+//! forwards, so the router and the upstream can never see different paths ("split view").
+
+use std::borrow::Cow;
+
+/// Why a request path cannot be routed safely. The proxy answers these with 400.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathRejection {
+    #[error("request path must start with '/'")]
+    NotAbsolute,
+    #[error("request path contains an encoded '/' (%2F); it cannot be routed safely")]
+    EncodedSlash,
+    #[error("request path contains '\\' or an encoded '\\' (%5C); it cannot be routed safely")]
+    Backslash,
+    #[error("request path contains a NUL byte (%00)")]
+    Nul,
+    #[error("request path contains '%' not followed by two hex digits")]
+    BadPercentEncoding,
+    #[error(
+        "request path contains a control, space, non-ASCII, '?' or '#' character (byte 0x{0:02X})"
+    )]
+    BadCharacter(u8),
+    #[error("request path climbs above the root with '..'")]
+    EscapesRoot,
+}
+
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+}
+
+fn hex_value(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Normalises a request path (without its query): percent-decodes unreserved characters only and
+/// upper-cases the hex of the rest, merges repeated slashes, removes `.` and `..` segments
+/// (RFC 3986 §5.2.4) and keeps a trailing slash. Rejects what cannot be routed safely.
+///
+/// The result never contains `//`, a `.` or `..` segment, or an encoded unreserved character, so
+/// normalising it again returns it unchanged.
+pub fn normalize_request_path(raw: &str) -> Result<Cow<'_, str>, PathRejection> {
+    let bytes = raw.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathRejection::NotAbsolute);
+    }
+    let mut has_percent = false;
+    for &b in bytes {
+        match b {
+            b'%' => has_percent = true,
+            b'\\' => return Err(PathRejection::Backslash),
+            0 => return Err(PathRejection::Nul),
+            b if b <= b' ' || b >= 0x7f || b == b'?' || b == b'#' => {
+                return Err(PathRejection::BadCharacter(b))
+            }
+            _ => {}
+        }
+    }
+    let decoded: Cow<'_, str> = if has_percent {
+        Cow::Owned(decode_unreserved(bytes)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
+    if !needs_segment_work(&decoded) {
+        return Ok(decoded);
+    }
+    remove_dot_segments(&decoded).map(Cow::Owned)
+}
+
+fn decode_unreserved(bytes: &[u8]) -> Result<String, PathRejection> {
+    let mut out = String::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b != b'%' {
+            out.push(b as char);
+            i += 1;
+            continue;
+        }
+        let (hi, lo) = match (bytes.get(i + 1), bytes.get(i + 2)) {
+            (Some(&h), Some(&l)) => (h, l),
+            _ => return Err(PathRejection::BadPercentEncoding),
+        };
+        let value = match (hex_value(hi), hex_value(lo)) {
+            (Some(h), Some(l)) => h << 4 | l,
+            _ => return Err(PathRejection::BadPercentEncoding),
+        };
+        match value {
+            b'/' => return Err(PathRejection::EncodedSlash),
+            b'\\' => return Err(PathRejection::Backslash),
+            0 => return Err(PathRejection::Nul),
+            v if is_unreserved(v) => out.push(v as char),
+            _ => {
+                out.push('%');
+                out.push(hi.to_ascii_uppercase() as char);
+                out.push(lo.to_ascii_uppercase() as char);
+            }
+        }
+        i += 3;
+    }
+    Ok(out)
+}
+
+/// True when some segment is empty (other than a final one after a trailing slash), `.` or `..`.
+fn needs_segment_work(path: &str) -> bool {
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+            return true;
+        }
+    }
+    false
+}
+
+fn remove_dot_segments(path: &str) -> Result<String, PathRejection> {
+    let mut out = String::with_capacity(path.len());
+    let mut starts: Vec<usize> = Vec::new();
+    let mut trailing_slash = false;
+    for seg in path[1..].split('/') {
+        trailing_slash = matches!(seg, "" | "." | "..");
+        match seg {
+            "" | "." => {}
+            ".." => {
+                let start = starts.pop().ok_or(PathRejection::EscapesRoot)?;
+                out.truncate(start);
+            }
+            _ => {
+                starts.push(out.len());
+                out.push('/');
+                out.push_str(seg);
+            }
+        }
+    }
+    if out.is_empty() || trailing_slash {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+/// Checks that a route's `path` is already in normal form, so the path the table matches on is
+/// exactly the path the operator wrote (and the one its stable id hashes). Returns what is wrong.
+pub(crate) fn check_route_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("must not be empty; write \"/\" for the root".into());
+    }
+    if !path.starts_with('/') {
+        return Err(format!("must start with '/': write \"/{path}\""));
+    }
+    if path.contains(['{', '}']) {
+        return Err("path parameters such as {id} are not supported; use include_subpath: true on the common prefix".into());
+    }
+    match normalize_request_path(path) {
+        Err(e) => Err(e.to_string().replacen("request path", "path", 1)),
+        Ok(normal) if normal != path => Err(format!(
+            "is not in normal form (dot segments, '//' or encoded characters); write \"{normal}\""
+        )),
+        Ok(_) if path.len() > 1 && path.ends_with('/') => Err(format!(
+            "must not end with '/'; write \"{}\" (include_subpath: true matches everything below it)",
+            path.trim_end_matches('/')
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> Result<String, PathRejection> {
+        normalize_request_path(p).map(Cow::into_owned)
+    }
+
+    #[test]
+    fn plain_path_is_unchanged_and_borrowed() {
+        assert!(matches!(
+            normalize_request_path("/a/b"),
+            Ok(Cow::Borrowed("/a/b"))
+        ));
+    }
+
+    #[test]
+    fn dot_segments_are_removed() {
+        assert_eq!(norm("/a/./b/../c").unwrap(), "/a/c");
+        assert_eq!(norm("/a/b/..").unwrap(), "/a/");
+        assert_eq!(norm("/a/.").unwrap(), "/a/");
+    }
+
+    #[test]
+    fn repeated_slashes_are_merged() {
+        assert_eq!(norm("//a///b//").unwrap(), "/a/b/");
+        assert_eq!(norm("//").unwrap(), "/");
+    }
+
+    #[test]
+    fn trailing_slash_is_kept() {
+        assert_eq!(norm("/api/").unwrap(), "/api/");
+    }
+
+    #[test]
+    fn encoded_unreserved_characters_are_decoded() {
+        assert_eq!(norm("/%61%70%69/%7Efoo").unwrap(), "/api/~foo");
+    }
+
+    #[test]
+    fn encoded_dots_are_dot_segments() {
+        assert_eq!(norm("/a/%2e%2E/b").unwrap(), "/b");
+        assert_eq!(norm("/%2e%2e"), Err(PathRejection::EscapesRoot));
+    }
+
+    #[test]
+    fn other_encodings_are_kept_with_upper_case_hex() {
+        assert_eq!(norm("/a%3bb/%e2%82%ac").unwrap(), "/a%3Bb/%E2%82%AC");
+    }
+
+    #[test]
+    fn double_encoding_is_not_decoded_twice() {
+        assert_eq!(norm("/%252e%252e/x").unwrap(), "/%252e%252e/x");
+    }
+
+    #[test]
+    fn encoded_slash_is_rejected() {
+        assert_eq!(norm("/a%2fb"), Err(PathRejection::EncodedSlash));
+    }
+
+    #[test]
+    fn backslash_raw_or_encoded_is_rejected() {
+        assert_eq!(norm("/a\\b"), Err(PathRejection::Backslash));
+        assert_eq!(norm("/a%5Cb"), Err(PathRejection::Backslash));
+    }
+
+    #[test]
+    fn nul_raw_or_encoded_is_rejected() {
+        assert_eq!(norm("/a%00"), Err(PathRejection::Nul));
+        assert_eq!(norm("/a\0"), Err(PathRejection::Nul));
+    }
+
+    #[test]
+    fn escaping_the_root_is_rejected() {
+        assert_eq!(norm("/.."), Err(PathRejection::EscapesRoot));
+        assert_eq!(norm("/a/../../b"), Err(PathRejection::EscapesRoot));
+    }
+
+    #[test]
+    fn bad_percent_encoding_is_rejected() {
+        assert_eq!(norm("/a%2"), Err(PathRejection::BadPercentEncoding));
+        assert_eq!(norm("/a%zz"), Err(PathRejection::BadPercentEncoding));
+    }
+
+    #[test]
+    fn relative_and_asterisk_forms_are_rejected() {
+        assert_eq!(norm("a/b"), Err(PathRejection::NotAbsolute));
+        assert_eq!(norm("*"), Err(PathRejection::NotAbsolute));
+        assert_eq!(norm(""), Err(PathRejection::NotAbsolute));
+    }
+
+    #[test]
+    fn controls_spaces_and_non_ascii_are_rejected() {
+        assert_eq!(norm("/a b"), Err(PathRejection::BadCharacter(b' ')));
+        assert_eq!(norm("/a\r\n"), Err(PathRejection::BadCharacter(b'\r')));
+        assert!(matches!(norm("/é"), Err(PathRejection::BadCharacter(_))));
+        assert_eq!(norm("/a?b"), Err(PathRejection::BadCharacter(b'?')));
+    }
+
+    #[test]
+    fn semicolon_is_an_ordinary_character() {
+        assert_eq!(norm("/api;x/y").unwrap(), "/api;x/y");
+    }
+
+    #[test]
+    fn route_path_must_be_normal() {
+        assert!(check_route_path("/my-service").is_ok());
+        assert!(check_route_path("/").is_ok());
+        assert!(check_route_path("my-service")
+            .unwrap_err()
+            .contains("start with '/'"));
+        assert!(check_route_path("/a//b").unwrap_err().contains("\"/a/b\""));
+        assert!(check_route_path("/a/")
+            .unwrap_err()
+            .contains("end with '/'"));
+        assert!(check_route_path("/jobs/{id}")
+            .unwrap_err()
+            .contains("path parameters"));
+        assert!(check_route_path("/a%2Fb")
+            .unwrap_err()
+            .contains("encoded '/'"));
+    }
+}

@@ -1,0 +1,93 @@
+//! Canonical rendering: one logical table, one byte sequence. No timestamps, no volatile data, so
+//! an unchanged table is never rewritten and never reloaded.
+
+use std::collections::BTreeMap;
+
+use serde::{Serialize, Serializer};
+
+use crate::model::{Route, RoutesFile};
+
+#[derive(Serialize)]
+struct FileOut<'a> {
+    version: u8,
+    routes: Vec<RouteOut<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    keys: Vec<KeyOut>,
+}
+
+/// Every field written out, defaults included: what a route does never depends on a default
+/// that could differ between LiteLLM versions and passthru.
+#[derive(Serialize)]
+struct RouteOut<'a> {
+    id: &'a str,
+    path: &'a str,
+    target: &'a str,
+    include_subpath: bool,
+    methods: Vec<&'static str>,
+    headers: BTreeMap<&'a str, &'a str>,
+    forward_headers: bool,
+    default_query_params: &'a BTreeMap<String, String>,
+    #[serde(serialize_with = "seconds")]
+    timeout: std::time::Duration,
+    auth: bool,
+}
+
+#[derive(Serialize)]
+struct KeyOut {
+    sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<String>,
+}
+
+/// Whole seconds as an integer (`600`), fractions as the shortest decimal that reads back the same.
+fn seconds<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    let ms = d.as_millis() as u64;
+    if ms % 1000 == 0 {
+        s.serialize_u64(ms / 1000)
+    } else {
+        s.serialize_f64(ms as f64 / 1000.0)
+    }
+}
+
+impl<'a> From<&'a Route> for RouteOut<'a> {
+    fn from(r: &'a Route) -> Self {
+        RouteOut {
+            id: r.id.as_str(),
+            path: &r.path,
+            target: r.target.as_str(),
+            include_subpath: r.include_subpath,
+            methods: r.methods.iter().map(|m| m.as_str()).collect(),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+            forward_headers: r.forward_headers,
+            default_query_params: &r.default_query_params,
+            timeout: r.timeout,
+            auth: r.auth,
+        }
+    }
+}
+
+impl RoutesFile {
+    /// The canonical bytes of this table. `RoutesFile::parse(render(t))` gives `t` back, and
+    /// rendering that again gives the same bytes.
+    pub fn render(&self) -> String {
+        let out = FileOut {
+            version: 1,
+            routes: self.routes().iter().map(RouteOut::from).collect(),
+            keys: self
+                .keys()
+                .iter()
+                .map(|k| KeyOut {
+                    sha256: k.hex(),
+                    expires: k
+                        .expires
+                        .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                })
+                .collect(),
+        };
+        serde_yaml::to_string(&out).expect("the table model always serialises")
+    }
+}

@@ -1,0 +1,152 @@
+//! The routing trie: built from scratch from one validated file, immutable afterwards.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::method::{Method, MethodSet};
+use crate::model::{KeyHash, Route, RoutesFile};
+
+/// Routes indexed by path segment. Lookup walks one node per segment of the request path, so its
+/// cost depends on the path's length, never on how many routes the table holds.
+#[derive(Debug)]
+pub struct RouteTable {
+    file: RoutesFile,
+    nodes: Vec<Node>,
+    keys: HashMap<[u8; 32], Option<SystemTime>>,
+}
+
+#[derive(Debug, Default)]
+struct Node {
+    children: HashMap<Box<str>, u32>,
+    /// Routes whose path ends at this node, by match kind; indices into the file's routes.
+    exact: Vec<u32>,
+    subpath: Vec<u32>,
+}
+
+/// What the table answers for a (path, method).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<'t, 'p> {
+    Found(Match<'t, 'p>),
+    /// Some route matches the path, none allows the method: 405 with `Allow`.
+    MethodNotAllowed {
+        allowed: MethodSet,
+    },
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match<'t, 'p> {
+    /// The route's index in [`RouteTable::routes`] (canonical order).
+    pub index: usize,
+    pub route: &'t Route,
+    /// What follows the route's path in the request path: empty for an exact match, otherwise
+    /// starting with `/` (`/api` on `/api/v1/x` leaves `/v1/x`; the root route leaves the whole path).
+    pub subpath: &'p str,
+}
+
+/// Whether a presented API key may use `auth: true` routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Valid,
+    Expired,
+    Unknown,
+}
+
+impl RouteTable {
+    pub fn new(file: RoutesFile) -> RouteTable {
+        let mut nodes = vec![Node::default()];
+        for (index, route) in file.routes().iter().enumerate() {
+            let mut node = 0usize;
+            for segment in route.path.split('/').filter(|s| !s.is_empty()) {
+                node = match nodes[node].children.get(segment) {
+                    Some(&child) => child as usize,
+                    None => {
+                        let child = nodes.len();
+                        nodes.push(Node::default());
+                        nodes[node].children.insert(segment.into(), child as u32);
+                        child
+                    }
+                };
+            }
+            let slot = if route.include_subpath {
+                &mut nodes[node].subpath
+            } else {
+                &mut nodes[node].exact
+            };
+            slot.push(index as u32);
+        }
+        let keys = file
+            .keys()
+            .iter()
+            .map(|k: &KeyHash| (k.sha256, k.expires))
+            .collect();
+        RouteTable { file, nodes, keys }
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        self.file.routes()
+    }
+
+    pub fn file(&self) -> &RoutesFile {
+        &self.file
+    }
+
+    /// The longest route matching `path` (already normalised) that allows `method`; an exact
+    /// route beats a subpath route of the same path.
+    pub fn lookup<'t, 'p>(&'t self, path: &'p str, method: Method) -> Lookup<'t, 'p> {
+        let routes = self.file.routes();
+        let mut best: Option<(u32, usize)> = None;
+        let mut matched_methods: Option<MethodSet> = None;
+        let mut consider = |candidates: &[u32], offset: usize, best: &mut Option<(u32, usize)>| {
+            for &i in candidates {
+                let methods = routes[i as usize].methods;
+                matched_methods = Some(matched_methods.map_or(methods, |m| m.union(methods)));
+                if methods.allows(method) {
+                    *best = Some((i, offset));
+                    return true;
+                }
+            }
+            false
+        };
+
+        // The root node owns the whole path: its subpath routes leave `path` itself.
+        let mut node = &self.nodes[0];
+        consider(&node.subpath, 0, &mut best);
+        if path == "/" {
+            consider(&node.exact, path.len(), &mut best);
+        }
+        let mut offset = 0;
+        for segment in path[1..].split('/') {
+            let Some(&child) = node.children.get(segment) else {
+                break;
+            };
+            node = &self.nodes[child as usize];
+            offset += 1 + segment.len();
+            let at_end = offset == path.len();
+            if !(at_end && consider(&node.exact, offset, &mut best)) {
+                consider(&node.subpath, offset, &mut best);
+            }
+        }
+        match (best, matched_methods) {
+            (Some((i, offset)), _) => Lookup::Found(Match {
+                index: i as usize,
+                route: &routes[i as usize],
+                subpath: &path[offset..],
+            }),
+            (None, Some(allowed)) => Lookup::MethodNotAllowed { allowed },
+            (None, None) => Lookup::NotFound,
+        }
+    }
+
+    /// Checks a presented API key against the file's key hashes at instant `now`.
+    pub fn key_status(&self, key: &[u8], now: SystemTime) -> KeyStatus {
+        let digest: [u8; 32] = Sha256::digest(key).into();
+        match self.keys.get(&digest) {
+            None => KeyStatus::Unknown,
+            Some(Some(expires)) if now >= *expires => KeyStatus::Expired,
+            Some(_) => KeyStatus::Valid,
+        }
+    }
+}
