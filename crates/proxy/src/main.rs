@@ -1,1 +1,163 @@
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use passthru_proxy::loader::{self, LoadError};
+use passthru_routes::{write_atomically, RouteTable, WriteOutcome};
+
+/// passthru-proxy: a reverse proxy for pass-through routes kept in a routes.yaml file.
+///
+/// The proxy server itself (the future default `run` subcommand) is not built yet; this binary
+/// carries the DB-less operator's tools, which use exactly the loader the proxy will use.
+#[derive(Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a routes file the way the proxy loads it, like `nginx -t`.
+    ///
+    /// Prints every problem with its location and exits 1 if there is any; otherwise prints the
+    /// routes (id, methods, path, match kind, auth, target) and exits 0.
+    Check {
+        /// The routes file, e.g. /var/lib/passthru/routes.yaml
+        file: PathBuf,
+    },
+    /// Rewrite a routes file in canonical form with every id stamped, atomically.
+    ///
+    /// Canonical form sorts routes and maps and writes every field out; comments are not kept.
+    /// The file is replaced by rename (mode 0640) and left untouched when already canonical.
+    Fmt {
+        /// Do not write: exit 1 when the file is not in canonical form.
+        #[arg(long)]
+        check: bool,
+        /// The routes file to format.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { file } => check(&file),
+        Command::Fmt { check, file } => fmt(&file, check),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let table = match loader::load_routes(path) {
+        Ok(table) => table,
+        Err(e) => return Ok(report(e)),
+    };
+    print_table(&table);
+    for route in table.routes() {
+        for (name, value) in &route.headers {
+            if let Some(var) = value.env_var().filter(|v| std::env::var_os(v).is_none()) {
+                eprintln!(
+                    "warning: {}: route {} header `{name}` reads os.environ/{var}, which is not set here; \
+                     the proxy answers 503 on this route unless its environment sets it",
+                    path.display(),
+                    route.id
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(error: LoadError) -> ExitCode {
+    match error {
+        LoadError::Invalid { path, problems } => {
+            for problem in &problems {
+                eprintln!("{}: {problem}", path.display());
+            }
+            eprintln!(
+                "{}: {} problem{}; the proxy would refuse this file and keep serving its last good table",
+                path.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+        }
+        other => eprintln!("{other}"),
+    }
+    ExitCode::FAILURE
+}
+
+fn print_table(table: &RouteTable) {
+    let rows: Vec<[String; 6]> = table
+        .routes()
+        .iter()
+        .map(|r| {
+            [
+                r.id.to_string(),
+                r.methods.to_string(),
+                r.path.clone(),
+                r.match_kind().to_owned(),
+                if r.auth { "key" } else { "none" }.to_owned(),
+                r.target.as_str().to_owned(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "METHODS", "PATH", "MATCH", "AUTH", "TARGET"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+    let keys = table.file().keys().len();
+    println!(
+        "{} route{}, {} key hash{}: ok",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        keys,
+        if keys == 1 { "" } else { "es" }
+    );
+}
+
+fn fmt(path: &Path, check_only: bool) -> anyhow::Result<ExitCode> {
+    let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
+    let file = match loader::parse_routes(path, &bytes) {
+        Ok(file) => file,
+        Err(e) => return Ok(report(e)),
+    };
+    let canonical = file.render();
+    if check_only {
+        if canonical.as_bytes() == bytes {
+            println!("{}: canonical", path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        eprintln!(
+            "{}: not in canonical form; run `passthru-proxy fmt {}`",
+            path.display(),
+            path.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    let outcome = write_atomically(path, canonical.as_bytes())
+        .with_context(|| format!("formatting {}", path.display()))?;
+    match outcome {
+        WriteOutcome::Written => println!("{}: formatted", path.display()),
+        WriteOutcome::Unchanged => println!("{}: already canonical; not rewritten", path.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}

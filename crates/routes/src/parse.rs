@@ -75,11 +75,13 @@ impl RoutesFile {
                 },
                 None => Location::Document { field: None },
             };
-            one(
-                ProblemKind::Syntax,
-                location,
-                strip_location(&e.to_string()),
-            )
+            let mut message = strip_location(&e.to_string());
+            if message.contains("repetition limit") || message.contains("recursion limit") {
+                message.push_str(
+                    ": aliases or nesting expand too far (an alias bomb?); write the table out plainly",
+                );
+            }
+            one(ProblemKind::Syntax, location, message)
         })?;
         parse_document(&doc)
     }

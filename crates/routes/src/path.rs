@@ -155,7 +155,7 @@ pub(crate) fn check_route_path(path: &str) -> Result<(), String> {
         return Err("path parameters such as {id} are not supported; use include_subpath: true on the common prefix".into());
     }
     match normalize_request_path(path) {
-        Err(e) => Err(e.to_string().replacen("request path", "path", 1)),
+        Err(e) => Err(e.to_string().replacen("request path ", "", 1)),
         Ok(normal) if normal != path => Err(format!(
             "is not in normal form (dot segments, '//' or encoded characters); write \"{normal}\""
         )),

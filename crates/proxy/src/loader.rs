@@ -1,0 +1,65 @@
+//! The one way a routes file becomes a [`RouteTable`]: `check` calls exactly what the proxy calls.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use passthru_routes::{Problems, RouteTable, RoutesFile};
+
+/// Larger files are refused before parsing; 100k routes render to about 30 MiB.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: is not a regular file; point --routes at a routes.yaml file", path.display())]
+    NotAFile { path: PathBuf },
+    #[error("{}: is larger than {} MiB; refusing to load it", path.display(), MAX_FILE_BYTES >> 20)]
+    TooLarge { path: PathBuf },
+    #[error("{}: {problems}", path.display())]
+    Invalid { path: PathBuf, problems: Problems },
+}
+
+/// Reads a routes file whole, refusing directories, devices and files over [`MAX_FILE_BYTES`].
+pub fn read_routes_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let read_error = |source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(LoadError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Parses and validates the bytes of a routes file at `path` (named in errors).
+pub fn parse_routes(path: &Path, bytes: &[u8]) -> Result<RoutesFile, LoadError> {
+    RoutesFile::parse(bytes).map_err(|problems| LoadError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// Reads, validates and builds the table the proxy serves. Any error leaves the caller's
+/// current table in place: a file loads whole or not at all.
+pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
+    let bytes = read_routes_file(path)?;
+    parse_routes(path, &bytes).map(RouteTable::new)
+}

@@ -1,0 +1,72 @@
+//! Errors a user of passthru-sync can see: each says what failed, where, and what to do.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("cannot read the database URL from {path}: {source}; check the file exists and is readable by this user (systemd: LoadCredential=)")]
+    UrlFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the database URL {url} is not usable: {why}; use postgres://user@host/db or sqlite:///path/to/file.db")]
+    BadUrl { url: String, why: String },
+
+    #[error("cannot connect to {url}: {source}; the file is left as it is and the daemon retries")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("query on {url} failed while {doing}: {source}{hint}")]
+    Query {
+        url: String,
+        doing: &'static str,
+        hint: &'static str,
+        #[source]
+        source: sqlx::Error,
+    },
+
+    #[error("applying the native schema to {url} failed: {source}; check the user may create tables, or run `passthru-sync migrate` as a user who may")]
+    Migrate {
+        url: String,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+
+    #[error("the LiteLLM schema is read-only: {what} works only on the native schema (--schema native)")]
+    ReadOnlySchema { what: &'static str },
+
+    #[error("the LiteLLM schema lives on PostgreSQL only; {url} is SQLite")]
+    LiteLlmNeedsPostgres { url: String },
+
+    #[error("\"LiteLLM_Config\" row general_settings is not usable: {why}")]
+    LiteLlmSettings { why: String },
+
+    #[error(transparent)]
+    Write(#[from] passthru_routes::WriteError),
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl SyncError {
+    /// A query error with a hint for the usual cause: the schema is missing.
+    pub(crate) fn query(url: &crate::DatabaseUrl, doing: &'static str, source: sqlx::Error) -> Self {
+        let missing_table = matches!(&source, sqlx::Error::Database(e)
+            if e.code().as_deref() == Some("42P01") || e.message().contains("no such table"));
+        SyncError::Query {
+            url: url.redacted(),
+            doing,
+            hint: if missing_table {
+                "; the tables do not exist: run `passthru-sync migrate` (native schema) or check --schema and the database name"
+            } else {
+                ""
+            },
+            source,
+        }
+    }
+}
