@@ -37,7 +37,9 @@ pub enum SyncError {
         source: sqlx::migrate::MigrateError,
     },
 
-    #[error("the LiteLLM schema is read-only: {what} works only on the native schema (--schema native)")]
+    #[error(
+        "the LiteLLM schema is read-only: {what} works only on the native schema (--schema native)"
+    )]
     ReadOnlySchema { what: &'static str },
 
     #[error("the LiteLLM schema lives on PostgreSQL only; {url} is SQLite")]
@@ -55,7 +57,11 @@ pub enum SyncError {
 
 impl SyncError {
     /// A query error with a hint for the usual cause: the schema is missing.
-    pub(crate) fn query(url: &crate::DatabaseUrl, doing: &'static str, source: sqlx::Error) -> Self {
+    pub(crate) fn query(
+        url: &crate::DatabaseUrl,
+        doing: &'static str,
+        source: sqlx::Error,
+    ) -> Self {
         let missing_table = matches!(&source, sqlx::Error::Database(e)
             if e.code().as_deref() == Some("42P01") || e.message().contains("no such table"));
         SyncError::Query {

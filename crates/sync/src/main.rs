@@ -1,1 +1,450 @@
-fn main() {}
+//! `passthru-sync`: the database-to-file sidecar. Thin edge over the library: flags, logging,
+//! exit codes.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use passthru_sync::admin::{self, NewRoute};
+use passthru_sync::config::{resolve_url, Schema};
+use passthru_sync::daemon::{self, LoopOptions};
+use passthru_sync::notify::Notifier;
+use passthru_sync::signals::Wakeups;
+use passthru_sync::source::Source;
+use passthru_sync::{Database, PassOutcome, Syncer};
+
+/// Exit code of `once` when the file already held the current table.
+const EXIT_UNCHANGED: u8 = 3;
+
+#[derive(Parser)]
+#[command(
+    name = "passthru-sync",
+    version,
+    about = "Keeps a canonical routes.yaml in step with a database of pass-through routes"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Database URL: postgres://user@host/db or sqlite:///path.db. Prefer --database-url-file or
+    /// the environment so the password never appears in argv.
+    #[arg(
+        long,
+        env = "PASSTHRU_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+
+    /// File whose first line is the database URL (systemd: LoadCredential=database-url:...;
+    /// $CREDENTIALS_DIRECTORY/database-url is read automatically).
+    #[arg(long, env = "PASSTHRU_DATABASE_URL_FILE", global = true)]
+    database_url_file: Option<PathBuf>,
+
+    /// The embedded database used when no URL is given; created and migrated on first use.
+    #[arg(
+        long,
+        env = "PASSTHRU_SQLITE_PATH",
+        global = true,
+        default_value = "/var/lib/passthru/sync.db"
+    )]
+    sqlite_path: PathBuf,
+
+    /// Which tables hold the routes.
+    #[arg(
+        long,
+        env = "PASSTHRU_SCHEMA",
+        global = true,
+        value_enum,
+        default_value = "native"
+    )]
+    schema: Schema,
+
+    /// The routes file to write.
+    #[arg(
+        long,
+        short = 'o',
+        env = "PASSTHRU_ROUTES_FILE",
+        global = true,
+        default_value = "/var/lib/passthru/routes.yaml"
+    )]
+    output: PathBuf,
+
+    /// Time between polls (jittered ±10 %), e.g. 10s, 500ms, 1m.
+    #[arg(long, env = "PASSTHRU_SYNC_INTERVAL", global = true, default_value = "10s", value_parser = duration)]
+    interval: Duration,
+
+    /// Longest wait between attempts while the database fails (never less than --interval).
+    #[arg(long, env = "PASSTHRU_SYNC_MAX_BACKOFF", global = true, default_value = "60s", value_parser = duration)]
+    max_backoff: Duration,
+
+    /// How long to wait for a database connection.
+    #[arg(long, env = "PASSTHRU_SYNC_CONNECT_TIMEOUT", global = true, default_value = "5s", value_parser = duration)]
+    connect_timeout: Duration,
+
+    /// Do not LISTEN for commits on PostgreSQL; rely on polling alone.
+    #[arg(long, env = "PASSTHRU_SYNC_NO_LISTEN", global = true)]
+    no_listen: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Poll and write until SIGTERM (the default).
+    Run,
+    /// One pass: exit 0 when the file was written, 3 when it already held the table, 1 on failure.
+    Once,
+    /// Create or upgrade the native schema (tables, triggers) in the database.
+    Migrate,
+    /// Manage routes in the native schema.
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+    /// Manage API-key hashes in the native schema.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Add a route (validated as the daemon validates it; refused if it clashes).
+    Add(AddRoute),
+    /// List the routes with their ids, and any row the daemon skips.
+    List {
+        /// Print the table exactly as the routes file would hold it.
+        #[arg(long)]
+        yaml: bool,
+    },
+    /// Remove the route(s) with this id (explicit or derived `auto-…`).
+    Rm { id: String },
+}
+
+#[derive(Args)]
+struct AddRoute {
+    /// Request path prefix, e.g. /cohere.
+    #[arg(long)]
+    path: String,
+    /// Upstream URL, e.g. https://api.cohere.com.
+    #[arg(long)]
+    target: String,
+    /// Explicit id; without it the id is derived from path and methods.
+    #[arg(long)]
+    id: Option<String>,
+    /// Also match everything below the path.
+    #[arg(long)]
+    include_subpath: bool,
+    /// Allowed method (repeatable); none: every method.
+    #[arg(long = "method", value_name = "METHOD")]
+    methods: Vec<String>,
+    /// Header added upstream, NAME=VALUE (repeatable); VALUE may end in os.environ/VAR.
+    #[arg(long = "header", value_name = "NAME=VALUE", value_parser = pair)]
+    headers: Vec<(String, String)>,
+    /// Forward the client's end-to-end headers too.
+    #[arg(long)]
+    forward_headers: bool,
+    /// Default query parameter, NAME=VALUE (repeatable).
+    #[arg(long = "query", value_name = "NAME=VALUE", value_parser = pair)]
+    query: Vec<(String, String)>,
+    /// Upstream timeout in seconds (default 600).
+    #[arg(long)]
+    timeout: Option<f64>,
+    /// Require an API key (true, the default) or not (false).
+    #[arg(long, value_name = "true|false")]
+    auth: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Add a key hash. Give the hash, or pipe the raw key on stdin with --key-stdin (never argv).
+    Add {
+        #[arg(
+            long,
+            required_unless_present = "key_stdin",
+            conflicts_with = "key_stdin"
+        )]
+        sha256: Option<String>,
+        /// Read the raw key from stdin and store its sha256.
+        #[arg(long)]
+        key_stdin: bool,
+        /// RFC 3339 UTC expiry, e.g. 2027-01-31T00:00:00Z.
+        #[arg(long)]
+        expires: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List key hashes.
+    List,
+    /// Remove a key hash.
+    Rm { sha256: String },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e}; write e.g. 10s, 500ms, 1m"))?;
+    if d.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(d)
+}
+
+fn pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSTHRU_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+async fn open(global: &Global) -> anyhow::Result<Database> {
+    let url = resolve_url(
+        global.database_url.as_deref(),
+        global.database_url_file.as_deref(),
+        &global.sqlite_path,
+    )?;
+    let db = Database::open(&url, global.connect_timeout)?;
+    // The embedded default needs no operator step: a SQLite native database is created and
+    // migrated on first use. PostgreSQL is migrated only by `passthru-sync migrate`.
+    if url.is_sqlite() && global.schema == Schema::Native {
+        if let Some(dir) = sqlite_dir(url.expose()) {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+        }
+        db.migrate().await?;
+    }
+    Ok(db)
+}
+
+/// The directory of a sqlite:// file URL, to create it on first use.
+fn sqlite_dir(url: &str) -> Option<PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    PathBuf::from(path)
+        .parent()
+        .map(PathBuf::from)
+        .filter(|p| !p.as_os_str().is_empty())
+}
+
+fn native_only(global: &Global, what: &'static str) -> anyhow::Result<()> {
+    if global.schema != Schema::Native {
+        bail!(passthru_sync::SyncError::ReadOnlySchema { what });
+    }
+    Ok(())
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let g = &cli.global;
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Run => {
+            let db = open(g).await?;
+            tracing::info!(
+                database = %db.url(),
+                schema = ?g.schema,
+                output = %g.output.display(),
+                interval = %humantime::format_duration(g.interval),
+                "starting"
+            );
+            let syncer = Syncer::new(Source::new(db, g.schema)?, g.output.clone());
+            let wakeups = Wakeups::from_signals().context("cannot install signal handlers")?;
+            let options = LoopOptions {
+                interval: g.interval,
+                max_backoff: g.max_backoff,
+                listen: !g.no_listen,
+            };
+            daemon::run(syncer, options, wakeups, Notifier::from_env()).await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Once => {
+            let db = open(g).await?;
+            let mut syncer = Syncer::new(Source::new(db.clone(), g.schema)?, g.output.clone());
+            let outcome = syncer.pass(true).await;
+            db.close().await;
+            match outcome? {
+                PassOutcome::Written => Ok(ExitCode::SUCCESS),
+                PassOutcome::Unchanged | PassOutcome::NothingNew => {
+                    tracing::info!(output = %g.output.display(), "routes file already up to date");
+                    Ok(ExitCode::from(EXIT_UNCHANGED))
+                }
+            }
+        }
+        Command::Migrate => {
+            native_only(g, "migrate")?;
+            let db = open(g).await?;
+            db.migrate().await?;
+            tracing::info!(database = %db.url(), "native schema is up to date");
+            db.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Routes(command) => {
+            native_only(g, "routes")?;
+            let db = open(g).await?;
+            let result = routes_command(&db, command).await;
+            db.close().await;
+            result
+        }
+        Command::Keys(command) => {
+            native_only(g, "keys")?;
+            let db = open(g).await?;
+            let result = keys_command(&db, command).await;
+            db.close().await;
+            result
+        }
+    }
+}
+
+async fn routes_command(db: &Database, command: RoutesCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        RoutesCommand::Add(a) => {
+            let new = NewRoute {
+                id: a.id,
+                path: a.path,
+                target: a.target,
+                include_subpath: a.include_subpath.then_some(true),
+                methods: a.methods,
+                headers: a.headers.into_iter().collect::<BTreeMap<_, _>>(),
+                forward_headers: a.forward_headers.then_some(true),
+                default_query_params: a.query.into_iter().collect(),
+                timeout: a.timeout,
+                auth: a.auth,
+            };
+            let route = admin::add_route(db, &new).await?;
+            println!("{}", route.id);
+            Ok(ExitCode::SUCCESS)
+        }
+        RoutesCommand::List { yaml } => {
+            let rows = admin::list_routes(db).await?;
+            if yaml {
+                let mut snapshot = passthru_sync::Snapshot::default();
+                for row in &rows {
+                    if let Ok(route) = &row.route {
+                        snapshot
+                            .add_route_json(format!("row_id {}", row.row_id), &route_json(route));
+                    }
+                }
+                print!("{}", snapshot.into_file().0.render());
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!(
+                "{:<24} {:<7} {:<28} {:<16} {:<5} TARGET",
+                "ID", "ROW", "PATH", "METHODS", "AUTH"
+            );
+            for row in &rows {
+                match &row.route {
+                    Ok(r) => println!(
+                        "{:<24} {:<7} {:<28} {:<16} {:<5} {}",
+                        r.id.as_str(),
+                        row.row_id,
+                        format!("{}{}", r.path, if r.include_subpath { "/*" } else { "" }),
+                        r.methods.to_string(),
+                        r.auth,
+                        r.target.as_str()
+                    ),
+                    Err(why) => eprintln!("row_id {} is skipped by the daemon: {why}", row.row_id),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        RoutesCommand::Rm { id } => {
+            let n = admin::remove_route(db, &id).await?;
+            eprintln!("removed {n} row(s) with id {id}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// A validated route back as routes.yaml fields (for `routes list --yaml`).
+fn route_json(route: &passthru_routes::Route) -> serde_json::Value {
+    let file = passthru_routes::RoutesFile::new(vec![route.clone()], vec![])
+        .expect("one valid route never clashes");
+    let yaml: serde_yaml::Value =
+        serde_yaml::from_str(&file.render()).expect("rendered YAML reads back");
+    let json: serde_json::Value = serde_json::to_value(&yaml["routes"][0]).unwrap_or_default();
+    json
+}
+
+async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        KeysCommand::Add {
+            sha256,
+            key_stdin,
+            expires,
+            note,
+        } => {
+            let hex = if key_stdin {
+                let mut raw = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut raw)
+                    .context("cannot read the key from stdin")?;
+                let raw = raw.trim_end_matches(['\n', '\r']);
+                if raw.is_empty() {
+                    bail!("stdin held no key; pipe the key in, e.g. `printf %s \"$KEY\" | passthru-sync keys add --key-stdin`");
+                }
+                admin::hash_key(raw)
+            } else {
+                sha256.unwrap_or_default()
+            };
+            admin::add_key(db, &hex, expires.as_deref(), note.as_deref()).await?;
+            println!("{}", hex.to_ascii_lowercase());
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::List => {
+            println!("{:<64} {:<20} {:<7} NOTE", "SHA256", "EXPIRES", "BLOCKED");
+            for k in admin::list_keys(db).await? {
+                println!(
+                    "{:<64} {:<20} {:<7} {}",
+                    k.sha256,
+                    k.expires.as_deref().unwrap_or("never"),
+                    k.blocked,
+                    k.note.as_deref().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        KeysCommand::Rm { sha256 } => {
+            let n = admin::remove_key(db, &sha256).await?;
+            eprintln!("removed {n} key(s)");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The poll loop: read the source, render canonically, write atomically only when the bytes
+//! differ. A failed read never touches the file; the loop backs off and recovers by itself.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use passthru_routes::{write_atomically, WriteOutcome};
+use sqlx::postgres::PgListener;
+
+use crate::database::Database;
+use crate::error::SyncError;
+use crate::notify::{watchdog_interval, Notifier};
+use crate::signals::Wakeups;
+use crate::snapshot::SkippedRow;
+use crate::source::Source;
+
+/// What one pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PassOutcome {
+    /// The change marker had not moved since the last written table: one tiny query, no render.
+    NothingNew,
+    /// Rendered, and the file already held exactly those bytes: nothing written.
+    Unchanged,
+    /// New bytes were renamed into place.
+    Written,
+}
+
+/// Reads one source and keeps one file in step with it.
+pub struct Syncer {
+    source: Source,
+    output: PathBuf,
+    /// The marker of the last table that is known to be in the file.
+    synced_marker: Option<i64>,
+    /// The skip reports of the last pass, so that an unchanged bad row is not re-logged at WARN
+    /// on every poll.
+    last_skipped: Vec<SkippedRow>,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub passes: u64,
+    pub writes: u64,
+    pub failures: u64,
+    /// Rows skipped in the last rendered table.
+    pub skipped_rows: usize,
+    /// Skip reports logged since start.
+    pub skips_reported: u64,
+    pub routes: usize,
+    pub keys: usize,
+}
+
+impl Syncer {
+    pub fn new(source: Source, output: PathBuf) -> Syncer {
+        Syncer {
+            source,
+            output,
+            synced_marker: None,
+            last_skipped: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// One pass. `force` ignores the change marker (SIGHUP, `once`): the table is read and
+    /// rendered, and still written only when the bytes differ.
+    pub async fn pass(&mut self, force: bool) -> Result<PassOutcome, SyncError> {
+        self.stats.passes += 1;
+        let result = self.pass_inner(force).await;
+        if result.is_err() {
+            self.stats.failures += 1;
+        }
+        result
+    }
+
+    async fn pass_inner(&mut self, force: bool) -> Result<PassOutcome, SyncError> {
+        if !force && self.synced_marker.is_some() {
+            let marker = self.source.marker().await?;
+            if marker.is_some() && marker == self.synced_marker {
+                tracing::debug!(revision = marker, "poll: nothing new");
+                return Ok(PassOutcome::NothingNew);
+            }
+        }
+        let read = self.source.read(SystemTime::now()).await?;
+        let (file, skipped) = read.snapshot.into_file();
+        self.report_skips(skipped);
+        let bytes = file.render();
+        // No await after this point: a shutdown never interrupts the write.
+        let outcome = write_atomically(&self.output, bytes.as_bytes())?;
+        self.synced_marker = read.marker;
+        self.stats.routes = file.routes().len();
+        self.stats.keys = file.keys().len();
+        Ok(match outcome {
+            WriteOutcome::Written => {
+                self.stats.writes += 1;
+                tracing::info!(
+                    path = %self.output.display(),
+                    routes = file.routes().len(),
+                    keys = file.keys().len(),
+                    skipped = self.stats.skipped_rows,
+                    revision = read.marker,
+                    "wrote routes file"
+                );
+                PassOutcome::Written
+            }
+            WriteOutcome::Unchanged => {
+                tracing::debug!(
+                    revision = read.marker,
+                    "poll: table unchanged, file not touched"
+                );
+                PassOutcome::Unchanged
+            }
+        })
+    }
+
+    fn report_skips(&mut self, skipped: Vec<SkippedRow>) {
+        let repeated = skipped == self.last_skipped;
+        for skip in &skipped {
+            if repeated {
+                tracing::debug!(row = %skip.row, reason = %skip.reason, "skipped row (unchanged)");
+            } else {
+                self.stats.skips_reported += 1;
+                tracing::warn!(row = %skip.row, reason = %skip.reason, "skipped row");
+            }
+        }
+        if !repeated && !skipped.is_empty() {
+            tracing::warn!(
+                count = skipped.len(),
+                "skipped {} row(s); the other rows are written",
+                skipped.len()
+            );
+        }
+        self.stats.skipped_rows = skipped.len();
+        self.last_skipped = skipped;
+    }
+
+    fn status_line(&self) -> String {
+        format!(
+            "{} routes, {} keys, {} skipped rows, {} writes",
+            self.stats.routes, self.stats.keys, self.stats.skipped_rows, self.stats.writes
+        )
+    }
+}
+
+/// Loop timing.
+#[derive(Debug, Clone)]
+pub struct LoopOptions {
+    pub interval: Duration,
+    /// The longest wait between attempts while the database fails.
+    pub max_backoff: Duration,
+    /// Use PostgreSQL LISTEN/NOTIFY when the schema announces commits.
+    pub listen: bool,
+}
+
+/// Runs until SIGTERM/SIGINT (`wakeups.shutdown`); returns Ok then, whatever the database did.
+pub async fn run(
+    mut syncer: Syncer,
+    options: LoopOptions,
+    mut wakeups: Wakeups,
+    notifier: Notifier,
+) {
+    let mut rng = Jitter::seeded();
+    if options.listen {
+        if let (Some(channel), Database::Postgres { pool, .. }) =
+            (syncer.source().notify_channel(), &syncer.source().database)
+        {
+            tokio::spawn(listen(pool.clone(), channel, wakeups.changed.clone()));
+        }
+    }
+    if let Some(every) = watchdog_interval() {
+        let pinger = Notifier::from_env();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                pinger.watchdog();
+            }
+        });
+    }
+    let mut ready = false;
+    let mut failures: u32 = 0;
+    let mut force = true;
+    loop {
+        let result = tokio::select! {
+            biased;
+            _ = wakeups.shutdown.wait_for(|stop| *stop) => break,
+            result = syncer.pass(force) => result,
+        };
+        match result {
+            Ok(_) => {
+                if failures > 0 {
+                    tracing::info!(failures, "database reachable again; routes file in sync");
+                }
+                failures = 0;
+                let status = syncer.status_line();
+                if ready {
+                    notifier.status(&status);
+                } else {
+                    ready = true;
+                    notifier.ready(&status);
+                }
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                let retry = backoff(options.interval, failures, options.max_backoff);
+                tracing::error!(
+                    error = %e,
+                    failures,
+                    retry_in = %humantime::format_duration(retry),
+                    "pass failed; the routes file keeps the last good table"
+                );
+                notifier.status(&format!(
+                    "pass failed ({failures} in a row), file unchanged: {e}"
+                ));
+            }
+        }
+        let wait = if failures == 0 {
+            rng.around(options.interval)
+        } else {
+            backoff(options.interval, failures, options.max_backoff)
+        };
+        tokio::select! {
+            biased;
+            _ = wakeups.shutdown.wait_for(|stop| *stop) => break,
+            _ = wakeups.poll_now.notified() => force = true,
+            _ = wakeups.changed.notified() => force = false,
+            _ = tokio::time::sleep(wait) => force = false,
+        }
+    }
+    notifier.stopping();
+    tracing::info!(writes = syncer.stats.writes, "stopped");
+    let db = syncer.source().database.clone();
+    let _ = tokio::time::timeout(Duration::from_millis(500), db.close()).await;
+}
+
+/// After `failures` failed passes in a row: the interval doubled per failure, capped at
+/// `max(max_backoff, interval)`.
+pub fn backoff(interval: Duration, failures: u32, max_backoff: Duration) -> Duration {
+    let cap = max_backoff.max(interval);
+    let factor = 1u32 << failures.saturating_sub(1).min(16);
+    interval.saturating_mul(factor).min(cap)
+}
+
+/// ±10 % jitter on the poll interval, so that a fleet of sidecars started together does not
+/// poll in lock-step. xorshift64*, seeded from the clock and the pid: no crate needed.
+struct Jitter(u64);
+
+impl Jitter {
+    fn seeded() -> Jitter {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Jitter((nanos ^ (u64::from(std::process::id()) << 32)) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn around(&mut self, interval: Duration) -> Duration {
+        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+        interval.mul_f64(0.9 + 0.2 * unit)
+    }
+}
+
+/// Holds a LISTEN connection and wakes the loop on every NOTIFY, and once after each
+/// (re)connect since commits may have been missed meanwhile. Reconnects with a capped backoff.
+async fn listen(
+    pool: sqlx::PgPool,
+    channel: &'static str,
+    changed: std::sync::Arc<tokio::sync::Notify>,
+) {
+    let mut retry = Duration::from_millis(500);
+    loop {
+        let connected = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(channel).await?;
+            Ok::<_, sqlx::Error>(listener)
+        }
+        .await;
+        let mut listener = match connected {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!(error = %e, "LISTEN connection failed; retrying");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        tracing::debug!(channel, "listening for commits");
+        retry = Duration::from_millis(500);
+        changed.notify_one();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => changed.notify_one(),
+                Ok(None) => {
+                    tracing::warn!("LISTEN connection lost; polling continues, reconnecting");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection failed; polling continues, reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_failure_up_to_the_cap() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(10), 1, s(60)), s(10));
+        assert_eq!(backoff(s(10), 2, s(60)), s(20));
+        assert_eq!(backoff(s(10), 3, s(60)), s(40));
+        assert_eq!(backoff(s(10), 4, s(60)), s(60));
+        assert_eq!(backoff(s(10), 400, s(60)), s(60));
+    }
+
+    #[test]
+    fn backoff_never_waits_less_than_the_interval() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff(s(120), 5, s(60)), s(120));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent_and_varies() {
+        let mut j = Jitter::seeded();
+        let interval = Duration::from_secs(10);
+        let waits: Vec<_> = (0..1000).map(|_| j.around(interval)).collect();
+        assert!(waits
+            .iter()
+            .all(|w| *w >= Duration::from_secs(9) && *w <= Duration::from_secs(11)));
+        assert!(waits.iter().any(|w| *w != waits[0]));
+    }
+}

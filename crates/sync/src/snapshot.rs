@@ -1,0 +1,132 @@
+//! One read of the source turned into a routes table: bad rows skipped and reported, the rest kept.
+
+use passthru_routes::{KeyHash, Location, Problem, Route, RoutesFile, Value};
+
+/// A row the source could not serve, and why. Logged at WARN and counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// Where the row is: `passthru_routes row_id 7 (id x, path /p)`, `pass_through_endpoints[2] ...`.
+    pub row: String,
+    pub reason: String,
+}
+
+impl std::fmt::Display for SkippedRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.row, self.reason)
+    }
+}
+
+/// The routes and keys one pass read, before clashes are resolved.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    routes: Vec<Route>,
+    /// Where each entry of `routes` came from, for clash reports.
+    route_rows: Vec<String>,
+    keys: Vec<KeyHash>,
+    pub skipped: Vec<SkippedRow>,
+}
+
+impl Snapshot {
+    /// Validates one route row given as JSON (null fields mean the default). `row` names the
+    /// row for reports, e.g. `passthru_routes row_id 7`.
+    pub fn add_route_json(&mut self, row: String, value: &serde_json::Value) {
+        let yaml: Value = match serde_yaml::to_value(value) {
+            Ok(v) => v,
+            Err(e) => {
+                self.skip(row, format!("cannot be read as a route: {e}"));
+                return;
+            }
+        };
+        match Route::from_value(self.routes.len(), &yaml) {
+            Ok(route) => {
+                let row = format!("{row} (id {}, path {})", route.id, route.path);
+                self.routes.push(route);
+                self.route_rows.push(row);
+            }
+            Err(problems) => {
+                let (id, path) = id_and_path(&problems, value);
+                let row = describe_row(&row, id.as_deref(), path.as_deref());
+                let reason = problems
+                    .iter()
+                    .map(problem_without_index)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                self.skip(row, reason);
+            }
+        }
+    }
+
+    pub fn add_key(&mut self, key: KeyHash) {
+        self.keys.push(key);
+    }
+
+    pub fn skip(&mut self, row: String, reason: String) {
+        self.skipped.push(SkippedRow { row, reason });
+    }
+
+    /// True when at least one valid route requires an API key.
+    pub fn any_route_requires_auth(&self) -> bool {
+        self.routes.iter().any(|r| r.auth)
+    }
+
+    pub fn drop_keys(&mut self) {
+        self.keys.clear();
+    }
+
+    /// The table to write: the first of each clashing set kept (in source order), the rest
+    /// reported as skipped.
+    pub fn into_file(mut self) -> (RoutesFile, Vec<SkippedRow>) {
+        let (file, clashes) = RoutesFile::new_skipping_clashes(self.routes, self.keys);
+        for problem in clashes {
+            let row = match &problem.location {
+                Location::Route { index, .. } => self
+                    .route_rows
+                    .get(*index)
+                    .cloned()
+                    .unwrap_or_else(|| format!("route {index}")),
+                Location::Key { index, .. } => format!("key {index}"),
+                other => other.to_string(),
+            };
+            self.skipped.push(SkippedRow {
+                row,
+                reason: problem.message.clone(),
+            });
+        }
+        (file, self.skipped)
+    }
+}
+
+fn describe_row(row: &str, id: Option<&str>, path: Option<&str>) -> String {
+    match (id, path) {
+        (Some(id), Some(path)) => format!("{row} (id {id}, path {path})"),
+        (Some(id), None) => format!("{row} (id {id})"),
+        (None, Some(path)) => format!("{row} (path {path})"),
+        (None, None) => row.to_owned(),
+    }
+}
+
+fn id_and_path(
+    problems: &[Problem],
+    value: &serde_json::Value,
+) -> (Option<String>, Option<String>) {
+    for p in problems {
+        if let Location::Route { id, path, .. } = &p.location {
+            if id.is_some() || path.is_some() {
+                return (id.clone(), path.clone());
+            }
+        }
+    }
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    (text("id"), text("path"))
+}
+
+/// "field `target`: ..." without the `routes[i] (id, path)` prefix, which the row name carries.
+fn problem_without_index(p: &Problem) -> String {
+    match &p.location {
+        Location::Route {
+            field: Some(field), ..
+        } => format!("field `{field}` {}", p.message),
+        Location::Route { field: None, .. } => p.message.clone(),
+        _ => p.to_string(),
+    }
+}

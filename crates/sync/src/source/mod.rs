@@ -1,0 +1,98 @@
+//! Where routes come from: passthru's native tables, or LiteLLM's (read-only).
+
+pub mod litellm;
+pub mod native;
+
+use std::time::SystemTime;
+
+use passthru_routes::KeyHash;
+
+use crate::config::Schema;
+use crate::database::Database;
+use crate::error::SyncError;
+use crate::snapshot::Snapshot;
+
+/// A database and the schema to read in it.
+#[derive(Clone, Debug)]
+pub struct Source {
+    pub database: Database,
+    pub schema: Schema,
+}
+
+/// What one full read returned: the change marker it is consistent with (native schema only)
+/// and the rows.
+pub struct Read {
+    pub marker: Option<i64>,
+    pub snapshot: Snapshot,
+}
+
+impl Source {
+    pub fn new(database: Database, schema: Schema) -> Result<Source, SyncError> {
+        if schema == Schema::Litellm && database.url().is_sqlite() {
+            return Err(SyncError::LiteLlmNeedsPostgres {
+                url: database.url().redacted(),
+            });
+        }
+        Ok(Source { database, schema })
+    }
+
+    /// The cheap change marker: one tiny query. `None` when the schema has none (LiteLLM), in
+    /// which case every poll reads everything and only the byte comparison avoids a write.
+    pub async fn marker(&self) -> Result<Option<i64>, SyncError> {
+        match self.schema {
+            Schema::Native => native::revision(&self.database).await.map(Some),
+            Schema::Litellm => Ok(None),
+        }
+    }
+
+    /// Reads every route and key in one consistent snapshot.
+    pub async fn read(&self, now: SystemTime) -> Result<Read, SyncError> {
+        match self.schema {
+            Schema::Native => native::read(&self.database, now).await,
+            Schema::Litellm => match &self.database {
+                Database::Postgres { pool, url } => litellm::read(pool, url, now).await,
+                Database::Sqlite { url, .. } => Err(SyncError::LiteLlmNeedsPostgres {
+                    url: url.redacted(),
+                }),
+            },
+        }
+    }
+
+    /// PostgreSQL LISTEN channel that announces commits, when the schema has one.
+    pub fn notify_channel(&self) -> Option<&'static str> {
+        match (&self.database, self.schema) {
+            (Database::Postgres { .. }, Schema::Native) => Some(native::NOTIFY_CHANNEL),
+            _ => None,
+        }
+    }
+}
+
+/// A key hash row as text, checked: `Ok(None)` for a key that has expired (left out, not an error).
+pub(crate) fn key_from_row(
+    sha256: &str,
+    expires: Option<&str>,
+    now: SystemTime,
+) -> Result<Option<KeyHash>, String> {
+    let sha256 = KeyHash::parse_hex(sha256.trim())?;
+    let expires = match expires {
+        None => None,
+        Some(text) => {
+            let t = humantime::parse_rfc3339_weak(text.trim())
+                .map_err(|e| format!("expiry {text:?} is not an RFC 3339 UTC time ({e})"))?;
+            // Whole seconds, rounded down: a key never lives longer than its row says.
+            let secs = t
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        }
+    };
+    if expires.is_some_and(|t| t <= now) {
+        return Ok(None);
+    }
+    Ok(Some(KeyHash { sha256, expires }))
+}
+
+/// The first characters of a hash, enough to find the row, for reports.
+pub(crate) fn short_hash(hex: &str) -> String {
+    hex.chars().take(12).collect()
+}
