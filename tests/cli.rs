@@ -38,7 +38,12 @@ fn check_accepts_every_valid_example_and_prints_its_routes() {
     for file in files {
         let out = proxy(&["check", path_arg(&file)]);
         let stdout = text(&out.stdout);
-        assert!(out.status.success(), "{}: {}", file.display(), text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            file.display(),
+            text(&out.stderr)
+        );
         assert!(stdout.starts_with("ID "), "{stdout}");
         assert!(stdout.contains(": ok"), "{stdout}");
     }
@@ -82,7 +87,11 @@ fn check_reports_every_problem_in_one_run() {
     let file = repo_root().join("crates/routes/tests/data/invalid/many_problems.yaml");
     let out = proxy(&["check", path_arg(&file)]);
     let stderr = text(&out.stderr);
-    assert_eq!(stderr.lines().filter(|l| l.contains("routes[")).count(), 4, "{stderr}");
+    assert_eq!(
+        stderr.lines().filter(|l| l.contains("routes[")).count(),
+        4,
+        "{stderr}"
+    );
     assert!(stderr.contains("4 problems"), "{stderr}");
 }
 
@@ -112,7 +121,11 @@ fn check_of_a_directory_says_it_is_not_a_file() {
 fn fmt_rewrites_a_file_in_canonical_form_with_ids_stamped() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    std::fs::write(&file, "version: 1\nroutes:\n  - path: /my-service\n    target: http://backend:8080\n").unwrap();
+    std::fs::write(
+        &file,
+        "version: 1\nroutes:\n  - path: /my-service\n    target: http://backend:8080\n",
+    )
+    .unwrap();
     let out = proxy(&["fmt", path_arg(&file)]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(&file).unwrap();
@@ -141,16 +154,25 @@ fn fmt_of_a_canonical_file_does_not_touch_it() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     let out = proxy(&["fmt", path_arg(&file)]);
     assert!(text(&out.stdout).contains("already canonical"));
-    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().modified().unwrap(),
+        before
+    );
 }
 
 #[test]
 fn fmt_refuses_an_invalid_file_without_writing() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    std::fs::write(&file, "version: 1\nroutes:\n  - path: api\n    target: http://x\n").unwrap();
+    std::fs::write(
+        &file,
+        "version: 1\nroutes:\n  - path: api\n    target: http://x\n",
+    )
+    .unwrap();
     let out = proxy(&["fmt", path_arg(&file)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("routes[0] (path api) field `path`"));
-    assert!(std::fs::read_to_string(&file).unwrap().contains("path: api"));
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("path: api"));
 }

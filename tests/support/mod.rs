@@ -13,7 +13,11 @@ pub fn target_dir() -> PathBuf {
 /// A binary of this workspace, built by `cargo build --workspace --bins` (the README's test
 /// command does that before `cargo test`). Tests run in the profile they were built in.
 pub fn binary(name: &str) -> PathBuf {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let path = target_dir().join(profile).join(name);
     assert!(
         path.exists(),

@@ -22,7 +22,9 @@ fn table_yaml(n: usize) -> String {
             yaml.push_str("  methods: [GET, POST]\n");
         }
         if i % 5 == 0 {
-            yaml.push_str("  headers:\n    authorization: Bearer os.environ/BACKEND_KEY\n    x-team: blue\n");
+            yaml.push_str(
+                "  headers:\n    authorization: Bearer os.environ/BACKEND_KEY\n    x-team: blue\n",
+            );
         }
         if i % 7 == 0 {
             yaml.push_str("  default_query_params: {api-version: '2024-02-01'}\n");
@@ -39,11 +41,17 @@ fn load(c: &mut Criterion) {
         let yaml = table_yaml(n);
         group.throughput(Throughput::Bytes(yaml.len() as u64));
         group.bench_with_input(BenchmarkId::new("serde_yaml_value", n), &yaml, |b, yaml| {
-            b.iter(|| serde_yaml::from_slice::<serde_yaml::Value>(black_box(yaml.as_bytes())).unwrap())
+            b.iter(|| {
+                serde_yaml::from_slice::<serde_yaml::Value>(black_box(yaml.as_bytes())).unwrap()
+            })
         });
-        group.bench_with_input(BenchmarkId::new("parse_validate_build", n), &yaml, |b, yaml| {
-            b.iter(|| RouteTable::new(RoutesFile::parse(black_box(yaml.as_bytes())).unwrap()))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("parse_validate_build", n),
+            &yaml,
+            |b, yaml| {
+                b.iter(|| RouteTable::new(RoutesFile::parse(black_box(yaml.as_bytes())).unwrap()))
+            },
+        );
     }
     group.finish();
 }

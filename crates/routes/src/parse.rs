@@ -617,7 +617,7 @@ fn parse_timeout(map: &Mapping, rp: &mut RouteProblems) -> Duration {
             return DEFAULT_TIMEOUT;
         }
     };
-    if !(secs.is_finite() && secs >= 0.001 && secs <= MAX_TIMEOUT_SECS) {
+    if !(0.001..=MAX_TIMEOUT_SECS).contains(&secs) {
         rp.push(
             ProblemKind::BadTimeout,
             "timeout",

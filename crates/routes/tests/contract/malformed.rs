@@ -95,7 +95,9 @@ fn every_problem_in_a_file_is_reported_at_once() {
             ProblemKind::BadTimeout
         ]
     );
-    assert!(problems.iter().any(|p| p.location.to_string().starts_with("routes[1]")));
+    assert!(problems
+        .iter()
+        .any(|p| p.location.to_string().starts_with("routes[1]")));
 }
 
 #[test]
@@ -105,7 +107,11 @@ fn every_file_in_the_invalid_corpus_is_refused() {
     for entry in dir {
         let path = entry.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        assert!(RoutesFile::parse(&bytes).is_err(), "{} was accepted", path.display());
+        assert!(
+            RoutesFile::parse(&bytes).is_err(),
+            "{} was accepted",
+            path.display()
+        );
         count += 1;
     }
     assert!(count >= 25, "the corpus has {count} files");

@@ -16,7 +16,10 @@ fn an_empty_table_is_valid() {
 #[test]
 fn an_empty_file_is_an_error_distinct_from_an_empty_table() {
     assert_eq!(problems("").iter().next().unwrap().kind, ProblemKind::Empty);
-    assert_eq!(problems("\n \n").iter().next().unwrap().kind, ProblemKind::Empty);
+    assert_eq!(
+        problems("\n \n").iter().next().unwrap().kind,
+        ProblemKind::Empty
+    );
 }
 
 #[test]
@@ -62,7 +65,9 @@ fn an_explicit_id_is_kept_untouched() {
 
 #[test]
 fn methods_are_case_insensitive_and_deduplicated() {
-    let file = parse("version: 1\nroutes:\n- path: /a\n  target: http://x\n  methods: [post, GET, Post]\n");
+    let file = parse(
+        "version: 1\nroutes:\n- path: /a\n  target: http://x\n  methods: [post, GET, Post]\n",
+    );
     let expected: MethodSet = [Method::Get, Method::Post].into_iter().collect();
     assert_eq!(file.routes()[0].methods, expected);
 }
@@ -193,8 +198,16 @@ fn problems_in_a_route_value_are_located_at_its_index() {
 
 #[test]
 fn clashing_rows_are_skipped_after_the_first_when_asked() {
-    let a = Route::from_value(0, &serde_yaml::from_str("{path: /a, target: 'http://x'}").unwrap()).unwrap();
-    let b = Route::from_value(1, &serde_yaml::from_str("{path: /a, target: 'http://y'}").unwrap()).unwrap();
+    let a = Route::from_value(
+        0,
+        &serde_yaml::from_str("{path: /a, target: 'http://x'}").unwrap(),
+    )
+    .unwrap();
+    let b = Route::from_value(
+        1,
+        &serde_yaml::from_str("{path: /a, target: 'http://y'}").unwrap(),
+    )
+    .unwrap();
     let (file, skipped) = RoutesFile::new_skipping_clashes(vec![a.clone(), b], vec![]);
     assert_eq!(file.routes(), &[a]);
     assert_eq!(skipped.len(), 1);

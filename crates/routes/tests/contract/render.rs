@@ -45,8 +45,12 @@ fn rendering_a_canonical_file_gives_back_its_bytes() {
 
 #[test]
 fn every_route_is_rendered_with_its_id_stamped() {
-    let canonical = parse("version: 1\nroutes:\n- path: /my-service\n  target: http://backend:8080\n").render();
-    assert!(canonical.contains("- id: auto-64ec647a7877a6c4\n"), "{canonical}");
+    let canonical =
+        parse("version: 1\nroutes:\n- path: /my-service\n  target: http://backend:8080\n").render();
+    assert!(
+        canonical.contains("- id: auto-64ec647a7877a6c4\n"),
+        "{canonical}"
+    );
 }
 
 #[test]
@@ -72,7 +76,10 @@ routes:
 
 #[test]
 fn an_empty_table_renders_as_an_explicit_empty_list() {
-    assert_eq!(parse("version: 1\nroutes: []\n").render(), "version: 1\nroutes: []\n");
+    assert_eq!(
+        parse("version: 1\nroutes: []\n").render(),
+        "version: 1\nroutes: []\n"
+    );
 }
 
 #[test]

@@ -83,7 +83,9 @@ fn nothing_matching_is_404() {
 
 #[test]
 fn the_root_subpath_route_matches_everything_with_the_whole_path_left() {
-    let t = table("version: 1\nroutes:\n- {id: all, path: /, target: 'http://a', include_subpath: true}\n");
+    let t = table(
+        "version: 1\nroutes:\n- {id: all, path: /, target: 'http://a', include_subpath: true}\n",
+    );
     assert_eq!(answer(&t, "/", Method::Get), "all /");
     assert_eq!(answer(&t, "/x/y", Method::Get), "all /x/y");
 }

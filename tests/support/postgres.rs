@@ -1,0 +1,255 @@
+//! A throwaway PostgreSQL cluster for tests: `initdb` into a fresh temp directory, `pg_ctl start`
+//! on a free loopback port, trust auth as user `postgres`. Nothing depends on a previous run.
+//!
+//! Each [`PgCluster`] is owned by one test and shut down when dropped (`pg_ctl stop -m
+//! immediate`, then SIGKILL of the postmaster by pid if it is still there), also when the test
+//! panics, so CI never keeps orphan postmasters. Dependency-free (std only) so any test crate
+//! can include it with `#[path = ".../tests/support/postgres.rs"] mod postgres;`.
+//!
+//! Binaries: `$PASSTHRU_TEST_PG_BIN`, else `/usr/lib/postgresql/15/bin`, else `pg_config --bindir`.
+//! As root, `initdb` and the server run as the `postgres` user through `runuser`.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct PgCluster {
+    root: PathBuf,
+    data: PathBuf,
+    log: PathBuf,
+    bin: PathBuf,
+    port: u16,
+    run_as_postgres: bool,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl PgCluster {
+    /// initdb + start. Panics with the server log when the cluster cannot start.
+    pub fn start() -> PgCluster {
+        let bin = pg_bin_dir();
+        let run_as_postgres = is_root();
+        let root = std::env::temp_dir().join(format!(
+            "passthru-pg-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("create the cluster directory");
+        if run_as_postgres {
+            run(Command::new("chown").arg("postgres:postgres").arg(&root));
+        }
+        let data = root.join("data");
+        let log = root.join("server.log");
+        let mut cluster = PgCluster {
+            root,
+            data,
+            log,
+            bin,
+            port: 0,
+            run_as_postgres,
+        };
+        let init = cluster.command("initdb").args([
+            "-D",
+            cluster.data.to_str().unwrap(),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+            "--no-instructions",
+        ]);
+        run(init);
+        // A free port can be taken between probing and binding: try a few.
+        for attempt in 0..5 {
+            cluster.port = free_port();
+            if cluster.try_start() {
+                return cluster;
+            }
+            if attempt == 4 {
+                panic!(
+                    "PostgreSQL did not start; server log:\n{}",
+                    std::fs::read_to_string(&cluster.log).unwrap_or_default()
+                );
+            }
+        }
+        unreachable!()
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    pub fn url_for(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server (fast shutdown: connections are cut, as in an outage). The data stays.
+    pub fn stop(&self) {
+        let stop = self.command("pg_ctl").args([
+            "-D",
+            self.data.to_str().unwrap(),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "20",
+            "stop",
+        ]);
+        run(stop);
+    }
+
+    /// Starts the server again on the same port, after [`PgCluster::stop`].
+    pub fn restart(&self) {
+        assert!(
+            self.try_start(),
+            "PostgreSQL did not start again; server log:\n{}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// Runs SQL with psql against `database`; panics with psql's stderr on failure.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"])
+            .arg(self.url_for(database))
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Creates a database and returns its URL.
+    pub fn create_database(&self, name: &str) -> String {
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.url_for(name)
+    }
+
+    fn try_start(&self) -> bool {
+        let options = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50",
+            self.port,
+            self.root.display()
+        );
+        let start = self.command("pg_ctl").args([
+            "-D",
+            self.data.to_str().unwrap(),
+            "-l",
+            self.log.to_str().unwrap(),
+            "-o",
+            &options,
+            "-w",
+            "-t",
+            "30",
+            "start",
+        ]);
+        output(start).status.success()
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.run_as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let pid = self.postmaster_pid();
+        let stop = self.command("pg_ctl").args([
+            "-D",
+            self.data.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "-w",
+            "-t",
+            "10",
+            "stop",
+        ]);
+        let _ = output(stop);
+        if let Some(pid) = pid {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn pg_bin_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("PASSTHRU_TEST_PG_BIN") {
+        return PathBuf::from(dir);
+    }
+    let debian = PathBuf::from("/usr/lib/postgresql/15/bin");
+    if debian.join("initdb").exists() {
+        return debian;
+    }
+    let out = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .expect("PostgreSQL binaries not found: set PASSTHRU_TEST_PG_BIN to the directory holding initdb and pg_ctl");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+fn output(mut command: Command) -> Output {
+    command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+fn run(command: Command) {
+    let description = format!("{command:?}");
+    let out = output(command);
+    assert!(
+        out.status.success(),
+        "{description} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
