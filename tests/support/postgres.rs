@@ -41,7 +41,7 @@ impl PgCluster {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("create the cluster directory");
         if run_as_postgres {
-            run(Command::new("chown").arg("postgres:postgres").arg(&root));
+            run(&mut Command::new("chown").arg("postgres:postgres").arg(&root));
         }
         let data = root.join("data");
         let log = root.join("server.log");
@@ -53,7 +53,8 @@ impl PgCluster {
             port: 0,
             run_as_postgres,
         };
-        let init = cluster.command("initdb").args([
+        let mut init = cluster.command("initdb");
+        init.args([
             "-D",
             cluster.data.to_str().unwrap(),
             "-U",
@@ -65,7 +66,7 @@ impl PgCluster {
             "--no-sync",
             "--no-instructions",
         ]);
-        run(init);
+        run(&mut init);
         // A free port can be taken between probing and binding: try a few.
         for attempt in 0..5 {
             cluster.port = free_port();
@@ -97,7 +98,8 @@ impl PgCluster {
 
     /// Stops the server (fast shutdown: connections are cut, as in an outage). The data stays.
     pub fn stop(&self) {
-        let stop = self.command("pg_ctl").args([
+        let mut stop = self.command("pg_ctl");
+        stop.args([
             "-D",
             self.data.to_str().unwrap(),
             "-m",
@@ -107,7 +109,7 @@ impl PgCluster {
             "20",
             "stop",
         ]);
-        run(stop);
+        run(&mut stop);
     }
 
     /// Starts the server again on the same port, after [`PgCluster::stop`].
@@ -147,7 +149,8 @@ impl PgCluster {
             self.port,
             self.root.display()
         );
-        let start = self.command("pg_ctl").args([
+        let mut start = self.command("pg_ctl");
+        start.args([
             "-D",
             self.data.to_str().unwrap(),
             "-l",
@@ -159,7 +162,7 @@ impl PgCluster {
             "30",
             "start",
         ]);
-        output(start).status.success()
+        output(&mut start).status.success()
     }
 
     fn command(&self, program: &str) -> Command {
@@ -182,7 +185,8 @@ impl PgCluster {
 impl Drop for PgCluster {
     fn drop(&mut self) {
         let pid = self.postmaster_pid();
-        let stop = self.command("pg_ctl").args([
+        let mut stop = self.command("pg_ctl");
+        stop.args([
             "-D",
             self.data.to_str().unwrap(),
             "-m",
@@ -192,7 +196,7 @@ impl Drop for PgCluster {
             "10",
             "stop",
         ]);
-        let _ = output(stop);
+        let _ = output(&mut stop);
         if let Some(pid) = pid {
             let deadline = Instant::now() + Duration::from_secs(5);
             while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
@@ -236,14 +240,14 @@ fn free_port() -> u16 {
         .expect("find a free port")
 }
 
-fn output(mut command: Command) -> Output {
+fn output(command: &mut Command) -> Output {
     command
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
 
-fn run(command: Command) {
+fn run(command: &mut Command) {
     let description = format!("{command:?}");
     let out = output(command);
     assert!(

@@ -69,9 +69,23 @@ impl Syncer {
     /// rendered, and still written only when the bytes differ.
     pub async fn pass(&mut self, force: bool) -> Result<PassOutcome, SyncError> {
         self.stats.passes += 1;
-        let result = self.pass_inner(force).await;
-        if result.is_err() {
+        let mut result = self.pass_inner(force).await;
+        if let Err(e) = &result {
             self.stats.failures += 1;
+            if matches!(
+                e,
+                SyncError::Query {
+                    source: sqlx::Error::PoolTimedOut,
+                    ..
+                }
+            ) {
+                if let Some(source) = self.source.database.connect_error().await {
+                    result = Err(SyncError::Connect {
+                        url: self.source.database.url().redacted(),
+                        source,
+                    });
+                }
+            }
         }
         result
     }

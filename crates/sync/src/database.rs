@@ -77,6 +77,24 @@ impl Database {
         })
     }
 
+    /// When the pool only says "timed out", one direct connection attempt tells why (refused,
+    /// unknown host, authentication failed), for the log.
+    pub async fn connect_error(&self) -> Option<sqlx::Error> {
+        use sqlx::ConnectOptions;
+        let attempt = async {
+            match self {
+                Database::Postgres { pool, .. } => {
+                    pool.connect_options().connect().await.map(|_| ())
+                }
+                Database::Sqlite { pool, .. } => pool.connect_options().connect().await.map(|_| ()),
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+            Ok(Err(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     pub async fn close(&self) {
         match self {
             Database::Postgres { pool, .. } => pool.close().await,

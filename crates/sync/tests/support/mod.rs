@@ -1,0 +1,179 @@
+//! Helpers for the passthru-sync integration tests: the daemon binary as a child process,
+//! waiting for the routes file, SQL on SQLite and PostgreSQL.
+
+#![allow(dead_code)]
+
+#[path = "../../../../tests/support/postgres.rs"]
+pub mod postgres;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use sqlx::Connection;
+
+pub fn binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_passthru-sync"))
+}
+
+/// `passthru-sync` with a clean environment for its own variables.
+pub fn command(url: &str, output: &Path) -> Command {
+    let mut c = Command::new(binary());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PASSTHRU_") || k == "NOTIFY_SOCKET" || k == "CREDENTIALS_DIRECTORY" {
+            c.env_remove(k);
+        }
+    }
+    c.env("PASSTHRU_DATABASE_URL", url)
+        .env("PASSTHRU_ROUTES_FILE", output)
+        .env("PASSTHRU_LOG", "info")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a subcommand to completion; returns (exit code, stdout, stderr).
+pub fn run(url: &str, output: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = command(url, output)
+        .args(args)
+        .output()
+        .expect("run passthru-sync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A running daemon; killed (SIGKILL) when dropped if still running.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn spawn(mut command: Command, log: PathBuf) -> Daemon {
+        let file = fs::File::create(&log).expect("create the daemon log");
+        command.stdout(Stdio::null()).stderr(file);
+        let child = command.spawn().expect("spawn passthru-sync");
+        Daemon { child, log }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` every 5 ms until it gives Some, or panics after `within` with `what`.
+pub async fn wait_for<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+pub fn mtime(path: &Path) -> SystemTime {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+}
+
+/// A migrated native SQLite database in `dir`; returns its URL.
+pub fn native_sqlite(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("routes.db").display());
+    let (code, _, err) = run(&url, &dir.join("unused.yaml"), &["migrate"]);
+    assert_eq!(code, 0, "migrate failed: {err}");
+    url
+}
+
+/// Runs SQL statements on one connection.
+pub async fn sql(url: &str, statements: &[&str]) {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connect sqlite");
+        for s in statements {
+            sqlx::query(s)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        c.close().await.ok();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url)
+            .await
+            .expect("connect postgres");
+        for s in statements {
+            sqlx::raw_sql(s)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        c.close().await.ok();
+    }
+}
+
+/// The routes file, parsed with the proxy's loader; panics when it is not a valid file.
+pub fn parsed(path: &Path) -> passthru_routes::RoutesFile {
+    let bytes = fs::read(path).expect("read the routes file");
+    passthru_routes::RoutesFile::parse(&bytes).unwrap_or_else(|p| {
+        panic!(
+            "invalid routes file: {p}\n{}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+pub fn ids(path: &Path) -> Vec<String> {
+    parsed(path)
+        .routes()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect()
+}
