@@ -41,7 +41,7 @@ impl PgCluster {
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("create the cluster directory");
         if run_as_postgres {
-            run(&mut Command::new("chown").arg("postgres:postgres").arg(&root));
+            run(Command::new("chown").arg("postgres:postgres").arg(&root));
         }
         let data = root.join("data");
         let log = root.join("server.log");

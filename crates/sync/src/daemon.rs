@@ -61,6 +61,42 @@ impl Syncer {
         }
     }
 
+    /// Removes temp files that a killed writer left next to the output
+    /// (`.routes.yaml.tmp-PID-N` whose PID is no longer running). Returns how many.
+    pub fn remove_stale_temp_files(&self) -> usize {
+        let (Some(dir), Some(name)) = (self.output.parent(), self.output.file_name()) else {
+            return 0;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!(".{}.tmp-", name.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let file_name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = file_name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let alive =
+                pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists();
+            if !alive && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed temp files left by an interrupted writer");
+        }
+        removed
+    }
+
     pub fn source(&self) -> &Source {
         &self.source
     }
@@ -177,6 +213,7 @@ pub async fn run(
     notifier: Notifier,
 ) {
     let mut rng = Jitter::seeded();
+    syncer.remove_stale_temp_files();
     if options.listen {
         if let (Some(channel), Database::Postgres { pool, .. }) =
             (syncer.source().notify_channel(), &syncer.source().database)

@@ -298,6 +298,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Once => {
             let db = open(g).await?;
             let mut syncer = Syncer::new(Source::new(db.clone(), g.schema)?, g.output.clone());
+            syncer.remove_stale_temp_files();
             let outcome = syncer.pass(true).await;
             db.close().await;
             match outcome? {
