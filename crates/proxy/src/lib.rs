@@ -1,4 +1,12 @@
-//! passthru-proxy: serves the routes in routes.yaml. For now this crate holds the loader that the
-//! running proxy and the operator's `check` and `fmt` commands share.
+//! passthru-proxy: a pingora reverse proxy that serves the routes in routes.yaml and follows the
+//! file as it changes, plus the loader that the operator's `check` and `fmt` commands share.
 
+pub mod admin;
+pub mod forward;
 pub mod loader;
+pub mod metrics;
+pub mod reload;
+pub mod run;
+pub mod service;
+pub mod serving;
+pub mod systemd;

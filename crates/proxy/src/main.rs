@@ -1,24 +1,34 @@
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use passthru_proxy::loader::{self, LoadError};
+use passthru_proxy::run::{self, RunConfig};
 use passthru_routes::{write_atomically, RouteTable, WriteOutcome};
+use pingora::prelude::Opt;
 
 /// passthru-proxy: a reverse proxy for pass-through routes kept in a routes.yaml file.
 ///
-/// The proxy server itself (the future default `run` subcommand) is not built yet; this binary
-/// carries the DB-less operator's tools, which use exactly the loader the proxy will use.
+/// Without a subcommand it runs the proxy (`run`). It follows the routes file as it changes
+/// (editors, renames, symlink swaps, passthru-sync), keeps the last good table when a new one is
+/// bad, and rebuilds on SIGHUP. `check` and `fmt` are the DB-less operator's tools and use the
+/// same loader.
 #[derive(Parser)]
-#[command(version, about, long_about)]
+#[command(version, about, long_about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the proxy (the default).
+    Run(RunArgs),
     /// Validate a routes file the way the proxy loads it, like `nginx -t`.
     ///
     /// Prints every problem with its location and exits 1 if there is any; otherwise prints the
@@ -40,11 +50,50 @@ enum Command {
     },
 }
 
+#[derive(Args)]
+struct RunArgs {
+    /// The routes file to serve and follow.
+    #[arg(
+        long,
+        env = "PASSTHRU_ROUTES",
+        default_value = "/var/lib/passthru/routes.yaml"
+    )]
+    routes: PathBuf,
+    /// Address to serve proxied traffic on; repeat for several.
+    #[arg(
+        long,
+        env = "PASSTHRU_LISTEN",
+        value_delimiter = ',',
+        default_value = "0.0.0.0:8080"
+    )]
+    listen: Vec<SocketAddr>,
+    /// Address of the admin listener (/healthz, /readyz, /metrics).
+    #[arg(long, env = "PASSTHRU_ADMIN", default_value = "127.0.0.1:9901")]
+    admin: SocketAddr,
+    /// Longest time SIGTERM waits for in-flight requests (seconds); keep it below systemd's
+    /// TimeoutStopSec. The proxy exits as soon as nothing is in flight.
+    #[arg(long, env = "PASSTHRU_GRACE_PERIOD", default_value_t = 25)]
+    grace_period: u64,
+    /// Re-read the routes file this often even without a file event (seconds).
+    #[arg(long, env = "PASSTHRU_RECHECK", default_value_t = 5.0)]
+    recheck: f64,
+    /// Quiet time after the last file event before re-reading (milliseconds).
+    #[arg(long, env = "PASSTHRU_DEBOUNCE_MS", default_value_t = 20)]
+    debounce_ms: u64,
+    /// Worker threads for the proxy (default: pingora's, or its -c configuration's).
+    #[arg(long, env = "PASSTHRU_THREADS")]
+    threads: Option<usize>,
+    #[command(flatten)]
+    pingora: Opt,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { file } => check(&file),
-        Command::Fmt { check, file } => fmt(&file, check),
+        None => serve(cli.run),
+        Some(Command::Run(args)) => serve(args),
+        Some(Command::Check { file }) => check(&file),
+        Some(Command::Fmt { check, file }) => fmt(&file, check),
     };
     match result {
         Ok(code) => code,
@@ -53,6 +102,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    if !(args.recheck.is_finite() && args.recheck > 0.0) {
+        anyhow::bail!("--recheck must be a positive number of seconds");
+    }
+    run::run(RunConfig {
+        routes: args.routes,
+        listen: args.listen,
+        admin: args.admin,
+        grace_period: Duration::from_secs(args.grace_period),
+        recheck: Duration::from_secs_f64(args.recheck),
+        debounce: Duration::from_millis(args.debounce_ms),
+        threads: args.threads,
+        pingora: args.pingora,
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check(path: &Path) -> anyhow::Result<ExitCode> {

@@ -1,0 +1,58 @@
+//! The admin listener: `/healthz`, `/readyz`, `/metrics`. Loopback by default.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Response;
+use pingora::apps::http_app::ServeHttp;
+use pingora::protocols::http::ServerSession;
+
+use crate::serving::Shared;
+
+pub struct Admin {
+    pub shared: Arc<Shared>,
+}
+
+fn json(status: u16, body: serde_json::Value) -> Response<Vec<u8>> {
+    let body = body.to_string().into_bytes();
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .header("content-length", body.len())
+        .body(body)
+        .expect("static response parts are valid")
+}
+
+#[async_trait]
+impl ServeHttp for Admin {
+    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+        match session.req_header().uri.path() {
+            "/healthz" => json(200, serde_json::json!({ "status": "ok" })),
+            "/readyz" => match self.shared.table.load().as_ref() {
+                Some(t) => json(
+                    200,
+                    serde_json::json!({
+                        "status": "ready",
+                        "generation": t.generation,
+                        "routes": t.table.routes().len(),
+                        "unservable_routes": t.broken_routes().map(|(r, _)| r.id.to_string()).collect::<Vec<_>>(),
+                    }),
+                ),
+                None => json(503, serde_json::json!({ "status": "no routes loaded yet" })),
+            },
+            "/metrics" => {
+                let body = self.shared.metrics.render();
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "text/plain; version=0.0.4")
+                    .header("content-length", body.len())
+                    .body(body)
+                    .expect("static response parts are valid")
+            }
+            other => json(
+                404,
+                serde_json::json!({ "error": format!("no admin endpoint {other}; try /healthz, /readyz, /metrics") }),
+            ),
+        }
+    }
+}

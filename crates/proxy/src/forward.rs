@@ -1,0 +1,221 @@
+//! What goes upstream (DESIGN.md §5): the URL, the query precedence and the header policy. Pure
+//! functions over pingora's header types, so each rule is tested without a server.
+
+use std::collections::BTreeMap;
+
+use passthru_routes::{Route, Target};
+use pingora::http::{RequestHeader, ResponseHeader};
+
+/// Headers that describe one connection, not the message: never forwarded in either direction.
+/// `transfer-encoding` is hop-by-hop too, but pingora frames bodies from it, so it stays.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+];
+
+/// With `forward_headers: false`, the only client headers that go upstream: what carries the body.
+const BODY_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+];
+
+/// Where clients present an API key for `auth: true` routes, in the order they are read.
+pub const KEY_HEADERS: &[&str] = &["authorization", "x-litellm-api-key", "api-key"];
+
+/// The upstream path: the target's base path, plus what follows the route's path for a subpath
+/// match. The request path was normalised before matching, so this is the path that matched.
+pub fn upstream_path(target: &Target, subpath: &str) -> String {
+    let base = target.path();
+    if subpath.is_empty() {
+        return base.to_owned();
+    }
+    let mut path = String::with_capacity(base.len() + subpath.len());
+    path.push_str(base.trim_end_matches('/'));
+    path.push_str(subpath);
+    path
+}
+
+/// Merges query strings with precedence defaults < target URL < client. Client pairs are kept as
+/// sent (repeated keys included); a key the client sends replaces that key from the other two.
+pub fn merge_query(
+    defaults: &BTreeMap<String, String>,
+    target: Option<&str>,
+    client: Option<&str>,
+) -> Option<String> {
+    let client = client.filter(|q| !q.is_empty());
+    let target = target.filter(|q| !q.is_empty());
+    if defaults.is_empty() && target.is_none() {
+        return client.map(str::to_owned);
+    }
+    let client_keys: Vec<String> = pairs(client).map(|(k, _)| decode(k)).collect();
+    let target_keys: Vec<String> = pairs(target).map(|(k, _)| decode(k)).collect();
+    let mut parts: Vec<String> = Vec::new();
+    for (k, v) in defaults {
+        if !client_keys.contains(k) && !target_keys.contains(k) {
+            parts.push(format!("{}={}", encode(k), encode(v)));
+        }
+    }
+    for (raw, (k, _)) in raw_pairs(target).zip(pairs(target)) {
+        if !client_keys.contains(&decode(k)) {
+            parts.push(raw.to_owned());
+        }
+    }
+    parts.extend(raw_pairs(client).map(str::to_owned));
+    (!parts.is_empty()).then(|| parts.join("&"))
+}
+
+fn raw_pairs(query: Option<&str>) -> impl Iterator<Item = &str> {
+    query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+}
+
+fn pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+    raw_pairs(query).map(|p| p.split_once('=').unwrap_or((p, "")))
+}
+
+/// Query-key decoding for comparison only (`+` is a space, `%XX` a byte); bytes sent upstream
+/// are never re-encoded.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn hex(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// True for a protocol upgrade (WebSocket): `Connection: upgrade` with an `Upgrade` header.
+pub fn is_upgrade(req: &RequestHeader) -> bool {
+    req.headers.contains_key("upgrade")
+        && req
+            .headers
+            .get_all("connection")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1).
+fn connection_tokens(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Turns the client's request header into the upstream's: target path and query, `Host`, the
+/// header policy of the route, then the route's configured headers, which always win.
+pub fn rewrite_request(
+    req: &mut RequestHeader,
+    route: &Route,
+    path_and_query: &str,
+    configured: &[(http::HeaderName, http::HeaderValue)],
+) -> pingora::Result<()> {
+    req.set_raw_path(path_and_query.as_bytes())?;
+    let upgrade = is_upgrade(req);
+    let listed = connection_tokens(&req.headers);
+    let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
+    for name in names {
+        let n = name.as_str();
+        let keep = if upgrade
+            && (n == "upgrade" || n == "connection" || n.starts_with("sec-websocket-"))
+        {
+            true
+        } else if route.forward_headers {
+            !(HOP_BY_HOP.contains(&n)
+                || listed.iter().any(|t| t == n)
+                || n == "host"
+                || (route.auth && KEY_HEADERS.contains(&n)))
+        } else {
+            BODY_HEADERS.contains(&n)
+        };
+        if !keep {
+            req.remove_header(&name);
+        }
+    }
+    if upgrade {
+        req.insert_header("connection", "upgrade")?;
+    }
+    req.insert_header("host", route.target.authority())?;
+    for (name, value) in configured {
+        req.insert_header(name.clone(), value.clone())?;
+    }
+    Ok(())
+}
+
+/// Strips hop-by-hop headers from the upstream's response (an accepted upgrade keeps its own).
+pub fn rewrite_response(resp: &mut ResponseHeader) {
+    let switching = resp.status.as_u16() == 101;
+    let listed = connection_tokens(&resp.headers);
+    let names: Vec<http::HeaderName> = resp.headers.keys().cloned().collect();
+    for name in names {
+        let n = name.as_str();
+        let hop = HOP_BY_HOP.contains(&n) || listed.iter().any(|t| t == n);
+        if hop && !(switching && (n == "upgrade" || n == "connection")) {
+            resp.remove_header(&name);
+        }
+    }
+}
+
+/// The API key a client presents: `Authorization: Bearer <key>`, `x-litellm-api-key` or `api-key`.
+pub fn presented_key(req: &RequestHeader) -> Option<&[u8]> {
+    for name in KEY_HEADERS {
+        let Some(value) = req.headers.get(*name) else {
+            continue;
+        };
+        let bytes = value.as_bytes();
+        let key = match bytes.get(..7) {
+            Some(prefix) if prefix.eq_ignore_ascii_case(b"bearer ") => &bytes[7..],
+            _ if *name == "authorization" => continue,
+            _ => bytes,
+        };
+        let key = key.trim_ascii();
+        if !key.is_empty() {
+            return Some(key);
+        }
+    }
+    None
+}

@@ -1,0 +1,238 @@
+//! Follows routes.yaml (DESIGN.md §6): watch the directory, debounce, re-read, compare a content
+//! hash, rebuild from scratch and swap whole. A bad or missing file keeps the last good table.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use notify::{RecursiveMode, Watcher};
+use pingora::server::ShutdownWatch;
+use pingora::services::background::BackgroundService;
+use pingora::services::ServiceReadyNotifier;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::loader::{parse_routes, read_routes_file};
+use crate::serving::{ServingTable, Shared, TableDiff};
+use passthru_routes::RouteTable;
+
+pub struct Reloader {
+    pub path: PathBuf,
+    pub shared: Arc<Shared>,
+    /// The backstop: re-read this often even when no event arrived.
+    pub recheck: Duration,
+    /// Trailing-edge quiet time after the last event before re-reading.
+    pub debounce: Duration,
+    /// Set by the SIGHUP handler installed at startup (before this service runs).
+    pub hup: Arc<AtomicBool>,
+}
+
+/// What the reloader remembers between attempts.
+#[derive(Default)]
+struct ReloadState {
+    generation: u64,
+    /// Hash of the bytes last looked at, good or bad, so an unchanged bad file is not re-parsed
+    /// and re-logged on every backstop tick.
+    last_seen: Option<[u8; 32]>,
+    /// The last error logged, so a persisting problem is logged once, not every tick.
+    last_error: Option<String>,
+}
+
+/// The longest a burst of events can delay a reload.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(250);
+
+impl Reloader {
+    /// One reload attempt. `force` rebuilds even when the bytes are unchanged (SIGHUP: it
+    /// re-resolves `os.environ/` values).
+    fn reload(&self, state: &mut ReloadState, force: bool, trigger: &str) {
+        let started = Instant::now();
+        let metrics = &self.shared.metrics;
+        let bytes = match read_routes_file(&self.path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                let message = e.to_string();
+                if state.last_error.as_deref() != Some(&message) {
+                    metrics.reloads.with_label_values(&["error"]).inc();
+                    self.log_kept(&message, trigger);
+                    state.last_error = Some(message);
+                    state.last_seen = None;
+                }
+                return;
+            }
+        };
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        let current = self.shared.table.load_full();
+        let serving_hash = current.as_ref().map(|t| t.content_hash);
+        if !force && (state.last_seen == Some(hash) || serving_hash == Some(hash)) {
+            if state.last_seen != Some(hash) {
+                // Back to the bytes being served after a bad version: nothing to rebuild.
+                tracing::info!(file = %self.path.display(), "routes file is back to the table being served");
+                state.last_seen = Some(hash);
+                state.last_error = None;
+            }
+            metrics.reloads.with_label_values(&["unchanged"]).inc();
+            return;
+        }
+        state.last_seen = Some(hash);
+        let file = match parse_routes(&self.path, &bytes) {
+            Ok(file) => file,
+            Err(e) => {
+                metrics.reloads.with_label_values(&["error"]).inc();
+                let message = e.to_string();
+                self.log_kept(&message, trigger);
+                state.last_error = Some(message);
+                return;
+            }
+        };
+        state.last_error = None;
+        state.generation += 1;
+        let table = RouteTable::new(file);
+        let diff = TableDiff::between(current.as_deref().map(|t| &t.table), &table);
+        let serving = ServingTable::build(table, state.generation, hash, |name| {
+            std::env::var(name).ok()
+        });
+        for (route, why) in serving.broken_routes() {
+            tracing::error!(route = %route.id, path = %route.path, "route answers 503: {why}");
+        }
+        let routes = serving.table.routes().len();
+        let broken = serving.broken_routes().count();
+        self.shared.table.store(Some(Arc::new(serving)));
+        // The previous table is dropped here, or when the last request holding it finishes.
+        drop(current);
+        let elapsed = started.elapsed();
+        metrics.reloads.with_label_values(&["ok"]).inc();
+        metrics.reload_seconds.observe(elapsed.as_secs_f64());
+        metrics.routes.set(routes as i64);
+        metrics.generation.set(state.generation as i64);
+        tracing::info!(
+            file = %self.path.display(),
+            trigger,
+            generation = state.generation,
+            routes,
+            added = ?diff.added,
+            removed = ?diff.removed,
+            changed = ?diff.changed,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "routes loaded"
+        );
+        crate::systemd::notify(&format!(
+            "STATUS=serving {routes} routes (generation {}, {broken} unservable)",
+            state.generation
+        ));
+    }
+
+    fn log_kept(&self, message: &str, trigger: &str) {
+        match self.shared.table.load().as_ref() {
+            Some(t) => tracing::error!(
+                trigger,
+                "{message}\nkeeping the last good table (generation {}, {} routes)",
+                t.generation,
+                t.table.routes().len()
+            ),
+            None => tracing::error!(
+                trigger,
+                "{message}\nno table loaded yet: answering 404 and not ready until the file loads"
+            ),
+        }
+    }
+
+    /// Watches the file's directory (editors rename, Kubernetes swaps a `..data` symlink, git
+    /// deletes and recreates). Returns the watcher and the directory's inode, to notice when the
+    /// directory itself is replaced.
+    fn watch(
+        &self,
+        events: &mpsc::UnboundedSender<()>,
+    ) -> Option<(notify::RecommendedWatcher, u64)> {
+        let dir = watched_dir(&self.path);
+        let inode = std::fs::metadata(&dir).ok()?.ino();
+        let tx = events.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
+                // Every event, and every watcher error, means "maybe changed".
+                let _ = tx.send(());
+            })
+            .map_err(|e| {
+                tracing::warn!(
+                    "cannot create a file watcher: {e}; relying on the periodic re-check"
+                )
+            })
+            .ok()?;
+        if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), "cannot watch directory: {e}; relying on the periodic re-check");
+            return None;
+        }
+        Some((watcher, inode))
+    }
+}
+
+fn watched_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[async_trait]
+impl BackgroundService for Reloader {
+    async fn start_with_ready_notifier(
+        &self,
+        mut shutdown: ShutdownWatch,
+        ready: ServiceReadyNotifier,
+    ) {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut watch = self.watch(&tx);
+        let mut state = ReloadState::default();
+        self.hup.store(false, Ordering::SeqCst);
+        self.reload(&mut state, false, "start");
+        // The proxy starts serving only after the first attempt, so it never 404s a request
+        // that a readable file would have routed.
+        ready.notify_ready();
+
+        let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::error!(
+                    "cannot listen for SIGHUP: {e}; relying on the flag re-checked every tick"
+                );
+                None
+            }
+        };
+        let mut tick = tokio::time::interval(self.recheck);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => break,
+                Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => {
+                    self.hup.store(false, Ordering::SeqCst);
+                    tracing::info!("SIGHUP: rebuilding the table");
+                    self.reload(&mut state, true, "sighup");
+                }
+                Some(()) = rx.recv() => {
+                    let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
+                    loop {
+                        let quiet = tokio::time::sleep(self.debounce);
+                        tokio::select! {
+                            more = rx.recv() => if more.is_none() || tokio::time::Instant::now() >= deadline { break },
+                            _ = quiet => break,
+                        }
+                    }
+                    self.reload(&mut state, false, "watch");
+                }
+                _ = tick.tick() => {
+                    let forced = self.hup.swap(false, Ordering::SeqCst);
+                    let dir_inode = std::fs::metadata(watched_dir(&self.path)).ok().map(|m| m.ino());
+                    if watch.as_ref().map(|(_, ino)| *ino) != dir_inode {
+                        // The directory was replaced or the watcher never started: re-arm.
+                        watch = self.watch(&tx);
+                    }
+                    self.reload(&mut state, forced, if forced { "sighup" } else { "recheck" });
+                }
+            }
+        }
+        drop(watch);
+    }
+}

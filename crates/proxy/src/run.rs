@@ -1,0 +1,147 @@
+//! Assembles and runs the pingora server: proxy listeners, the reloader, the admin listener.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pingora::prelude::{background_service, Opt};
+use pingora::server::configuration::ServerConf;
+use pingora::server::{ExecutionPhase, Server};
+use pingora::services::listening::Service;
+
+use crate::admin::Admin;
+use crate::reload::Reloader;
+use crate::service::PassthruProxy;
+use crate::serving::Shared;
+
+/// How the proxy runs; `main` fills it from flags and environment.
+pub struct RunConfig {
+    pub routes: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub admin: SocketAddr,
+    /// Longest SIGTERM waits for in-flight requests; it exits as soon as they are done.
+    pub grace_period: Duration,
+    pub recheck: Duration,
+    pub debounce: Duration,
+    pub threads: Option<usize>,
+    pub pingora: Opt,
+}
+
+pub fn run(config: RunConfig) -> anyhow::Result<()> {
+    // Fail with a clear message now rather than with a panic inside pingora's listener setup.
+    if !config.pingora.upgrade {
+        for addr in config.listen.iter().chain([&config.admin]) {
+            TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+        }
+    }
+    // SIGHUP's default action is to terminate; take it over before anything else starts.
+    let hup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .context("cannot install the SIGHUP handler")?;
+
+    let mut opt = config.pingora;
+    let mut conf = match opt.conf.take() {
+        Some(path) => ServerConf::from_yaml(
+            &std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read pingora configuration {path}"))?,
+        )
+        .map_err(|e| anyhow::anyhow!("pingora configuration {path}: {e}"))?,
+        None => ServerConf::default(),
+    };
+    conf.grace_period_seconds = Some(config.grace_period.as_secs());
+    conf.graceful_shutdown_timeout_seconds =
+        Some(conf.graceful_shutdown_timeout_seconds.unwrap_or(2));
+    if let Some(threads) = config.threads {
+        conf.threads = threads;
+    }
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let shared = Arc::new(Shared::new());
+    let reloader = background_service(
+        "reloader",
+        Reloader {
+            path: config.routes.clone(),
+            shared: shared.clone(),
+            recheck: config.recheck,
+            debounce: config.debounce,
+            hup,
+        },
+    );
+    let reloader = server.add_service(reloader);
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        PassthruProxy {
+            shared: shared.clone(),
+        },
+        "passthru",
+    );
+    for addr in &config.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    let proxy = server.add_service(proxy);
+    proxy.add_dependency(&reloader);
+
+    let mut admin = Service::new(
+        "admin".to_owned(),
+        Admin {
+            shared: shared.clone(),
+        },
+    );
+    admin.add_tcp(&config.admin.to_string());
+    server.add_service(admin);
+
+    spawn_drain_watch(&server, shared.clone());
+    spawn_ready_notice(config.listen.clone());
+    tracing::info!(
+        routes = %config.routes.display(),
+        listen = ?config.listen,
+        admin = %config.admin,
+        "passthru-proxy starting"
+    );
+    server.run_forever();
+}
+
+/// pingora sleeps the whole grace period after SIGTERM; exit as soon as no request is in flight.
+fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
+    let mut phases = server.watch_execution_phase();
+    std::thread::spawn(move || loop {
+        match phases.blocking_recv() {
+            Ok(ExecutionPhase::ShutdownGracePeriod) => {
+                crate::systemd::notify("STOPPING=1");
+                loop {
+                    let in_flight = shared.in_flight();
+                    if in_flight == 0 {
+                        tracing::info!("drained: no request in flight; exiting");
+                        std::process::exit(0);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    });
+}
+
+/// Tells systemd READY=1 once every proxy listener accepts connections.
+fn spawn_ready_notice(listen: Vec<SocketAddr>) {
+    std::thread::spawn(move || {
+        for addr in &listen {
+            let mut tries = 0;
+            while std::net::TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_err() {
+                tries += 1;
+                if tries > 500 {
+                    tracing::error!(%addr, "listener did not come up within 10 s");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        crate::systemd::notify("READY=1");
+    });
+}

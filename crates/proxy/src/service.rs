@@ -1,0 +1,264 @@
+//! The pingora `ProxyHttp` implementation: route, authenticate, forward.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use passthru_routes::{normalize_request_path, KeyStatus, Lookup, Method, Route};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::ErrorType;
+
+use crate::forward;
+use crate::metrics::status_class;
+use crate::serving::{InFlight, ServingTable, Shared};
+
+pub struct PassthruProxy {
+    pub shared: Arc<Shared>,
+}
+
+/// Per request: the table loaded once at the start, and the route it chose.
+pub struct RequestCtx {
+    table: Option<Arc<ServingTable>>,
+    route: Option<usize>,
+    /// Upstream request target: path and query.
+    target: String,
+    upstream_started: Option<Instant>,
+    _in_flight: InFlight,
+}
+
+impl RequestCtx {
+    fn route(&self) -> Option<&Route> {
+        Some(&self.table.as_ref()?.table.routes()[self.route?])
+    }
+}
+
+/// A short JSON error: `{"error": {"status": 404, "message": "…"}}`.
+async fn respond_json(
+    session: &mut Session,
+    status: u16,
+    message: &str,
+    allow: Option<String>,
+) -> Result<bool> {
+    let body = serde_json::json!({ "error": { "status": status, "message": message } }).to_string();
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header("content-type", "application/json")?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    if let Some(allow) = allow {
+        resp.insert_header("allow", allow)?;
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from(body)), true)
+        .await?;
+    Ok(true)
+}
+
+#[async_trait]
+impl ProxyHttp for PassthruProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            table: None,
+            route: None,
+            target: String::new(),
+            upstream_started: None,
+            _in_flight: self.shared.request_started(),
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let Some(table) = self.shared.table.load_full() else {
+            return respond_json(session, 404, "no routes are loaded yet", None).await;
+        };
+        ctx.table = Some(table.clone());
+        let req = session.req_header();
+        let method_name = req.method.as_str().to_owned();
+        let Some(method) = Method::parse(&method_name) else {
+            return respond_json(
+                session,
+                501,
+                &format!("method {method_name} is not supported"),
+                None,
+            )
+            .await;
+        };
+        let raw_path = req.uri.path().to_owned();
+        let client_query = req.uri.query().map(str::to_owned);
+        let path = match normalize_request_path(&raw_path) {
+            Ok(path) => path.into_owned(),
+            Err(why) => return respond_json(session, 400, &why.to_string(), None).await,
+        };
+        let (index, subpath) = match table.table.lookup(&path, method) {
+            Lookup::Found(m) => (m.index, m.subpath.to_owned()),
+            Lookup::MethodNotAllowed { allowed } => {
+                let message = format!("method {method} is not allowed on {path}");
+                return respond_json(session, 405, &message, Some(allowed.to_allow_header())).await;
+            }
+            Lookup::NotFound => {
+                return respond_json(session, 404, &format!("no route for {path}"), None).await
+            }
+        };
+        ctx.route = Some(index);
+        let route = &table.table.routes()[index];
+        if route.auth {
+            let status = match forward::presented_key(session.req_header()) {
+                None => None,
+                Some(key) => Some(table.table.key_status(key, SystemTime::now())),
+            };
+            let refusal = match status {
+                Some(KeyStatus::Valid) => None,
+                Some(KeyStatus::Expired) => Some("the API key has expired"),
+                Some(KeyStatus::Unknown) => Some("the API key is not valid"),
+                None => Some("this route requires an API key: send `Authorization: Bearer <key>`"),
+            };
+            if let Some(message) = refusal {
+                return respond_json(session, 401, message, None).await;
+            }
+        }
+        if let Err(why) = table.headers(index) {
+            tracing::error!(route = %route.id, "503: {why}");
+            let message = format!("route {} is misconfigured: {why}", route.id);
+            return respond_json(session, 503, &message, None).await;
+        }
+        let mut target = forward::upstream_path(&route.target, &subpath);
+        let query = forward::merge_query(
+            &route.default_query_params,
+            route.target.query(),
+            client_query.as_deref(),
+        );
+        if let Some(query) = query {
+            target.push('?');
+            target.push_str(&query);
+        }
+        ctx.target = target;
+        Ok(false)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let route = ctx.route().expect("request_filter chose a route");
+        let target = &route.target;
+        let host = target.host().trim_start_matches('[').trim_end_matches(']');
+        let addr = match host.parse::<IpAddr>() {
+            Ok(ip) => SocketAddr::new(ip, target.port()),
+            // Resolved on tokio's blocking pool: never blocks the event loop, never panics.
+            Err(_) => tokio::net::lookup_host((host, target.port()))
+                .await
+                .ok()
+                .and_then(|mut addrs| addrs.next())
+                .ok_or_else(|| {
+                    Error::explain(
+                        ErrorType::ConnectNoRoute,
+                        format!("cannot resolve upstream host {host}"),
+                    )
+                })?,
+        };
+        let sni = if target.is_https() {
+            host.to_owned()
+        } else {
+            String::new()
+        };
+        let mut peer = HttpPeer::new(addr, target.is_https(), sni);
+        let timeout = route.timeout;
+        peer.options.connection_timeout = Some(timeout.min(Duration::from_secs(10)));
+        peer.options.total_connection_timeout = Some(timeout.min(Duration::from_secs(30)));
+        peer.options.read_timeout = Some(timeout);
+        peer.options.write_timeout = Some(timeout);
+        ctx.upstream_started = Some(Instant::now());
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let table = ctx.table.as_ref().expect("request_filter loaded the table");
+        let index = ctx.route.expect("request_filter chose a route");
+        let configured = table.headers(index).as_deref().unwrap_or_default();
+        forward::rewrite_request(
+            upstream_request,
+            &table.table.routes()[index],
+            &ctx.target,
+            configured,
+        )
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        if let Some(started) = ctx.upstream_started.take() {
+            self.shared
+                .metrics
+                .upstream_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        forward::rewrite_response(upstream_response);
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                504
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if code > 0 && session.response_written().is_none() {
+            let message = match (code, ctx.route()) {
+                (504, Some(r)) => format!(
+                    "upstream of route {} did not answer within {:?}",
+                    r.id, r.timeout
+                ),
+                (502, Some(r)) => format!(
+                    "cannot reach the upstream of route {}: {}",
+                    r.id,
+                    e.etype().as_str()
+                ),
+                _ => e.etype().as_str().to_owned(),
+            };
+            let _ = respond_json(session, code, &message, None).await;
+        }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let route = ctx.route().map_or("none", |r| r.id.as_str());
+        self.shared
+            .metrics
+            .requests
+            .with_label_values(&[route, status_class(status)])
+            .inc();
+    }
+}

@@ -1,0 +1,159 @@
+//! The table the proxy serves: a [`RouteTable`] plus what each route needs at request time,
+//! resolved once when the table is built (never per request, never kept across tables).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use arc_swap::ArcSwapOption;
+use http::{HeaderName, HeaderValue};
+use passthru_routes::{Route, RouteTable};
+
+use crate::metrics::Metrics;
+
+/// A route's configured headers with `os.environ/` resolved, or why the route cannot be served.
+pub type ResolvedHeaders = Result<Vec<(HeaderName, HeaderValue)>, String>;
+
+pub struct ServingTable {
+    pub table: RouteTable,
+    /// Counts tables built since the process started; the first is 1.
+    pub generation: u64,
+    /// sha256 of the file's bytes, to skip rebuilding when nothing changed.
+    pub content_hash: [u8; 32],
+    /// By route index, as [`RouteTable::routes`] orders them.
+    headers: Vec<ResolvedHeaders>,
+}
+
+impl ServingTable {
+    /// Resolves every route's headers against `env`. A route whose variable is missing (or holds
+    /// something that is not a header value) is kept, answering 503, so the others keep serving.
+    pub fn build(
+        table: RouteTable,
+        generation: u64,
+        content_hash: [u8; 32],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> ServingTable {
+        let headers = table
+            .routes()
+            .iter()
+            .map(|route| resolve_headers(route, &env))
+            .collect();
+        ServingTable {
+            table,
+            generation,
+            content_hash,
+            headers,
+        }
+    }
+
+    pub fn headers(&self, index: usize) -> &ResolvedHeaders {
+        &self.headers[index]
+    }
+
+    /// Routes that cannot be served, with the reason, for logs and `/readyz`.
+    pub fn broken_routes(&self) -> impl Iterator<Item = (&Route, &str)> {
+        self.table
+            .routes()
+            .iter()
+            .zip(&self.headers)
+            .filter_map(|(r, h)| h.as_ref().err().map(|why| (r, why.as_str())))
+    }
+}
+
+fn resolve_headers(route: &Route, env: &impl Fn(&str) -> Option<String>) -> ResolvedHeaders {
+    let mut out = Vec::with_capacity(route.headers.len());
+    for (name, template) in &route.headers {
+        let value = template.resolve(env).map_err(|var| {
+            format!("header `{name}` reads os.environ/{var}, which is not set in the proxy's environment")
+        })?;
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            format!(
+                "header `{name}`: os.environ/{} holds a value that is not a valid header value",
+                template.env_var().unwrap_or_default()
+            )
+        })?;
+        let name = HeaderName::from_bytes(name.as_bytes()).expect("validated by the loader");
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// What changed between two tables, by route id.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct TableDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl TableDiff {
+    pub fn between(old: Option<&RouteTable>, new: &RouteTable) -> TableDiff {
+        let before: HashMap<&str, &Route> = old
+            .map(|t| t.routes().iter().map(|r| (r.id.as_str(), r)).collect())
+            .unwrap_or_default();
+        let after: HashMap<&str, &Route> =
+            new.routes().iter().map(|r| (r.id.as_str(), r)).collect();
+        let mut diff = TableDiff::default();
+        for route in new.routes() {
+            match before.get(route.id.as_str()) {
+                None => diff.added.push(route.id.to_string()),
+                Some(old) if *old != route => diff.changed.push(route.id.to_string()),
+                Some(_) => {}
+            }
+        }
+        if let Some(old) = old {
+            diff.removed = old
+                .routes()
+                .iter()
+                .filter(|r| !after.contains_key(r.id.as_str()))
+                .map(|r| r.id.to_string())
+                .collect();
+        }
+        diff
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// State shared by the proxy, the reloader and the admin listener.
+pub struct Shared {
+    /// None until a table has loaded: the proxy answers 404 and `/readyz` 503.
+    pub table: ArcSwapOption<ServingTable>,
+    pub metrics: Metrics,
+    in_flight: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new() -> Shared {
+        Shared {
+            table: ArcSwapOption::empty(),
+            metrics: Metrics::new(),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Counts a request as in flight until the returned guard drops.
+    pub fn request_started(self: &std::sync::Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(self.clone())
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared::new()
+    }
+}
+
+pub struct InFlight(std::sync::Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
