@@ -257,3 +257,85 @@ fn run(command: &mut Command) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A fresh, empty database for one test. With `$PASSTHRU_TEST_DATABASE_URL` (a URL to a server
+/// where that user may create databases), a database of its own on that server, dropped when the
+/// test ends; otherwise a throwaway [`PgCluster`] of its own. Tests that stop and start the
+/// server use [`PgCluster`] directly.
+pub enum PgTestDatabase {
+    Cluster(PgCluster),
+    External {
+        admin_url: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl PgTestDatabase {
+    pub fn new() -> PgTestDatabase {
+        match std::env::var("PASSTHRU_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => {
+                let name = format!(
+                    "passthru_test_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed)
+                );
+                psql_url(&admin_url, &format!("CREATE DATABASE \"{name}\""));
+                let url = with_database(&admin_url, &name);
+                PgTestDatabase::External {
+                    admin_url,
+                    name,
+                    url,
+                }
+            }
+            _ => PgTestDatabase::Cluster(PgCluster::start()),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self {
+            PgTestDatabase::Cluster(c) => c.url(),
+            PgTestDatabase::External { url, .. } => url.clone(),
+        }
+    }
+}
+
+impl Drop for PgTestDatabase {
+    fn drop(&mut self) {
+        if let PgTestDatabase::External {
+            admin_url, name, ..
+        } = self
+        {
+            let _ = Command::new(pg_bin_dir().join("psql"))
+                .args(["-X", "-q", "-d", admin_url.as_str(), "-c"])
+                .arg(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .output();
+        }
+    }
+}
+
+fn psql_url(url: &str, sql: &str) {
+    run(Command::new(pg_bin_dir().join("psql")).args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-d",
+        url,
+        "-c",
+        sql,
+    ]));
+}
+
+/// `url` with its database name replaced by `name` (query string kept).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use passthru_routes::{write_atomically, WriteOutcome};
+use passthru_routes::{write_atomically, RoutesFile, WriteOutcome};
 use sqlx::postgres::PgListener;
 
 use crate::database::Database;
@@ -34,6 +34,8 @@ pub struct Syncer {
     /// The skip reports of the last pass, so that an unchanged bad row is not re-logged at WARN
     /// on every poll.
     last_skipped: Vec<SkippedRow>,
+    /// The table last known to be in the file, to log what a write changed.
+    in_file: Option<RoutesFile>,
     pub stats: Stats,
 }
 
@@ -57,6 +59,7 @@ impl Syncer {
             output,
             synced_marker: None,
             last_skipped: Vec::new(),
+            in_file: None,
             stats: Stats::default(),
         }
     }
@@ -138,6 +141,11 @@ impl Syncer {
         let (file, skipped) = read.snapshot.into_file();
         self.report_skips(skipped);
         let bytes = file.render();
+        if self.in_file.is_none() {
+            self.in_file = std::fs::read(&self.output)
+                .ok()
+                .and_then(|b| RoutesFile::parse(&b).ok());
+        }
         // No await after this point: a shutdown never interrupts the write.
         let outcome = write_atomically(&self.output, bytes.as_bytes())?;
         self.synced_marker = read.marker;
@@ -146,14 +154,20 @@ impl Syncer {
         Ok(match outcome {
             WriteOutcome::Written => {
                 self.stats.writes += 1;
+                let change = TableChange::between(self.in_file.as_ref(), &file);
                 tracing::info!(
                     path = %self.output.display(),
                     routes = file.routes().len(),
                     keys = file.keys().len(),
                     skipped = self.stats.skipped_rows,
                     revision = read.marker,
+                    added = %change.added,
+                    removed = %change.removed,
+                    changed = %change.changed,
+                    keys_changed = change.keys_changed,
                     "wrote routes file"
                 );
+                self.in_file = Some(file);
                 PassOutcome::Written
             }
             WriteOutcome::Unchanged => {
@@ -192,6 +206,70 @@ impl Syncer {
             "{} routes, {} keys, {} skipped rows, {} writes",
             self.stats.routes, self.stats.keys, self.stats.skipped_rows, self.stats.writes
         )
+    }
+}
+
+/// What a write changed, by route id, for the log.
+struct TableChange {
+    added: IdList,
+    removed: IdList,
+    changed: IdList,
+    keys_changed: bool,
+}
+
+impl TableChange {
+    fn between(old: Option<&RoutesFile>, new: &RoutesFile) -> TableChange {
+        use std::collections::BTreeMap;
+        let index = |f: Option<&RoutesFile>| -> BTreeMap<String, passthru_routes::Route> {
+            f.map(|f| {
+                f.routes()
+                    .iter()
+                    .map(|r| (r.id.to_string(), r.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let (old_routes, new_routes) = (index(old), index(Some(new)));
+        let mut change = TableChange {
+            added: IdList::default(),
+            removed: IdList::default(),
+            changed: IdList::default(),
+            keys_changed: old.map(|o| o.keys()) != Some(new.keys()),
+        };
+        for (id, route) in &new_routes {
+            match old_routes.get(id) {
+                None => change.added.0.push(id.clone()),
+                Some(before) if before != route => change.changed.0.push(id.clone()),
+                Some(_) => {}
+            }
+        }
+        for id in old_routes.keys() {
+            if !new_routes.contains_key(id) {
+                change.removed.0.push(id.clone());
+            }
+        }
+        change
+    }
+}
+
+/// Ids for a log field: at most 20, then a count.
+#[derive(Default)]
+struct IdList(Vec<String>);
+
+impl std::fmt::Display for IdList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const SHOWN: usize = 20;
+        f.write_str("[")?;
+        for (i, id) in self.0.iter().take(SHOWN).enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(id)?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, ",+{} more", self.0.len() - SHOWN)?;
+        }
+        f.write_str("]")
     }
 }
 

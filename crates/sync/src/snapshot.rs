@@ -69,13 +69,13 @@ impl Snapshot {
         self.routes.iter().any(|r| r.auth)
     }
 
-    pub fn drop_keys(&mut self) {
-        self.keys.clear();
-    }
-
     /// The table to write: the first of each clashing set kept (in source order), the rest
-    /// reported as skipped.
+    /// reported as skipped. Keys are written only when some route requires one: the file of a
+    /// table without `auth: true` routes carries no key hashes.
     pub fn into_file(mut self) -> (RoutesFile, Vec<SkippedRow>) {
+        if !self.any_route_requires_auth() {
+            self.keys.clear();
+        }
         let (file, clashes) = RoutesFile::new_skipping_clashes(self.routes, self.keys);
         for problem in clashes {
             let row = match &problem.location {

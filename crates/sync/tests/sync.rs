@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use passthru_sync::config::{DatabaseUrl, Schema};
 use passthru_sync::source::Source;
 use passthru_sync::{Database, PassOutcome, Syncer};
-use support::postgres::PgCluster;
+use support::postgres::{PgCluster, PgTestDatabase};
 use support::*;
 
 const ROUTE_INSERT: &str =
@@ -63,7 +63,7 @@ async fn id_less_rows_get_the_derived_ids_of_design_section_3() {
 
 #[tokio::test]
 async fn five_hundred_polls_over_unchanged_id_less_rows_write_the_file_exactly_once() {
-    let pg = PgCluster::start();
+    let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     let (code, _, err) = run(&pg.url(), &out, &["migrate"]);
@@ -95,30 +95,21 @@ async fn five_hundred_polls_over_unchanged_id_less_rows_write_the_file_exactly_o
     assert!(ids(&out).contains(&"auto-64ec647a7877a6c4".to_string()));
 }
 
-#[tokio::test]
-async fn insert_update_and_delete_reach_the_file_within_one_poll() {
-    let pg = PgCluster::start();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("routes.yaml");
-    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+async fn insert_update_and_delete_reach_the_file_within_one_poll(url: &str, dir: &Path) {
+    let out = dir.join("routes.yaml");
     let interval = Duration::from_millis(400);
-    let _d = daemon(
-        &pg.url(),
-        &out,
-        dir.path(),
-        &["--interval", "400ms", "--no-listen"],
-    );
+    let _d = daemon(url, &out, dir, &["--interval", "400ms", "--no-listen"]);
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
     // The next poll starts at most 1.1 intervals after the commit; allow one more for the pass.
     let one_poll = interval * 2 + Duration::from_millis(200);
 
-    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    sql(url, &[ROUTE_INSERT]).await;
     wait_for(one_poll, "the insert", || {
         read(&out).filter(|t| t.contains("/my-service"))
     })
     .await;
     sql(
-        &pg.url(),
+        url,
         &["UPDATE passthru_routes SET target = 'http://moved:9090'"],
     )
     .await;
@@ -126,7 +117,7 @@ async fn insert_update_and_delete_reach_the_file_within_one_poll() {
         read(&out).filter(|t| t.contains("http://moved:9090"))
     })
     .await;
-    sql(&pg.url(), &["DELETE FROM passthru_routes"]).await;
+    sql(url, &["DELETE FROM passthru_routes"]).await;
     wait_for(one_poll, "the delete", || {
         read(&out).filter(|t| t.contains("routes: []"))
     })
@@ -134,8 +125,23 @@ async fn insert_update_and_delete_reach_the_file_within_one_poll() {
 }
 
 #[tokio::test]
+async fn insert_update_and_delete_reach_the_file_within_one_poll_on_postgres() {
+    let pg = PgTestDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(run(&pg.url(), &dir.path().join("x"), &["migrate"]).0, 0);
+    insert_update_and_delete_reach_the_file_within_one_poll(&pg.url(), dir.path()).await;
+}
+
+#[tokio::test]
+async fn insert_update_and_delete_reach_the_file_within_one_poll_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
+    insert_update_and_delete_reach_the_file_within_one_poll(&url, dir.path()).await;
+}
+
+#[tokio::test]
 async fn notify_carries_a_commit_to_the_file_at_a_sixty_second_interval() {
-    let pg = PgCluster::start();
+    let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
@@ -156,7 +162,7 @@ async fn notify_carries_a_commit_to_the_file_at_a_sixty_second_interval() {
 #[tokio::test]
 #[ignore]
 async fn notify_latency_over_200_commits() {
-    let pg = PgCluster::start();
+    let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
@@ -253,7 +259,7 @@ const LITELLM_DDL: &[&str] = &[
 /// each endpoint, with a UUID id; plus a record written before ids existed.
 const LITELLM_SETTINGS: &str = r#"{
   "store_model_in_db": true,
-  "pass_through_request_timeout": 600,
+  "pass_through_request_timeout": 300,
   "pass_through_endpoints": [
     {"id": "ca49833f-5d4d-43d0-a079-683f6d390ced", "path": "/bria",
      "target": "https://engine.prod.bria-api.com", "headers": {"api_token": "os.environ/BRIA_KEY"},
@@ -280,7 +286,7 @@ routes:
     api_token: os.environ/BRIA_KEY
   forward_headers: false
   default_query_params: {}
-  timeout: 600
+  timeout: 300
   auth: true
 - id: auto-2f0e5d3f8a3b0b8e
   path: /cohere
@@ -303,7 +309,7 @@ routes:
   headers: {}
   forward_headers: false
   default_query_params: {}
-  timeout: 600
+  timeout: 300
   auth: true
 keys:
 - sha256: '1111111111111111111111111111111111111111111111111111111111111111'
@@ -313,7 +319,7 @@ keys:
 
 #[tokio::test]
 async fn litellm_tables_and_rows_as_litellm_writes_them_give_the_expected_file() {
-    let pg = PgCluster::start();
+    let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     let mut statements: Vec<String> = LITELLM_DDL.iter().map(|s| s.to_string()).collect();
@@ -412,45 +418,66 @@ async fn stopping_the_cluster_leaves_the_file_alone_and_the_daemon_recovers_with
     .await;
 }
 
-#[tokio::test]
-async fn bad_rows_are_skipped_and_reported_and_the_other_rows_are_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = native_sqlite(dir.path());
-    sql(
-        &url,
-        &[
-            "INSERT INTO passthru_routes (id, path, target) VALUES ('good', '/good', 'http://good')",
-            "INSERT INTO passthru_routes (id, path, target) VALUES ('null-path', NULL, 'http://x')",
-            "INSERT INTO passthru_routes (id, path, target) VALUES ('relative', 'relative/path', 'http://x')",
-            "INSERT INTO passthru_routes (id, path, target) VALUES ('bad-target', '/bad-target', 'ftp://x')",
-            "INSERT INTO passthru_routes (id, path, target) VALUES ('good', '/dup', 'http://dup')",
-            r#"INSERT INTO passthru_routes (id, path, target, headers) VALUES ('list-headers', '/h', 'http://h', '["a"]')"#,
-            "INSERT INTO passthru_routes (id, path, target, headers) VALUES ('broken-json', '/j', 'http://j', '{not json')",
-            "INSERT INTO passthru_routes (path, target) VALUES ('/also-good', 'http://also-good')",
-        ],
-    )
-    .await;
-    let out = dir.path().join("routes.yaml");
-    let (code, _, err) = run(&url, &out, &["once"]);
-    assert_eq!(code, 0, "{err}");
-    let file = parsed(&out);
+/// Rows 1 to 6; the expected WARN for each bad one.
+const BAD_ROWS: &[&str] = &[
+    "INSERT INTO passthru_routes (id, path, target) VALUES ('good', '/good', 'http://good')",
+    "INSERT INTO passthru_routes (id, path, target) VALUES ('null-path', NULL, 'http://x')",
+    "INSERT INTO passthru_routes (id, path, target) VALUES ('relative', 'relative/path', 'http://x')",
+    "INSERT INTO passthru_routes (id, path, target) VALUES ('bad-target', '/bad-target', 'ftp://x')",
+    "INSERT INTO passthru_routes (id, path, target) VALUES ('good', '/dup', 'http://dup')",
+    r#"INSERT INTO passthru_routes (id, path, target, headers) VALUES ('list-headers', '/h', 'http://h', '["a"]')"#,
+    "INSERT INTO passthru_routes (path, target) VALUES ('/also-good', 'http://also-good')",
+];
+const BAD_ROW_REPORTS: &[(&str, &str)] = &[
+    ("row_id 2 (id null-path)", "`path` missing"),
+    ("row_id 3 (id relative, path relative/path)", "`path`"),
+    ("row_id 4 (id bad-target, path /bad-target)", "`target`"),
+    ("row_id 5 (id good, path /dup)", "ids must be unique"),
+    ("row_id 6 (id list-headers, path /h)", "`headers`"),
+];
+
+fn assert_bad_rows_reported(out: &Path, err: &str, extra: &[(&str, &str)]) {
+    let file = parsed(out);
     let paths: Vec<&str> = file.routes().iter().map(|r| r.path.as_str()).collect();
     assert_eq!(paths, vec!["/also-good", "/good"]);
-    for (row, reason) in [
-        ("row_id 2 (id null-path)", "`path` missing"),
-        ("row_id 3 (id relative, path relative/path)", "`path`"),
-        ("row_id 4 (id bad-target, path /bad-target)", "`target`"),
-        ("row_id 5 (id good, path /dup)", "ids must be unique"),
-        ("row_id 6 (id list-headers, path /h)", "`headers`"),
-        ("row_id 7 (id broken-json)", "column `headers` is not JSON"),
-    ] {
+    for (row, reason) in BAD_ROW_REPORTS.iter().chain(extra) {
         let line = err
             .lines()
             .find(|l| l.contains("WARN") && l.contains(row))
             .unwrap_or_else(|| panic!("no WARN for {row}:\n{err}"));
         assert!(line.contains(reason), "{line}");
     }
-    assert!(err.contains("skipped 6 row(s)"), "{err}");
+    let count = BAD_ROW_REPORTS.len() + extra.len();
+    assert!(err.contains(&format!("skipped {count} row(s)")), "{err}");
+}
+
+#[tokio::test]
+async fn bad_rows_are_skipped_and_reported_and_the_other_rows_are_written_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
+    sql(&url, BAD_ROWS).await;
+    // SQLite keeps JSON columns as text, so a row can also hold text that is not JSON.
+    sql(&url, &["INSERT INTO passthru_routes (id, path, target, headers) VALUES ('broken-json', '/j', 'http://j', '{not json')"]).await;
+    let out = dir.path().join("routes.yaml");
+    let (code, _, err) = run(&url, &out, &["once"]);
+    assert_eq!(code, 0, "{err}");
+    assert_bad_rows_reported(
+        &out,
+        &err,
+        &[("row_id 8 (id broken-json)", "column `headers` is not JSON")],
+    );
+}
+
+#[tokio::test]
+async fn bad_rows_are_skipped_and_reported_and_the_other_rows_are_written_on_postgres() {
+    let pg = PgTestDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), BAD_ROWS).await;
+    let (code, _, err) = run(&pg.url(), &out, &["once"]);
+    assert_eq!(code, 0, "{err}");
+    assert_bad_rows_reported(&out, &err, &[]);
 }
 
 #[tokio::test]
@@ -675,7 +702,7 @@ async fn the_database_url_can_come_from_a_credentials_file() {
 
 #[tokio::test]
 async fn routes_and_keys_subcommands_manage_native_rows_on_postgres() {
-    let pg = PgCluster::start();
+    let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     let url = pg.url();

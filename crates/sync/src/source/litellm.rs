@@ -58,24 +58,23 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
         .map_err(q("ending the read transaction"))?;
 
     let mut snapshot = Snapshot::default();
-    for (i, entry) in endpoints(settings.flatten().as_deref())?
-        .into_iter()
-        .enumerate()
-    {
+    let settings = Settings::parse(settings.flatten().as_deref())?;
+    for (i, entry) in settings.endpoints.into_iter().enumerate() {
         let row = format!("pass_through_endpoints[{i}]");
-        snapshot.add_route_json(row, &without_ignored_fields(entry));
+        let entry = with_default_timeout(
+            without_ignored_fields(entry),
+            settings.default_timeout.as_ref(),
+        );
+        snapshot.add_route_json(row, &entry);
     }
-    // Keys matter only to routes that require one; without such a route the file carries none.
-    if snapshot.any_route_requires_auth() {
-        for (token, expires) in tokens {
-            match key_from_row(&token, expires.as_deref(), now) {
-                Ok(Some(key)) => snapshot.add_key(key),
-                Ok(None) => {}
-                Err(why) => snapshot.skip(
-                    format!("\"LiteLLM_VerificationToken\" token {}", short_hash(&token)),
-                    why,
-                ),
-            }
+    for (token, expires) in tokens {
+        match key_from_row(&token, expires.as_deref(), now) {
+            Ok(Some(key)) => snapshot.add_key(key),
+            Ok(None) => {}
+            Err(why) => snapshot.skip(
+                format!("\"LiteLLM_VerificationToken\" token {}", short_hash(&token)),
+                why,
+            ),
         }
     }
     Ok(Read {
@@ -84,12 +83,65 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
     })
 }
 
+/// What passthru reads from `general_settings`.
+#[derive(Debug, Default)]
+pub struct Settings {
+    pub endpoints: Vec<Value>,
+    /// `pass_through_request_timeout`: LiteLLM's timeout for endpoints that set none.
+    pub default_timeout: Option<Value>,
+}
+
+impl Settings {
+    pub fn parse(param_value: Option<&str>) -> Result<Settings, SyncError> {
+        let Some(mut settings) = settings_object(param_value)? else {
+            return Ok(Settings::default());
+        };
+        let default_timeout = settings
+            .get("pass_through_request_timeout")
+            .filter(|v| v.is_number())
+            .cloned();
+        let endpoints = match settings.remove("pass_through_endpoints") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(list)) => list,
+            Some(other) => {
+                return Err(SyncError::LiteLlmSettings {
+                    why: format!(
+                    "pass_through_endpoints must be a list, found {}; the file is left as it is",
+                    json_type(&other)
+                ),
+                })
+            }
+        };
+        Ok(Settings {
+            endpoints,
+            default_timeout,
+        })
+    }
+}
+
+/// An entry without its own `timeout` gets `pass_through_request_timeout`, as in LiteLLM.
+fn with_default_timeout(mut entry: Value, default: Option<&Value>) -> Value {
+    if let (Value::Object(map), Some(default)) = (&mut entry, default) {
+        if map.get("timeout").is_none_or(Value::is_null) {
+            map.insert("timeout".into(), default.clone());
+        }
+    }
+    entry
+}
+
 /// The `pass_through_endpoints` list of a `general_settings` value. No row, a NULL value or no
-/// such key: no endpoints. LiteLLM writes the value through `json.dumps`, so a JSON string
-/// holding the object is accepted too.
+/// such key: no endpoints.
 pub fn endpoints(param_value: Option<&str>) -> Result<Vec<Value>, SyncError> {
+    Settings::parse(param_value).map(|s| s.endpoints)
+}
+
+/// The `general_settings` object. LiteLLM writes the value through `json.dumps`, so a JSON
+/// string holding the object is accepted too.
+fn settings_object(
+    param_value: Option<&str>,
+) -> Result<Option<serde_json::Map<String, Value>>, SyncError> {
     let Some(text) = param_value else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
     let bad = |why: String| SyncError::LiteLlmSettings { why };
     let mut value: Value =
@@ -99,15 +151,8 @@ pub fn endpoints(param_value: Option<&str>) -> Result<Vec<Value>, SyncError> {
             .map_err(|e| bad(format!("param_value is a string that is not JSON ({e})")))?;
     }
     match value {
-        Value::Null => Ok(Vec::new()),
-        Value::Object(mut settings) => match settings.remove("pass_through_endpoints") {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::Array(list)) => Ok(list),
-            Some(other) => Err(bad(format!(
-                "pass_through_endpoints must be a list, found {}; the file is left as it is",
-                json_type(&other)
-            ))),
-        },
+        Value::Null => Ok(None),
+        Value::Object(settings) => Ok(Some(settings)),
         other => Err(bad(format!(
             "param_value must be a JSON object, found {}; the file is left as it is",
             json_type(&other)
@@ -162,6 +207,19 @@ mod tests {
     #[test]
     fn a_non_list_endpoints_value_is_an_error_not_an_empty_table() {
         assert!(endpoints(Some(r#"{"pass_through_endpoints": {"path": "/a"}}"#)).is_err());
+    }
+
+    #[test]
+    fn pass_through_request_timeout_is_the_default_for_entries_without_one() {
+        let s = Settings::parse(Some(
+            r#"{"pass_through_request_timeout": 120, "pass_through_endpoints": [{"path": "/a", "timeout": null}, {"path": "/b", "timeout": 5}]}"#,
+        ))
+        .unwrap();
+        let t = |e: &Value| {
+            with_default_timeout(e.clone(), s.default_timeout.as_ref())["timeout"].clone()
+        };
+        assert_eq!(t(&s.endpoints[0]), serde_json::json!(120));
+        assert_eq!(t(&s.endpoints[1]), serde_json::json!(5));
     }
 
     #[test]
