@@ -1,3 +1,5 @@
-//! End-to-end tests: the built binaries, driven as an operator drives them.
+//! End-to-end tests: the built binaries, driven as an operator drives them, against real
+//! upstream servers and real files on loopback.
 
 mod cli;
+mod forwarding;

@@ -1,4 +1,8 @@
-//! Helpers for the end-to-end tests: where the built binaries are, scratch directories.
+//! Helpers for the end-to-end tests: the built binaries, a raw HTTP client, recording upstreams,
+//! and a real proxy process.
+
+pub mod http;
+pub mod proxy;
 
 use std::path::PathBuf;
 
@@ -30,4 +34,11 @@ pub fn binary(name: &str) -> PathBuf {
 /// The repository's top directory, for examples and test data.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Replaces `path` the way editors and passthru-sync do: write a temp file, rename it over.
+pub fn replace_by_rename(path: &std::path::Path, contents: &str) {
+    let temp = path.with_extension("tmp-edit");
+    std::fs::write(&temp, contents).unwrap();
+    std::fs::rename(&temp, path).unwrap();
 }

@@ -159,6 +159,7 @@ impl ProxyHttp for PassthruProxy {
                         ErrorType::ConnectNoRoute,
                         format!("cannot resolve upstream host {host}"),
                     )
+                    .into_up()
                 })?,
         };
         let sni = if target.is_https() {

@@ -1,0 +1,355 @@
+//! A raw HTTP/1.1 client and a recording upstream server, both on std threads. Raw on purpose:
+//! tests send request targets byte for byte (`/%2e%2e/`, `//`, `\`) that client libraries would
+//! normalise, and read what the upstream received byte for byte.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A parsed HTTP/1.1 message head plus body.
+#[derive(Debug, Clone, Default)]
+pub struct Message {
+    /// Request line or status line, without CRLF.
+    pub start: String,
+    /// Header names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Message {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header(name).is_some()
+    }
+
+    /// Status code of a response.
+    pub fn status(&self) -> u16 {
+        self.start
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Request target of a request (`/path?query`).
+    pub fn target(&self) -> &str {
+        self.start.split(' ').nth(1).unwrap_or_default()
+    }
+
+    pub fn method(&self) -> &str {
+        self.start.split(' ').next().unwrap_or_default()
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.body_text()))
+    }
+}
+
+/// Reads a message head; None at a clean end of stream.
+fn read_head(
+    reader: &mut impl BufRead,
+) -> std::io::Result<Option<(String, Vec<(String, String)>)>> {
+    let mut start = String::new();
+    if reader.read_line(&mut start)? == 0 {
+        return Ok(None);
+    }
+    let start = start.trim_end().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or((line, ""));
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    Ok(Some((start, headers)))
+}
+
+fn read_chunked(reader: &mut impl BufRead) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    loop {
+        let mut size = String::new();
+        reader.read_line(&mut size)?;
+        let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk)?;
+        if size == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
+}
+
+/// Reads a body framed by the head: chunked, content-length, or (responses) until close.
+fn read_body(
+    reader: &mut impl BufRead,
+    headers: &[(String, String)],
+    until_close: bool,
+) -> std::io::Result<Vec<u8>> {
+    let get = |n: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.as_str())
+    };
+    if get("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+        return read_chunked(reader);
+    }
+    if let Some(len) = get("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        return Ok(body);
+    }
+    let mut body = Vec::new();
+    if until_close {
+        reader.read_to_end(&mut body)?;
+    }
+    Ok(body)
+}
+
+/// Sends raw request bytes on a new connection and reads one response.
+pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Message {
+    let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut reader = BufReader::new(stream);
+    let (start, headers) = read_head(&mut reader)
+        .expect("read the response head")
+        .expect("a response");
+    let status: u16 = start
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if status == 101 || status == 204 || status == 304 {
+        Vec::new()
+    } else {
+        read_body(&mut reader, &headers, true).expect("read the response body")
+    };
+    Message {
+        start,
+        headers,
+        body,
+    }
+}
+
+/// Sends `METHOD target` with the given headers (and body) and reads the response.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Message {
+    let mut raw =
+        format!("{method} {target} HTTP/1.1\r\nhost: passthru.test\r\nconnection: close\r\n");
+    for (n, v) in headers {
+        raw.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH") {
+        raw.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    raw.push_str("\r\n");
+    let mut bytes = raw.into_bytes();
+    bytes.extend_from_slice(body);
+    send_raw(addr, &bytes)
+}
+
+pub fn get(addr: SocketAddr, target: &str) -> Message {
+    request(addr, "GET", target, &[], b"")
+}
+
+/// What a [`Upstream`] does with each request.
+#[derive(Clone)]
+pub enum Behaviour {
+    /// 200 with a JSON description of the request it received.
+    Echo,
+    /// Server-sent events: `count` events, one every `every`, chunked.
+    Events { count: usize, every: Duration },
+    /// Waits, then echoes.
+    Slow(Duration),
+    /// Accepts a WebSocket-style upgrade with 101, then echoes raw bytes back.
+    Upgrade,
+}
+
+/// An upstream on 127.0.0.1 that records every request it receives.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    received: Arc<Mutex<Vec<Message>>>,
+}
+
+impl Upstream {
+    pub fn start(behaviour: Behaviour) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = received.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let log = log.clone();
+                let behaviour = behaviour.clone();
+                thread::spawn(move || serve(stream, &behaviour, &log));
+            }
+        });
+        Upstream { addr, received }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every request received so far.
+    pub fn received(&self) -> Vec<Message> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// The most recent request, waiting briefly for it to arrive.
+    pub fn last(&self) -> Message {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(m) = self.received.lock().unwrap().last() {
+                return m.clone();
+            }
+            assert!(Instant::now() < deadline, "the upstream received nothing");
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<Message>>) {
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    while let Ok(Some((start, headers))) = read_head(&mut reader) {
+        let Ok(body) = read_body(&mut reader, &headers, false) else {
+            return;
+        };
+        let message = Message {
+            start,
+            headers,
+            body,
+        };
+        log.lock().unwrap().push(message.clone());
+        let done = match behaviour {
+            Behaviour::Echo => echo(&mut writer, &message),
+            Behaviour::Slow(delay) => {
+                thread::sleep(*delay);
+                echo(&mut writer, &message)
+            }
+            Behaviour::Events { count, every } => events(&mut writer, *count, *every),
+            Behaviour::Upgrade => {
+                let _ = writer.write_all(
+                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
+                );
+                let mut buf = [0u8; 4096];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if writer.write_all(&buf[..n]).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if done.is_err() {
+            return;
+        }
+    }
+}
+
+fn echo(writer: &mut TcpStream, m: &Message) -> std::io::Result<()> {
+    let body = serde_json::json!({
+        "method": m.method(),
+        "target": m.target(),
+        "headers": m.headers,
+        "body": m.body_text(),
+    })
+    .to_string();
+    // Hop-by-hop headers the proxy must strip on the way back.
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nkeep-alive: timeout=5\r\nx-hop: 1\r\nconnection: x-hop\r\nx-upstream: recorded\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn events(writer: &mut TcpStream, count: usize, every: Duration) -> std::io::Result<()> {
+    writer.write_all(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n",
+    )?;
+    for i in 0..count {
+        let event = format!("data: event {i}\n\n");
+        write!(writer, "{:x}\r\n{event}\r\n", event.len())?;
+        writer.flush()?;
+        thread::sleep(every);
+    }
+    writer.write_all(b"0\r\n\r\n")
+}
+
+/// Reads a chunked event stream through the proxy, returning each chunk with when it arrived.
+pub fn stream_chunks(addr: SocketAddr, target: &str) -> (Message, Vec<(Instant, String)>) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {target} HTTP/1.1\r\nhost: passthru.test\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let (start, headers) = read_head(&mut reader).unwrap().unwrap();
+    let mut chunks = Vec::new();
+    loop {
+        let mut size = String::new();
+        if reader.read_line(&mut size).unwrap() == 0 {
+            break;
+        }
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0; size + 2];
+        reader.read_exact(&mut chunk).unwrap();
+        if size == 0 {
+            break;
+        }
+        chunks.push((
+            Instant::now(),
+            String::from_utf8_lossy(&chunk[..size]).into_owned(),
+        ));
+    }
+    (
+        Message {
+            start,
+            headers,
+            body: Vec::new(),
+        },
+        chunks,
+    )
+}
