@@ -36,6 +36,8 @@ pub struct Syncer {
     last_skipped: Vec<SkippedRow>,
     /// The table last known to be in the file, to log what a write changed.
     in_file: Option<RoutesFile>,
+    /// The last pass failed.
+    failing: bool,
     pub stats: Stats,
 }
 
@@ -60,6 +62,7 @@ impl Syncer {
             synced_marker: None,
             last_skipped: Vec::new(),
             in_file: None,
+            failing: false,
             stats: Stats::default(),
         }
     }
@@ -108,7 +111,19 @@ impl Syncer {
     /// rendered, and still written only when the bytes differ.
     pub async fn pass(&mut self, force: bool) -> Result<PassOutcome, SyncError> {
         self.stats.passes += 1;
+        // While the database is failing, one direct connection attempt says at once whether it
+        // is back, and why not, instead of waiting out the pool's connect timeout.
+        if self.failing {
+            if let Some(source) = self.source.database.connect_error().await {
+                self.stats.failures += 1;
+                return Err(SyncError::Connect {
+                    url: self.source.database.url().redacted(),
+                    source,
+                });
+            }
+        }
         let mut result = self.pass_inner(force).await;
+        self.failing = result.is_err();
         if let Err(e) = &result {
             self.stats.failures += 1;
             if matches!(
@@ -234,7 +249,7 @@ impl TableChange {
             added: IdList::default(),
             removed: IdList::default(),
             changed: IdList::default(),
-            keys_changed: old.map(|o| o.keys()) != Some(new.keys()),
+            keys_changed: old.map_or(&[][..], |o| o.keys()) != new.keys(),
         };
         for (id, route) in &new_routes {
             match old_routes.get(id) {

@@ -34,6 +34,7 @@ struct Cli {
 }
 
 #[derive(Args)]
+#[command(next_help_heading = "Global options")]
 struct Global {
     /// Database URL: postgres://user@host/db or sqlite:///path.db. Prefer --database-url-file or
     /// the environment so the password never appears in argv.

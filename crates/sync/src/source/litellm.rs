@@ -122,7 +122,7 @@ impl Settings {
 /// An entry without its own `timeout` gets `pass_through_request_timeout`, as in LiteLLM.
 fn with_default_timeout(mut entry: Value, default: Option<&Value>) -> Value {
     if let (Value::Object(map), Some(default)) = (&mut entry, default) {
-        if map.get("timeout").is_none_or(Value::is_null) {
+        if map.get("timeout").map_or(true, Value::is_null) {
             map.insert("timeout".into(), default.clone());
         }
     }
