@@ -129,6 +129,7 @@ fn read_body(
 /// Sends raw request bytes on a new connection and reads one response.
 pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Message {
     let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
+    let _ = stream.set_nodelay(true);
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -243,6 +244,7 @@ impl Upstream {
 }
 
 fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<Message>>) {
+    let _ = stream.set_nodelay(true);
     let mut writer = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     while let Ok(Some((start, headers))) = read_head(&mut reader) {
@@ -293,12 +295,12 @@ fn echo(writer: &mut TcpStream, m: &Message) -> std::io::Result<()> {
         "body": m.body_text(),
     })
     .to_string();
-    // Hop-by-hop headers the proxy must strip on the way back.
-    write!(
-        writer,
+    // Hop-by-hop headers the proxy must strip on the way back. One write: no Nagle delay.
+    let response = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nkeep-alive: timeout=5\r\nx-hop: 1\r\nconnection: x-hop\r\nx-upstream: recorded\r\n\r\n{body}",
         body.len()
-    )
+    );
+    writer.write_all(response.as_bytes())
 }
 
 fn events(writer: &mut TcpStream, count: usize, every: Duration) -> std::io::Result<()> {

@@ -31,6 +31,7 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl PgCluster {
     /// initdb + start. Panics with the server log when the cluster cannot start.
     pub fn start() -> PgCluster {
+        sweep_orphans();
         let bin = pg_bin_dir();
         let run_as_postgres = is_root();
         let root = std::env::temp_dir().join(format!(
@@ -207,6 +208,36 @@ impl Drop for PgCluster {
             }
         }
         let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Stops and removes clusters left by test processes that were killed before their guards ran
+/// (SIGKILL, a CI timeout): directories `passthru-pg-PID-N` whose PID no longer runs.
+fn sweep_orphans() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("passthru-pg-") else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let data = entry.path().join("data");
+        if let Some(postmaster) = std::fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
+        {
+            let _ = Command::new("kill")
+                .args(["-9", &postmaster.to_string()])
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(entry.path());
     }
 }
 
