@@ -38,6 +38,8 @@ pub struct Syncer {
     in_file: Option<RoutesFile>,
     /// The last pass failed.
     failing: bool,
+    /// The longest a pass may wait for the database.
+    query_timeout: Duration,
     pub stats: Stats,
 }
 
@@ -63,6 +65,7 @@ impl Syncer {
             last_skipped: Vec::new(),
             in_file: None,
             failing: false,
+            query_timeout: Duration::from_secs(30),
             stats: Stats::default(),
         }
     }
@@ -101,6 +104,12 @@ impl Syncer {
             tracing::info!(removed, "removed temp files left by an interrupted writer");
         }
         removed
+    }
+
+    /// The longest a pass may wait for the database (default 30 s).
+    pub fn with_query_timeout(mut self, limit: Duration) -> Syncer {
+        self.query_timeout = limit;
+        self
     }
 
     pub fn source(&self) -> &Source {
@@ -145,14 +154,23 @@ impl Syncer {
     }
 
     async fn pass_inner(&mut self, force: bool) -> Result<PassOutcome, SyncError> {
+        let limit = self.query_timeout;
+        let timed_out = || SyncError::Timeout {
+            url: self.source.database.url().redacted(),
+            seconds: limit.as_secs(),
+        };
         if !force && self.synced_marker.is_some() {
-            let marker = self.source.marker().await?;
+            let marker = tokio::time::timeout(limit, self.source.marker())
+                .await
+                .map_err(|_| timed_out())??;
             if marker.is_some() && marker == self.synced_marker {
                 tracing::debug!(revision = marker, "poll: nothing new");
                 return Ok(PassOutcome::NothingNew);
             }
         }
-        let read = self.source.read(SystemTime::now()).await?;
+        let read = tokio::time::timeout(limit, self.source.read(SystemTime::now()))
+            .await
+            .map_err(|_| timed_out())??;
         let (file, skipped) = read.snapshot.into_file();
         self.report_skips(skipped);
         let bytes = file.render();

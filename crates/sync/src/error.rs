@@ -30,6 +30,9 @@ pub enum SyncError {
         source: sqlx::Error,
     },
 
+    #[error("reading {url} took longer than {seconds} s (--query-timeout); the file is left as it is and the daemon retries; check for locks or an overloaded server")]
+    Timeout { url: String, seconds: u64 },
+
     #[error("applying the native schema to {url} failed: {source}; check the user may create tables, or run `passthru-sync migrate` as a user who may")]
     Migrate {
         url: String,

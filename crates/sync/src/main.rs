@@ -92,6 +92,10 @@ struct Global {
     #[arg(long, env = "PASSTHRU_SYNC_CONNECT_TIMEOUT", global = true, default_value = "5s", value_parser = duration)]
     connect_timeout: Duration,
 
+    /// The longest one pass may wait for the database before it counts as failed.
+    #[arg(long, env = "PASSTHRU_SYNC_QUERY_TIMEOUT", global = true, default_value = "30s", value_parser = duration)]
+    query_timeout: Duration,
+
     /// Do not LISTEN for commits on PostgreSQL; rely on polling alone.
     #[arg(long, env = "PASSTHRU_SYNC_NO_LISTEN", global = true)]
     no_listen: bool,
@@ -286,7 +290,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 interval = %humantime::format_duration(g.interval),
                 "starting"
             );
-            let syncer = Syncer::new(Source::new(db, g.schema)?, g.output.clone());
+            let syncer = Syncer::new(Source::new(db, g.schema)?, g.output.clone())
+                .with_query_timeout(g.query_timeout);
             let wakeups = Wakeups::from_signals().context("cannot install signal handlers")?;
             let options = LoopOptions {
                 interval: g.interval,
@@ -298,7 +303,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Once => {
             let db = open(g).await?;
-            let mut syncer = Syncer::new(Source::new(db.clone(), g.schema)?, g.output.clone());
+            let mut syncer = Syncer::new(Source::new(db.clone(), g.schema)?, g.output.clone())
+                .with_query_timeout(g.query_timeout);
             syncer.remove_stale_temp_files();
             let outcome = syncer.pass(true).await;
             db.close().await;

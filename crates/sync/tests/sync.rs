@@ -868,3 +868,49 @@ async fn the_daemon_notifies_ready_after_the_first_successful_pass() {
     );
     drop(d);
 }
+
+#[tokio::test]
+async fn a_query_blocked_by_a_lock_times_out_leaves_the_file_alone_and_recovers() {
+    use sqlx::Connection;
+    let pg = PgTestDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    let mut d = daemon(
+        &pg.url(),
+        &out,
+        dir.path(),
+        &[
+            "--interval",
+            "200ms",
+            "--max-backoff",
+            "500ms",
+            "--query-timeout",
+            "1s",
+        ],
+    );
+    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    let bytes = fs::read(&out).unwrap();
+
+    let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE passthru_revision IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the timeout report", || {
+        d.log().contains("--query-timeout").then_some(())
+    })
+    .await;
+    assert_eq!(fs::read(&out).unwrap(), bytes);
+    assert!(d.is_running());
+
+    sqlx::raw_sql("UPDATE passthru_routes SET target = 'http://after-lock'; COMMIT")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(10), "the write after the lock", || {
+        read(&out).filter(|t| t.contains("http://after-lock"))
+    })
+    .await;
+}
