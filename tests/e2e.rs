@@ -4,4 +4,5 @@
 mod bypass;
 mod cli;
 mod forwarding;
+mod operations;
 mod reload;
