@@ -58,10 +58,11 @@ impl Message {
     }
 }
 
+/// A start line and its headers.
+type Head = (String, Vec<(String, String)>);
+
 /// Reads a message head; None at a clean end of stream.
-fn read_head(
-    reader: &mut impl BufRead,
-) -> std::io::Result<Option<(String, Vec<(String, String)>)>> {
+fn read_head(reader: &mut impl BufRead) -> std::io::Result<Option<Head>> {
     let mut start = String::new();
     if reader.read_line(&mut start)? == 0 {
         return Ok(None);

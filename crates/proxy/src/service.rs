@@ -106,10 +106,8 @@ impl ProxyHttp for PassthruProxy {
         ctx.route = Some(index);
         let route = &table.table.routes()[index];
         if route.auth {
-            let status = match forward::presented_key(session.req_header()) {
-                None => None,
-                Some(key) => Some(table.table.key_status(key, SystemTime::now())),
-            };
+            let status = forward::presented_key(session.req_header())
+                .map(|key| table.table.key_status(key, SystemTime::now()));
             let refusal = match status {
                 Some(KeyStatus::Valid) => None,
                 Some(KeyStatus::Expired) => Some("the API key has expired"),
