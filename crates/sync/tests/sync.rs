@@ -395,7 +395,9 @@ async fn stopping_the_cluster_leaves_the_file_alone_and_the_daemon_recovers_with
     assert_eq!(mtime(&out), modified, "the outage touched the file");
     let log = d.log();
     assert!(
-        log.contains("pass failed") && log.contains("keeps the last good table"),
+        log.contains("pass failed")
+            && log.contains("keeps the last good table")
+            && log.contains("Connection refused"),
         "the daemon did not say why:\n{log}"
     );
 
@@ -913,4 +915,33 @@ async fn a_query_blocked_by_a_lock_times_out_leaves_the_file_alone_and_recovers(
         read(&out).filter(|t| t.contains("http://after-lock"))
     })
     .await;
+}
+
+#[tokio::test]
+async fn notify_resumes_after_the_cluster_restarts() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    let mut d = daemon(
+        &pg.url(),
+        &out,
+        dir.path(),
+        &["--interval", "60s", "--connect-timeout", "1s"],
+    );
+    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    pg.stop();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    pg.restart();
+    // The LISTEN connection comes back by itself (retrying every 0.5 s, 1 s, 2 s, ...), far
+    // sooner than the 60 s poll; a commit then reaches the file through NOTIFY again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    wait_for(
+        Duration::from_secs(5),
+        "the NOTIFY-driven write after the restart",
+        || read(&out).filter(|t| t.contains("/my-service")),
+    )
+    .await;
+    assert!(d.is_running());
 }
