@@ -6,7 +6,8 @@
 //! panics, so CI never keeps orphan postmasters. Dependency-free (std only) so any test crate
 //! can include it with `#[path = ".../tests/support/postgres.rs"] mod postgres;`.
 //!
-//! Binaries: `$PASSTHRU_TEST_PG_BIN`, else `/usr/lib/postgresql/15/bin`, else `pg_config --bindir`.
+//! Binaries: `$PASSTHRU_TEST_PG_BIN`, else `/usr/lib/postgresql/15/bin`, else the newest
+//! `/usr/lib/postgresql/*/bin`, else `pg_config --bindir`.
 //! As root, `initdb` and the server run as the `postgres` user through `runuser`.
 
 #![allow(dead_code)]
@@ -245,9 +246,24 @@ fn pg_bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PASSTHRU_TEST_PG_BIN") {
         return PathBuf::from(dir);
     }
+    // Debian/Ubuntu: /usr/lib/postgresql/VERSION/bin; prefer 15, else the newest installed.
     let debian = PathBuf::from("/usr/lib/postgresql/15/bin");
     if debian.join("initdb").exists() {
         return debian;
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return bin;
     }
     let out = Command::new("pg_config")
         .arg("--bindir")
