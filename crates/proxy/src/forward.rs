@@ -219,3 +219,101 @@ pub fn presented_key(req: &RequestHeader) -> Option<&[u8]> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(url: &str) -> Target {
+        Target::parse(url).unwrap()
+    }
+
+    #[test]
+    fn exact_match_uses_the_target_path() {
+        assert_eq!(upstream_path(&target("http://u/base"), ""), "/base");
+        assert_eq!(upstream_path(&target("http://u"), ""), "/");
+    }
+
+    #[test]
+    fn subpath_is_appended_to_the_base_path_without_doubling_slashes() {
+        assert_eq!(
+            upstream_path(&target("http://u/base/"), "/x/y"),
+            "/base/x/y"
+        );
+        assert_eq!(upstream_path(&target("http://u"), "/x"), "/x");
+        assert_eq!(upstream_path(&target("http://u/base"), "/"), "/base/");
+    }
+
+    #[test]
+    fn client_query_passes_as_is_when_nothing_merges() {
+        let none = BTreeMap::new();
+        assert_eq!(
+            merge_query(&none, None, Some("a=1&a=2&b")),
+            Some("a=1&a=2&b".into())
+        );
+        assert_eq!(merge_query(&none, None, None), None);
+    }
+
+    #[test]
+    fn client_keys_override_target_keys_which_override_defaults() {
+        let defaults: BTreeMap<String, String> =
+            [("a".into(), "d".into()), ("c".into(), "d".into())].into();
+        let merged = merge_query(&defaults, Some("a=t&b=t"), Some("b=c&b=c2")).unwrap();
+        assert_eq!(merged, "c=d&a=t&b=c&b=c2");
+    }
+
+    #[test]
+    fn keys_compare_decoded() {
+        let none = BTreeMap::new();
+        assert_eq!(
+            merge_query(&none, Some("a%20b=t"), Some("a+b=c")),
+            Some("a+b=c".into())
+        );
+    }
+
+    #[test]
+    fn default_values_are_percent_encoded() {
+        let defaults: BTreeMap<String, String> = [("q".into(), "a b&c".into())].into();
+        assert_eq!(
+            merge_query(&defaults, None, None),
+            Some("q=a%20b%26c".into())
+        );
+    }
+
+    fn request_with(headers: &[(&str, &str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("GET", b"/", None).unwrap();
+        for (n, v) in headers {
+            req.insert_header(n.to_string(), *v).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn a_bearer_key_is_read_from_authorization() {
+        let req = request_with(&[("authorization", "Bearer sk-1")]);
+        assert_eq!(presented_key(&req), Some(&b"sk-1"[..]));
+    }
+
+    #[test]
+    fn a_non_bearer_authorization_is_not_a_key() {
+        let req = request_with(&[("authorization", "Basic abc")]);
+        assert_eq!(presented_key(&req), None);
+    }
+
+    #[test]
+    fn litellm_key_headers_are_read_bare_or_bearer() {
+        let req = request_with(&[("x-litellm-api-key", "Bearer sk-2")]);
+        assert_eq!(presented_key(&req), Some(&b"sk-2"[..]));
+        let req = request_with(&[("api-key", "sk-3")]);
+        assert_eq!(presented_key(&req), Some(&b"sk-3"[..]));
+    }
+
+    #[test]
+    fn an_upgrade_needs_both_headers() {
+        assert!(is_upgrade(&request_with(&[
+            ("upgrade", "websocket"),
+            ("connection", "keep-alive, Upgrade")
+        ])));
+        assert!(!is_upgrade(&request_with(&[("upgrade", "websocket")])));
+    }
+}

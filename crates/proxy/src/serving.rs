@@ -157,3 +157,68 @@ impl Drop for InFlight {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use passthru_routes::RoutesFile;
+
+    fn table(yaml: &str) -> RouteTable {
+        RouteTable::new(
+            RoutesFile::parse(format!("version: 1\nroutes:\n{yaml}").as_bytes()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn the_diff_names_added_removed_and_changed_ids() {
+        let old = table(
+            "- {id: a, path: /a, target: 'http://x'}\n- {id: b, path: /b, target: 'http://x'}\n",
+        );
+        let new = table(
+            "- {id: b, path: /b, target: 'http://y'}\n- {id: c, path: /c, target: 'http://x'}\n",
+        );
+        let diff = TableDiff::between(Some(&old), &new);
+        assert_eq!(diff.added, ["c"]);
+        assert_eq!(diff.removed, ["a"]);
+        assert_eq!(diff.changed, ["b"]);
+    }
+
+    #[test]
+    fn the_first_table_is_all_added() {
+        let new = table("- {id: a, path: /a, target: 'http://x'}\n");
+        assert_eq!(TableDiff::between(None, &new).added, ["a"]);
+    }
+
+    #[test]
+    fn environment_references_resolve_when_the_table_is_built() {
+        let t = table(
+            "- {path: /a, target: 'http://x', headers: {authorization: 'Bearer os.environ/K'}}\n",
+        );
+        let serving = ServingTable::build(t, 1, [0; 32], |n| (n == "K").then(|| "v".into()));
+        let headers = serving.headers(0).as_ref().unwrap();
+        assert_eq!(headers[0].1, "Bearer v");
+    }
+
+    #[test]
+    fn a_missing_variable_makes_only_its_route_unservable() {
+        let t = table("- {id: a, path: /a, target: 'http://x', headers: {x: os.environ/MISSING}}\n- {id: b, path: /b, target: 'http://x'}\n");
+        let serving = ServingTable::build(t, 1, [0; 32], |_| None);
+        let broken: Vec<&str> = serving
+            .broken_routes()
+            .map(|(r, _)| r.id.as_str())
+            .collect();
+        assert_eq!(broken, ["a"]);
+        assert!(serving
+            .headers(0)
+            .as_ref()
+            .unwrap_err()
+            .contains("os.environ/MISSING"));
+    }
+
+    #[test]
+    fn a_variable_holding_a_line_break_is_refused() {
+        let t = table("- {path: /a, target: 'http://x', headers: {x: os.environ/K}}\n");
+        let serving = ServingTable::build(t, 1, [0; 32], |_| Some("a\r\nx-injected: 1".into()));
+        assert!(serving.headers(0).is_err());
+    }
+}
