@@ -38,6 +38,9 @@ pub struct Syncer {
     in_file: Option<RoutesFile>,
     /// The last pass failed.
     failing: bool,
+    /// (device, inode, length, mtime) of the file as this daemon last left it: a timer poll
+    /// that finds nothing new in the database still restores a file someone removed or edited.
+    file_stamp: Option<FileStamp>,
     /// The longest a pass may wait for the database.
     query_timeout: Duration,
     pub stats: Stats,
@@ -65,6 +68,7 @@ impl Syncer {
             last_skipped: Vec::new(),
             in_file: None,
             failing: false,
+            file_stamp: None,
             query_timeout: Duration::from_secs(30),
             stats: Stats::default(),
         }
@@ -164,8 +168,14 @@ impl Syncer {
                 .await
                 .map_err(|_| timed_out())??;
             if marker.is_some() && marker == self.synced_marker {
-                tracing::debug!(revision = marker, "poll: nothing new");
-                return Ok(PassOutcome::NothingNew);
+                if self.file_stamp.is_some() && FileStamp::of(&self.output) == self.file_stamp {
+                    tracing::debug!(revision = marker, "poll: nothing new");
+                    return Ok(PassOutcome::NothingNew);
+                }
+                tracing::warn!(
+                    path = %self.output.display(),
+                    "the routes file was removed or changed by someone else; rewriting it"
+                );
             }
         }
         let read = tokio::time::timeout(limit, self.source.read(SystemTime::now()))
@@ -182,6 +192,7 @@ impl Syncer {
         // No await after this point: a shutdown never interrupts the write.
         let outcome = write_atomically(&self.output, bytes.as_bytes())?;
         self.synced_marker = read.marker;
+        self.file_stamp = FileStamp::of(&self.output);
         self.stats.routes = file.routes().len();
         self.stats.keys = file.keys().len();
         Ok(match outcome {
@@ -239,6 +250,27 @@ impl Syncer {
             "{} routes, {} keys, {} skipped rows, {} writes",
             self.stats.routes, self.stats.keys, self.stats.skipped_rows, self.stats.writes
         )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: Option<SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Option<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: m.modified().ok(),
+        })
     }
 }
 

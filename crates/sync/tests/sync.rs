@@ -945,3 +945,27 @@ async fn notify_resumes_after_the_cluster_restarts() {
     .await;
     assert!(d.is_running());
 }
+
+#[tokio::test]
+async fn a_removed_or_edited_file_is_restored_at_the_next_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
+    sql(&url, &[ROUTE_INSERT]).await;
+    let out = dir.path().join("routes.yaml");
+    let _d = daemon(&url, &out, dir.path(), &["--interval", "200ms"]);
+    let good = wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    fs::remove_file(&out).unwrap();
+    wait_for(
+        Duration::from_secs(2),
+        "the file restored after removal",
+        || read(&out).filter(|t| *t == good),
+    )
+    .await;
+    fs::write(&out, "version: 1\nroutes: []\n").unwrap();
+    wait_for(
+        Duration::from_secs(2),
+        "the file restored after an edit",
+        || read(&out).filter(|t| *t == good),
+    )
+    .await;
+}
