@@ -75,7 +75,9 @@ impl Syncer {
     }
 
     /// Removes temp files that a killed writer left next to the output
-    /// (`.routes.yaml.tmp-PID-N` whose PID is no longer running). Returns how many.
+    /// (`.routes.yaml.tmp-PID-N` whose PID is no longer running, or is this process: call this
+    /// before the first pass, when this process has no write in flight; in a container the
+    /// daemon is PID 1 on every start). Returns how many.
     pub fn remove_stale_temp_files(&self) -> usize {
         let (Some(dir), Some(name)) = (self.output.parent(), self.output.file_name()) else {
             return 0;
@@ -98,8 +100,8 @@ impl Syncer {
             let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
-            let alive =
-                pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists();
+            let alive = pid != std::process::id()
+                && std::path::Path::new(&format!("/proc/{pid}")).exists();
             if !alive && std::fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
             }
@@ -176,6 +178,7 @@ impl Syncer {
                     path = %self.output.display(),
                     "the routes file was removed or changed by someone else; rewriting it"
                 );
+                self.in_file = None;
             }
         }
         let read = tokio::time::timeout(limit, self.source.read(SystemTime::now()))
