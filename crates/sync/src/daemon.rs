@@ -100,8 +100,8 @@ impl Syncer {
             let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
-            let alive = pid != std::process::id()
-                && std::path::Path::new(&format!("/proc/{pid}")).exists();
+            let alive =
+                pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists();
             if !alive && std::fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
             }

@@ -361,18 +361,13 @@ async fn routes_command(db: &Database, command: RoutesCommand) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
         RoutesCommand::List { yaml } => {
-            let rows = admin::list_routes(db).await?;
             if yaml {
-                let mut snapshot = passthru_sync::Snapshot::default();
-                for row in &rows {
-                    if let Ok(route) = &row.route {
-                        snapshot
-                            .add_route_json(format!("row_id {}", row.row_id), &route_json(route));
-                    }
-                }
-                print!("{}", snapshot.into_file().0.render());
+                let source = Source::new(db.clone(), Schema::Native)?;
+                let read = source.read(std::time::SystemTime::now()).await?;
+                print!("{}", read.snapshot.into_file().0.render());
                 return Ok(ExitCode::SUCCESS);
             }
+            let rows = admin::list_routes(db).await?;
             println!(
                 "{:<24} {:<7} {:<28} {:<16} {:<5} TARGET",
                 "ID", "ROW", "PATH", "METHODS", "AUTH"
@@ -399,16 +394,6 @@ async fn routes_command(db: &Database, command: RoutesCommand) -> anyhow::Result
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// A validated route back as routes.yaml fields (for `routes list --yaml`).
-fn route_json(route: &passthru_routes::Route) -> serde_json::Value {
-    let file = passthru_routes::RoutesFile::new(vec![route.clone()], vec![])
-        .expect("one valid route never clashes");
-    let yaml: serde_yaml::Value =
-        serde_yaml::from_str(&file.render()).expect("rendered YAML reads back");
-    let json: serde_json::Value = serde_json::to_value(&yaml["routes"][0]).unwrap_or_default();
-    json
 }
 
 async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<ExitCode> {
