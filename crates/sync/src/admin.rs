@@ -148,6 +148,16 @@ pub async fn remove_route(db: &Database, id: &str) -> Result<u64, SyncError> {
     native::delete_route_rows(db, &matching).await
 }
 
+/// Deletes one row by its `row_id`, whatever it holds.
+pub async fn remove_route_row(db: &Database, row_id: i64) -> Result<(), SyncError> {
+    match native::delete_route_rows(db, &[row_id]).await? {
+        0 => Err(SyncError::Invalid(format!(
+            "no route row has row_id {row_id}; `passthru-sync routes list` shows them"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// The sha256 hex a key is stored as (what LiteLLM stores in `"LiteLLM_VerificationToken".token`).
 pub fn hash_key(raw_key: &str) -> String {
     Sha256::digest(raw_key.as_bytes())

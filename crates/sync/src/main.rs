@@ -127,8 +127,14 @@ enum RoutesCommand {
         #[arg(long)]
         yaml: bool,
     },
-    /// Remove the route(s) with this id (explicit or derived `auto-…`).
-    Rm { id: String },
+    /// Remove the route(s) with this id (explicit or derived `auto-…`), or one row by --row-id
+    /// (for a bad row that has no usable id; `routes list` shows row ids).
+    Rm {
+        #[arg(required_unless_present = "row_id", conflicts_with = "row_id")]
+        id: Option<String>,
+        #[arg(long)]
+        row_id: Option<i64>,
+    },
 }
 
 #[derive(Args)]
@@ -388,9 +394,18 @@ async fn routes_command(db: &Database, command: RoutesCommand) -> anyhow::Result
             }
             Ok(ExitCode::SUCCESS)
         }
-        RoutesCommand::Rm { id } => {
-            let n = admin::remove_route(db, &id).await?;
-            eprintln!("removed {n} row(s) with id {id}");
+        RoutesCommand::Rm { id, row_id } => {
+            match (id, row_id) {
+                (Some(id), _) => {
+                    let n = admin::remove_route(db, &id).await?;
+                    eprintln!("removed {n} row(s) with id {id}");
+                }
+                (None, Some(row_id)) => {
+                    admin::remove_route_row(db, row_id).await?;
+                    eprintln!("removed row_id {row_id}");
+                }
+                (None, None) => unreachable!("clap requires one"),
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -822,6 +822,21 @@ async fn routes_and_keys_subcommands_manage_native_rows_on_postgres() {
     );
     assert_eq!(run(&url, &out, &["keys", "rm", hash.trim()]).0, 0);
     assert_eq!(run(&url, &out, &["routes", "rm", "no-such-id"]).0, 1);
+    // A bad row without a usable id goes by its row id, which `routes list` reports.
+    sql(
+        &url,
+        &["INSERT INTO passthru_routes (path, target) VALUES (NULL, NULL)"],
+    )
+    .await;
+    let (_, _, list_err) = run(&url, &out, &["routes", "list"]);
+    let row_id = list_err
+        .split("row_id ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("the bad row is not listed: {list_err}"))
+        .to_owned();
+    assert_eq!(run(&url, &out, &["routes", "rm", "--row-id", &row_id]).0, 0);
+    assert_eq!(run(&url, &out, &["routes", "list"]).2, "");
     assert_eq!(run(&url, &out, &["once"]).0, 0);
     assert_eq!(ids(&out), vec!["cohere"]);
     assert!(parsed(&out).keys().is_empty());
@@ -968,4 +983,32 @@ async fn a_removed_or_edited_file_is_restored_at_the_next_poll() {
         || read(&out).filter(|t| *t == good),
     )
     .await;
+}
+
+#[tokio::test]
+async fn five_hundred_daemon_polls_over_unchanged_rows_leave_the_file_as_first_written() {
+    let pg = PgTestDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    let mut c = command(&pg.url(), &out);
+    c.env("PASSTHRU_LOG", "passthru_sync=debug")
+        .args(["run", "--interval", "2ms"]);
+    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    let bytes = fs::read(&out).unwrap();
+    let modified = mtime(&out);
+    wait_for(Duration::from_secs(30), "500 idle polls", || {
+        (d.log().matches("poll: nothing new").count() >= 500).then_some(())
+    })
+    .await;
+    assert_eq!(fs::read(&out).unwrap(), bytes);
+    assert_eq!(mtime(&out), modified);
+    assert_eq!(
+        d.log().matches("wrote routes file").count(),
+        1,
+        "{}",
+        d.log()
+    );
 }
