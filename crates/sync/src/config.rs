@@ -152,6 +152,14 @@ mod tests {
     }
 
     #[test]
+    fn redaction_covers_a_password_with_an_unencoded_at_sign() {
+        assert_eq!(
+            redact("postgres://sync:p@ss@db/app"),
+            "postgres://sync:***@db/app"
+        );
+    }
+
+    #[test]
     fn redaction_keeps_urls_without_credentials() {
         assert_eq!(redact("sqlite:///var/lib/x.db"), "sqlite:///var/lib/x.db");
         assert_eq!(redact("postgres://sync@db/app"), "postgres://sync@db/app");
