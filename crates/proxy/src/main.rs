@@ -39,7 +39,8 @@ enum Command {
     },
     /// Rewrite a routes file in canonical form with every id stamped, atomically.
     ///
-    /// Canonical form sorts routes and maps and writes every field out; comments are not kept.
+    /// Canonical form sorts routes and maps and writes every field out; comments are not kept,
+    /// except a first-line `# yaml-language-server:` modeline.
     /// The file is replaced by rename (mode 0640) and left untouched when already canonical.
     Fmt {
         /// Do not write: exit 1 when the file is not in canonical form.
@@ -48,6 +49,8 @@ enum Command {
         /// The routes file to format.
         file: PathBuf,
     },
+    /// Print the JSON Schema of routes.yaml, for editors (yaml-language-server).
+    Schema,
 }
 
 #[derive(Args)]
@@ -94,6 +97,10 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => serve(args),
         Some(Command::Check { file }) => check(&file),
         Some(Command::Fmt { check, file }) => fmt(&file, check),
+        Some(Command::Schema) => {
+            print!("{}", passthru_routes::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -207,13 +214,24 @@ fn print_table(table: &RouteTable) {
     );
 }
 
+const MODELINE: &[u8] = b"# yaml-language-server:";
+
 fn fmt(path: &Path, check_only: bool) -> anyhow::Result<ExitCode> {
     let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
     let file = match loader::parse_routes(path, &bytes) {
         Ok(file) => file,
         Err(e) => return Ok(report(e)),
     };
-    let canonical = file.render();
+    let mut canonical = file.render();
+    // The editor's schema modeline is the one comment canonical form keeps.
+    if let Some(modeline) = bytes
+        .split(|&b| b == b'\n')
+        .next()
+        .filter(|line| line.starts_with(MODELINE))
+    {
+        canonical.insert(0, '\n');
+        canonical.insert_str(0, &String::from_utf8_lossy(modeline));
+    }
     if check_only {
         if canonical.as_bytes() == bytes {
             println!("{}: canonical", path.display());

@@ -9,6 +9,7 @@ mod parse;
 mod path;
 mod problem;
 mod render;
+mod schema;
 mod table;
 mod write;
 
@@ -18,6 +19,7 @@ pub use model::{HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIME
 pub use parse::LITELLM_ONLY_FIELDS;
 pub use path::{normalize_request_path, PathRejection};
 pub use problem::{Location, Problem, ProblemKind, Problems};
+pub use schema::json_schema;
 pub use table::{KeyStatus, Lookup, Match, RouteTable};
 pub use write::{write_atomically, WriteError, WriteOutcome};
 

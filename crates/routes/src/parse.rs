@@ -11,8 +11,8 @@ use crate::model::{HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_T
 use crate::path::check_route_path;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 
-const TOP_FIELDS: &[&str] = &["version", "routes", "keys"];
-const ROUTE_FIELDS: &[&str] = &[
+pub(crate) const TOP_FIELDS: &[&str] = &["version", "routes", "keys"];
+pub(crate) const ROUTE_FIELDS: &[&str] = &[
     "id",
     "path",
     "target",
@@ -33,9 +33,9 @@ pub const LITELLM_ONLY_FIELDS: &[&str] = &[
     "merge_query_params",
     "custom_auth_parser",
 ];
-const KEY_FIELDS: &[&str] = &["sha256", "expires"];
+pub(crate) const KEY_FIELDS: &[&str] = &["sha256", "expires"];
 /// Configured headers the proxy owns: framing, connection management and routing.
-const RESERVED_HEADERS: &[&str] = &[
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "connection",
     "content-length",
     "host",
@@ -46,7 +46,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "transfer-encoding",
     "upgrade",
 ];
-const MAX_TIMEOUT_SECS: f64 = 86_400.0;
+pub(crate) const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 impl RoutesFile {
     /// Parses and validates a routes file. Any problem rejects the whole file; all of them are

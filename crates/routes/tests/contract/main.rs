@@ -4,6 +4,7 @@ mod malformed;
 mod parse;
 mod properties;
 mod render;
+mod schema;
 mod table;
 
 use std::path::PathBuf;

@@ -1,0 +1,118 @@
+//! A JSON Schema for routes.yaml, so editors validate and complete while an operator hand-edits.
+//! Built from the same field lists and limits the loader enforces; the loader stays the authority
+//! (the schema cannot express every rule, e.g. conflicts between routes).
+
+use serde_json::{json, Map, Value};
+
+use crate::method::Method;
+use crate::parse::{KEY_FIELDS, MAX_TIMEOUT_SECS, RESERVED_HEADERS, ROUTE_FIELDS, TOP_FIELDS};
+
+fn route_property(field: &str) -> Value {
+    match field {
+        "id" => json!({
+            "description": "Kept as written. Absent or null: derived as auto- + sha256(path, methods)[:16].",
+            "type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "^\\S+$"
+        }),
+        "path" => json!({
+            "description": "Request-path prefix in normal form: starts with '/', no '.'/'..' segments, no '//', no trailing '/' except the root.",
+            "type": "string", "pattern": "^/([^/{}\\s?#\\\\]+(/[^/{}\\s?#\\\\]+)*)?$"
+        }),
+        "target" => json!({
+            "description": "Absolute http(s) URL with a host; may carry a base path and a query.",
+            "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^/@#\\s]+[^#\\s]*$"
+        }),
+        "include_subpath" => json!({
+            "description": "false: the path exactly; true: the path and everything below it.",
+            "type": ["boolean", "null"], "default": false
+        }),
+        "methods" => json!({
+            "description": "HTTP methods the route answers; absent or empty: all.",
+            "type": ["array", "null"],
+            "items": { "type": "string", "enum": Method::ALL.iter().flat_map(|m| [m.as_str().to_owned(), m.as_str().to_ascii_lowercase()]).collect::<Vec<_>>() }
+        }),
+        "headers" => json!({
+            "description": "Added to every upstream request; a value may end in os.environ/NAME.",
+            "type": ["object", "null"],
+            "propertyNames": {
+                "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
+                "not": { "enum": RESERVED_HEADERS }
+            },
+            "additionalProperties": { "type": ["string", "number", "boolean"], "pattern": "^[^\\r\\n]*$" }
+        }),
+        "forward_headers" => json!({
+            "description": "true: also forward the client's end-to-end headers.",
+            "type": ["boolean", "null"], "default": false
+        }),
+        "default_query_params" => json!({
+            "description": "Lowest-precedence query parameters: defaults < target URL query < client query.",
+            "type": ["object", "null"],
+            "additionalProperties": { "type": ["string", "number", "boolean"] }
+        }),
+        "timeout" => json!({
+            "description": "Upstream timeout in seconds.",
+            "type": ["number", "null"], "minimum": 0.001, "maximum": MAX_TIMEOUT_SECS, "default": 600
+        }),
+        "auth" => json!({
+            "description": "true: callers must present an API key whose sha256 is under keys.",
+            "type": ["boolean", "null"], "default": true
+        }),
+        other => unreachable!("the schema describes every route field; add {other}"),
+    }
+}
+
+fn key_property(field: &str) -> Value {
+    match field {
+        "sha256" => json!({
+            "description": "sha256 of the API key as 64 hex digits.",
+            "type": "string", "pattern": "^[0-9a-fA-F]{64}$"
+        }),
+        "expires" => json!({
+            "description": "UTC timestamp from which the key is refused.",
+            "type": ["string", "null"], "format": "date-time"
+        }),
+        other => unreachable!("the schema describes every key field; add {other}"),
+    }
+}
+
+fn top_property(field: &str) -> Value {
+    match field {
+        "version" => json!({ "const": 1 }),
+        "routes" => json!({ "type": "array", "items": { "$ref": "#/$defs/route" } }),
+        "keys" => json!({ "type": ["array", "null"], "items": { "$ref": "#/$defs/key" } }),
+        other => unreachable!("the schema describes every top-level field; add {other}"),
+    }
+}
+
+fn object(fields: &[&str], describe: fn(&str) -> Value, required: &[&str]) -> Value {
+    let properties: Map<String, Value> = fields
+        .iter()
+        .map(|f| (f.to_string(), describe(f)))
+        .collect();
+    json!({
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": false
+    })
+}
+
+/// The JSON Schema (draft 2020-12) of a routes.yaml file, pretty-printed with a final newline.
+pub fn json_schema() -> String {
+    let mut schema = object(TOP_FIELDS, top_property, &["version", "routes"]);
+    let extra = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://passthru.dev/schemas/routes-v1.json",
+        "title": "passthru routes.yaml (version 1)",
+        "$defs": {
+            "route": object(ROUTE_FIELDS, route_property, &["path", "target"]),
+            "key": object(KEY_FIELDS, key_property, &["sha256"]),
+        }
+    });
+    let map = schema.as_object_mut().expect("an object");
+    for (k, v) in extra.as_object().expect("an object") {
+        map.insert(k.clone(), v.clone());
+    }
+    let mut text = serde_json::to_string_pretty(&schema).expect("JSON values serialise");
+    text.push('\n');
+    text
+}
