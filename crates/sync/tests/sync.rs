@@ -1012,3 +1012,70 @@ async fn five_hundred_daemon_polls_over_unchanged_rows_leave_the_file_as_first_w
         d.log()
     );
 }
+
+#[tokio::test]
+async fn litellm_changes_reach_the_file_within_one_poll() {
+    let pg = PgTestDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    sql(&pg.url(), LITELLM_DDL).await;
+    let key = "a".repeat(64);
+    sql(
+        &pg.url(),
+        &[&format!(
+            r#"INSERT INTO "LiteLLM_VerificationToken" (token) VALUES ('{key}')"#
+        )],
+    )
+    .await;
+    let _d = daemon(
+        &pg.url(),
+        &out,
+        dir.path(),
+        &["--schema", "litellm", "--interval", "300ms"],
+    );
+    let one_poll = Duration::from_millis(1000);
+    wait_for(Duration::from_secs(10), "the first write", || {
+        read(&out).filter(|t| t.contains("routes: []"))
+    })
+    .await;
+    // LiteLLM's write path: an upsert of the whole general_settings object.
+    let upsert = |endpoints: &str| {
+        format!(
+            r#"INSERT INTO "LiteLLM_Config" (param_name, param_value)
+               VALUES ('general_settings', '{{"pass_through_endpoints": {endpoints}}}'::jsonb)
+               ON CONFLICT (param_name) DO UPDATE SET param_value = EXCLUDED.param_value"#
+        )
+    };
+    sql(
+        &pg.url(),
+        &[&upsert(r#"[{"path": "/a", "target": "http://a"}]"#)],
+    )
+    .await;
+    wait_for(one_poll, "the new endpoint and its key", || {
+        read(&out).filter(|t| t.contains("/a") && t.contains(&key))
+    })
+    .await;
+    sql(
+        &pg.url(),
+        &[&upsert(r#"[{"path": "/a", "target": "http://a2"}]"#)],
+    )
+    .await;
+    wait_for(one_poll, "the edited endpoint", || {
+        read(&out).filter(|t| t.contains("http://a2"))
+    })
+    .await;
+    sql(
+        &pg.url(),
+        &[r#"UPDATE "LiteLLM_VerificationToken" SET blocked = true"#],
+    )
+    .await;
+    wait_for(one_poll, "the blocked key gone", || {
+        read(&out).filter(|t| !t.contains(&key))
+    })
+    .await;
+    sql(&pg.url(), &[&upsert("[]")]).await;
+    wait_for(one_poll, "the deleted endpoint", || {
+        read(&out).filter(|t| t.contains("routes: []"))
+    })
+    .await;
+}
