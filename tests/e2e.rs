@@ -6,3 +6,4 @@ mod cli;
 mod forwarding;
 mod operations;
 mod reload;
+mod systemd;

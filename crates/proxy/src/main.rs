@@ -58,7 +58,7 @@ struct RunArgs {
     /// The routes file to serve and follow.
     #[arg(
         long,
-        env = "PASSTHRU_ROUTES",
+        env = "PASSTHRU_ROUTES_FILE",
         default_value = "/var/lib/passthru/routes.yaml"
     )]
     routes: PathBuf,

@@ -200,6 +200,8 @@ impl BackgroundService for Reloader {
                 None
             }
         };
+        // Pinged from this loop, so a wedged reloader stops the pings and systemd restarts us.
+        let mut watchdog = crate::systemd::watchdog_interval().map(tokio::time::interval);
         let mut tick = tokio::time::interval(self.recheck);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -221,6 +223,9 @@ impl BackgroundService for Reloader {
                         }
                     }
                     self.reload(&mut state, false, "watch");
+                }
+                _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => {
+                    crate::systemd::notify("WATCHDOG=1");
                 }
                 _ = tick.tick() => {
                     let forced = self.hup.swap(false, Ordering::SeqCst);

@@ -26,3 +26,14 @@ fn abstract_send(socket: &UnixDatagram, name: &[u8], state: &str) -> std::io::Re
     let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
     socket.send_to_addr(state.as_bytes(), &addr)
 }
+
+/// How often to send `WATCHDOG=1`: half of `$WATCHDOG_USEC`, when systemd asks this process.
+pub fn watchdog_interval() -> Option<std::time::Duration> {
+    let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
+    if let Ok(pid) = std::env::var("WATCHDOG_PID") {
+        if pid.parse::<u32>().ok()? != std::process::id() {
+            return None;
+        }
+    }
+    (usec > 0).then(|| std::time::Duration::from_micros(usec / 2))
+}
