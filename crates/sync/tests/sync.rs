@@ -167,6 +167,21 @@ async fn notify_latency_over_200_commits() {
     let out = dir.path().join("routes.yaml");
     assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
     sql(&pg.url(), &[ROUTE_INSERT]).await;
+    // Table size: PASSTHRU_BENCH_ROUTES routes in all (default 1).
+    let routes: usize = std::env::var("PASSTHRU_BENCH_ROUTES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    if routes > 1 {
+        sql(
+            &pg.url(),
+            &[&format!(
+                "INSERT INTO passthru_routes (path, target) \
+                 SELECT '/svc-' || i, 'http://backend-' || i || ':8080' FROM generate_series(2, {routes}) AS i"
+            )],
+        )
+        .await;
+    }
     let _d = daemon(&pg.url(), &out, dir.path(), &["--interval", "60s"]);
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -174,8 +189,8 @@ async fn notify_latency_over_200_commits() {
     let mut c = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
     let mut latencies = Vec::new();
     for i in 0..200 {
-        let target = format!("http://backend-{i}:8080");
-        sqlx::query("UPDATE passthru_routes SET target = $1")
+        let target = format!("http://notify-bench-{i}.invalid:8080");
+        sqlx::query("UPDATE passthru_routes SET target = $1 WHERE path = '/my-service'")
             .bind(&target)
             .execute(&mut c)
             .await
@@ -189,7 +204,7 @@ async fn notify_latency_over_200_commits() {
         latencies[((latencies.len() as f64 * p).ceil() as usize - 1).min(latencies.len() - 1)]
     };
     println!(
-        "NOTIFY commit-to-file latency over {} commits at --interval 60s: p50 {:?}, p99 {:?}, max {:?}",
+        "NOTIFY commit-to-file latency over {} commits at --interval 60s, {routes} routes: p50 {:?}, p99 {:?}, max {:?}",
         latencies.len(),
         pct(0.50),
         pct(0.99),
