@@ -288,6 +288,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     let g = &cli.global;
     match cli.command.unwrap_or(Command::Run) {
         Command::Run => {
+            // First, so that a SIGHUP (systemd reload) or SIGTERM during start-up is handled, not
+            // fatal by default disposition.
+            let wakeups = Wakeups::from_signals().context("cannot install signal handlers")?;
             let db = open(g).await?;
             tracing::info!(
                 database = %db.url(),
@@ -298,7 +301,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             let syncer = Syncer::new(Source::new(db, g.schema)?, g.output.clone())
                 .with_query_timeout(g.query_timeout);
-            let wakeups = Wakeups::from_signals().context("cannot install signal handlers")?;
             let options = LoopOptions {
                 interval: g.interval,
                 max_backoff: g.max_backoff,
