@@ -1094,3 +1094,58 @@ async fn litellm_changes_reach_the_file_within_one_poll() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn sigterm_in_the_middle_of_writes_finishes_the_write_and_exits_zero() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
+    sql(&url, &[ROUTE_INSERT]).await;
+    let out = dir.path().join("routes.yaml");
+    let stop = Arc::new(AtomicBool::new(false));
+    let updater = {
+        let (stop, url) = (stop.clone(), url.clone());
+        tokio::spawn(async move {
+            use sqlx::Connection;
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            let mut n = 0i64;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                sqlx::query("UPDATE passthru_routes SET target = 'http://v' || ?")
+                    .bind(n)
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+    };
+    let mut writes = 0;
+    for round in 0..20u64 {
+        let mut d = daemon(&url, &out, dir.path(), &["--interval", "1ms"]);
+        tokio::time::sleep(Duration::from_millis(30 + (round * 37) % 50)).await;
+        d.signal("TERM");
+        let status = d
+            .wait_exit(Duration::from_secs(2))
+            .expect("still running 2 s after SIGTERM");
+        assert!(status.success(), "round {round}: {status:?}\n{}", d.log());
+        writes += d.log().matches("wrote routes file").count();
+        // A write cut short would leave its temp file behind; a finished one never does.
+        let temps: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp-"))
+            .collect();
+        assert!(temps.is_empty(), "round {round} left {temps:?}");
+        parsed(&out);
+    }
+    stop.store(true, Ordering::Relaxed);
+    updater.await.unwrap();
+    assert!(
+        writes >= 40,
+        "only {writes} writes: SIGTERM never met a write"
+    );
+}
