@@ -164,12 +164,17 @@ fn row_to_json(row: &RouteRow) -> (String, Result<Value, String>) {
     put("include_subpath", include_subpath.map(Value::Bool));
     put("forward_headers", forward_headers.map(Value::Bool));
     put("auth", auth.map(Value::Bool));
-    put(
-        "timeout",
-        timeout
-            .and_then(serde_json::Number::from_f64)
-            .map(Value::Number),
-    );
+    if let Some(t) = timeout {
+        match serde_json::Number::from_f64(*t) {
+            Some(n) => put("timeout", Some(Value::Number(n))),
+            None => {
+                return (
+                    name,
+                    Err(format!("column `timeout` is {t}, not a number of seconds")),
+                )
+            }
+        }
+    }
     for (column, text) in [
         ("methods", methods),
         ("headers", headers),
