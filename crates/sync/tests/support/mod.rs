@@ -13,8 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use sqlx::Connection;
 
+/// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
+/// latency figure).
 pub fn binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_passthru-sync"))
+    std::env::var_os("PASSTHRU_SYNC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_passthru-sync")))
 }
 
 /// `passthru-sync` with a clean environment for its own variables.
