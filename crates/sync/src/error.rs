@@ -14,7 +14,7 @@ pub enum SyncError {
     #[error("the database URL {url} is not usable: {why}; use postgres://user@host/db or sqlite:///path/to/file.db")]
     BadUrl { url: String, why: String },
 
-    #[error("cannot connect to {url}: {source}; the file is left as it is and the daemon retries")]
+    #[error("cannot connect to {url}: {source}; check that the server is up and reachable and the credentials are right")]
     Connect {
         url: String,
         #[source]
@@ -30,7 +30,7 @@ pub enum SyncError {
         source: sqlx::Error,
     },
 
-    #[error("reading {url} took longer than {seconds} s (--query-timeout); the file is left as it is and the daemon retries; check for locks or an overloaded server")]
+    #[error("reading {url} took longer than {seconds} s (--query-timeout); check for long transactions holding locks, or an overloaded server")]
     Timeout { url: String, seconds: u64 },
 
     #[error("applying the native schema to {url} failed: {source}; check the user may create tables, or run `passthru-sync migrate` as a user who may")]
