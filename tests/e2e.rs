@@ -6,4 +6,5 @@ mod cli;
 mod forwarding;
 mod operations;
 mod reload;
+mod system;
 mod systemd;

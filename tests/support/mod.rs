@@ -2,7 +2,9 @@
 //! and a real proxy process.
 
 pub mod http;
+pub mod postgres;
 pub mod proxy;
+pub mod sync;
 
 use std::path::PathBuf;
 

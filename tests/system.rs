@@ -1,0 +1,308 @@
+//! Both daemons together: a real PostgreSQL, passthru-sync writing routes.yaml, passthru-proxy
+//! serving it, real upstreams.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use passthru_tests::http::{get, request, Behaviour, Upstream};
+use passthru_tests::postgres::PgCluster;
+use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::repo_root;
+use passthru_tests::sync::{sync_command, Sync};
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A cluster with a migrated native-schema database, and a directory for routes.yaml.
+struct Native {
+    pg: PgCluster,
+    url: String,
+    dir: tempfile::TempDir,
+    file: PathBuf,
+}
+
+fn native() -> Native {
+    let pg = PgCluster::start();
+    let url = pg.create_database("gateway");
+    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
+    assert_eq!(code, 0, "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    Native { pg, url, dir, file }
+}
+
+impl Native {
+    fn sql(&self, sql: &str) {
+        self.pg.psql("gateway", sql);
+    }
+
+    fn sync(&self, interval: &str) -> Sync {
+        Sync::start(
+            &self.file,
+            &["--database-url", &self.url, "--interval", interval],
+        )
+    }
+
+    fn wait_for_file(&self) {
+        eventually(WAIT, "the routes file", || self.file.exists());
+    }
+}
+
+fn upstream_path(proxy: &Proxy, path: &str) -> Result<String, u16> {
+    let resp = get(proxy.addr, path);
+    match resp.status() {
+        200 => Ok(resp.json()["target"].as_str().unwrap().to_owned()),
+        status => Err(status),
+    }
+}
+
+#[test]
+fn a_row_inserted_updated_and_deleted_in_postgres_changes_what_the_proxy_serves() {
+    let n = native();
+    let up = Upstream::start(Behaviour::Echo);
+    let _sync = n.sync("60s");
+    n.wait_for_file();
+    let proxy = Proxy::start(&n.file, &[]);
+    assert_eq!(upstream_path(&proxy, "/svc/x"), Err(404));
+
+    n.sql(&format!("INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/svc', '{}/one', true, false)", up.url()));
+    eventually(WAIT, "the inserted route", || {
+        upstream_path(&proxy, "/svc/x") == Ok("/one/x".into())
+    });
+
+    n.sql(&format!(
+        "UPDATE passthru_routes SET target = '{}/two' WHERE path = '/svc'",
+        up.url()
+    ));
+    eventually(WAIT, "the updated route", || {
+        upstream_path(&proxy, "/svc/x") == Ok("/two/x".into())
+    });
+
+    n.sql("DELETE FROM passthru_routes WHERE path = '/svc'");
+    eventually(WAIT, "the deleted route", || {
+        upstream_path(&proxy, "/svc/x") == Err(404)
+    });
+}
+
+/// The seed bug's scenario: 100 id-less rows, 300 sync cycles. The file is written once, the
+/// proxy loads it once, ids never change, and the proxy's memory stays flat.
+#[test]
+fn a_hundred_id_less_rows_over_three_hundred_cycles_write_once_and_reload_once() {
+    let n = native();
+    let up = Upstream::start(Behaviour::Echo);
+    let values: Vec<String> = (0..100)
+        .map(|i| format!("('/svc-{i}', '{}/svc-{i}', true, false)", up.url()))
+        .collect();
+    n.sql(&format!(
+        "INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES {}",
+        values.join(",")
+    ));
+    let sync = Sync::start(
+        &n.file,
+        &[
+            "--database-url",
+            &n.url,
+            "--interval",
+            "10ms",
+            "--no-listen",
+        ],
+    );
+    n.wait_for_file();
+    let proxy = Proxy::start(&n.file, &[]);
+    assert_eq!(upstream_path(&proxy, "/svc-7/a"), Ok("/svc-7/a".into()));
+    let bytes = std::fs::read(&n.file).unwrap();
+    let meta = std::fs::metadata(&n.file).unwrap();
+    let rss_before = proxy.rss_kib();
+
+    let polls = || sync.count("poll: nothing new") + sync.count("poll: table unchanged");
+    eventually(Duration::from_secs(60), "300 sync cycles", || {
+        polls() >= 300
+    });
+
+    assert_eq!(sync.count("wrote routes file"), 1, "the file was rewritten");
+    assert_eq!(std::fs::read(&n.file).unwrap(), bytes, "the bytes changed");
+    let after = std::fs::metadata(&n.file).unwrap();
+    assert_eq!(
+        (after.ino(), after.mtime(), after.mtime_nsec()),
+        (meta.ino(), meta.mtime(), meta.mtime_nsec())
+    );
+    assert_eq!(proxy.generation(), 1, "the proxy reloaded");
+    assert_eq!(
+        proxy.metric("passthru_reloads_total{result=\"ok\"}"),
+        Some(1.0)
+    );
+    let ids: Vec<&str> = std::str::from_utf8(&bytes)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("- id: "))
+        .collect();
+    assert_eq!(ids.len(), 100);
+    assert!(ids.iter().all(|id| id.starts_with("auto-")));
+    let rss_after = proxy.rss_kib();
+    assert!(
+        rss_after <= rss_before + 1024,
+        "proxy RSS grew from {rss_before} to {rss_after} KiB"
+    );
+}
+
+#[test]
+fn the_litellm_schema_serves_an_auth_route_with_a_real_key() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("litellm");
+    let ddl =
+        std::fs::read_to_string(repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
+    pg.psql("litellm", &ddl);
+    let up = Upstream::start(Behaviour::Echo);
+    let settings = format!(
+        r#"{{"store_model_in_db": true, "pass_through_endpoints": [
+            {{"id": "7c1f4e36-0d4b-4f4e-9d7e-5b8f0c2a1e11", "path": "/paid", "target": "{0}/v1", "headers": {{"authorization": "Bearer os.environ/PASSTHRU_E2E_UPSTREAM_KEY"}},
+              "default_query_params": {{}}, "include_subpath": true, "cost_per_request": 0.5, "timeout": null, "auth": true, "guardrails": null, "methods": null}},
+            {{"path": "/free", "target": "{0}/free", "auth": false}}]}}"#,
+        up.url()
+    );
+    pg.psql("litellm", &format!("INSERT INTO \"LiteLLM_Config\" (param_name, param_value) VALUES ('general_settings', '{settings}'::jsonb)"));
+    pg.psql(
+        "litellm",
+        "INSERT INTO \"LiteLLM_VerificationToken\" (token, blocked, expires) VALUES
+           (encode(sha256('sk-live'), 'hex'), false, now() + interval '1 day'),
+           (encode(sha256('sk-blocked'), 'hex'), true, NULL),
+           (encode(sha256('sk-expired'), 'hex'), NULL, now() - interval '1 day')",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    let _sync = Sync::start(
+        &file,
+        &[
+            "--database-url",
+            &url,
+            "--schema",
+            "litellm",
+            "--interval",
+            "200ms",
+        ],
+    );
+    eventually(WAIT, "the routes file", || file.exists());
+    let proxy = Proxy::start_with_env(
+        &file,
+        &[],
+        &[("PASSTHRU_E2E_UPSTREAM_KEY", "upstream-secret")],
+    );
+
+    let with_key = |key: &str| {
+        request(
+            proxy.addr,
+            "POST",
+            "/paid/chat",
+            &[("authorization", &format!("Bearer {key}"))],
+            b"{}",
+        )
+    };
+    let ok = with_key("sk-live");
+    assert_eq!(ok.status(), 200, "{}", ok.body_text());
+    let got = up.last();
+    assert_eq!(got.target(), "/v1/chat");
+    assert_eq!(
+        got.header("authorization"),
+        Some("Bearer upstream-secret"),
+        "the configured header replaces the client's key"
+    );
+    for refused in ["sk-blocked", "sk-expired", "sk-unknown"] {
+        assert_eq!(with_key(refused).status(), 401, "{refused}");
+    }
+    assert_eq!(get(proxy.addr, "/paid/chat").status(), 401);
+    assert_eq!(get(proxy.addr, "/free").status(), 200);
+    assert_eq!(up.count(), 2);
+}
+
+#[test]
+fn sighup_makes_the_sync_daemon_poll_and_the_proxy_rebuild() {
+    let n = native();
+    let up = Upstream::start(Behaviour::Echo);
+    // Without NOTIFY and at a 60 s interval, only SIGHUP brings the change in.
+    let sync = Sync::start(
+        &n.file,
+        &["--database-url", &n.url, "--interval", "60s", "--no-listen"],
+    );
+    n.wait_for_file();
+    let proxy = Proxy::start(&n.file, &[]);
+    n.sql(&format!(
+        "INSERT INTO passthru_routes (path, target, auth) VALUES ('/hup', '{}', false)",
+        up.url()
+    ));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(get(proxy.addr, "/hup").status(), 404);
+    sync.signal("HUP");
+    eventually(WAIT, "the route after SIGHUP to passthru-sync", || {
+        get(proxy.addr, "/hup").status() == 200
+    });
+    let generation = proxy.generation();
+    proxy.signal("HUP");
+    eventually(WAIT, "a rebuild after SIGHUP to passthru-proxy", || {
+        proxy.generation() > generation
+    });
+}
+
+#[test]
+fn a_database_outage_while_serving_fails_no_request_to_existing_routes() {
+    let n = native();
+    let up = Upstream::start(Behaviour::Echo);
+    n.sql(&format!("INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/up', '{}', true, false)", up.url()));
+    let mut sync = n.sync("100ms");
+    n.wait_for_file();
+    let proxy = Arc::new(Proxy::start(&n.file, &[]));
+    let done = Arc::new(AtomicBool::new(false));
+    let served = Arc::new(AtomicU64::new(0));
+    let client = {
+        let (proxy, done, served) = (proxy.clone(), done.clone(), served.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                let status = get(proxy.addr, "/up/x").status();
+                assert_eq!(status, 200, "a request failed during the outage");
+                served.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+    };
+    let before = served.load(Ordering::SeqCst);
+    n.pg.stop();
+    eventually(WAIT, "the outage to be logged", || {
+        sync.log().contains("cannot connect") || sync.log().contains("failed")
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(sync.is_running(), "passthru-sync exited during the outage");
+    n.pg.restart();
+    eventually(WAIT, "recovery", || {
+        sync.log().contains("database reachable again")
+    });
+    done.store(true, Ordering::SeqCst);
+    client.join().expect("no request failed");
+    assert!(
+        served.load(Ordering::SeqCst) > before + 20,
+        "too few requests during the outage"
+    );
+    sync.signal("TERM");
+    assert_eq!(sync.wait_exit(Duration::from_secs(5)), Some(0));
+}
+
+#[test]
+fn the_native_schema_example_sql_runs_and_syncs() {
+    let n = native();
+    let sql = std::fs::read_to_string(repo_root().join("examples/native-schema.sql")).unwrap();
+    n.sql(&sql);
+    let (code, err) = sync_command(&[
+        "--database-url",
+        &n.url,
+        "--output",
+        n.file.to_str().unwrap(),
+        "once",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&n.file).unwrap();
+    assert!(
+        text.contains("path: /cohere") && text.contains("path: /search"),
+        "{text}"
+    );
+    assert!(!text.contains("bria-generate"), "{text}");
+    let _ = &n.dir;
+}
