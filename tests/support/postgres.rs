@@ -386,3 +386,9 @@ fn with_database(url: &str, name: &str) -> String {
         .map_or(base.len(), |i| authority_start + i);
     format!("{}/{name}{query}", &base[..host_end])
 }
+
+impl Default for PgTestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
