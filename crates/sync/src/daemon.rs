@@ -195,7 +195,10 @@ impl Syncer {
         // No await after this point: a shutdown never interrupts the write.
         let outcome = write_atomically(&self.output, bytes.as_bytes())?;
         self.synced_marker = read.marker;
-        self.file_stamp = FileStamp::of(&self.output);
+        // Stamp what is there, and keep the stamp only if it is our bytes: someone writing
+        // between our rename and this stat must not have their edit taken for ours.
+        self.file_stamp = FileStamp::of(&self.output)
+            .filter(|_| std::fs::read(&self.output).is_ok_and(|b| b == bytes.as_bytes()));
         self.stats.routes = file.routes().len();
         self.stats.keys = file.keys().len();
         Ok(match outcome {
