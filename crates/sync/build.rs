@@ -1,0 +1,5 @@
+// `sqlx::migrate!` embeds crates/sync/migrations at compile time; rebuild when a migration is
+// added or changed.
+fn main() {
+    println!("cargo:rerun-if-changed=migrations");
+}
