@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 fn main() -> std::io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9080".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9080".into());
     let listener = TcpListener::bind(&addr)?;
     eprintln!("demo upstream listening on http://{addr}");
     for stream in listener.incoming().flatten() {
@@ -39,7 +41,11 @@ fn serve(stream: TcpStream) -> std::io::Result<()> {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
                 }
-                headers.push(format!("{:?}: {:?}", name.trim().to_ascii_lowercase(), value.trim()));
+                headers.push(format!(
+                    "{:?}: {:?}",
+                    name.trim().to_ascii_lowercase(),
+                    value.trim()
+                ));
             }
         }
         let mut body = vec![0; length];
