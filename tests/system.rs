@@ -306,3 +306,31 @@ fn the_native_schema_example_sql_runs_and_syncs() {
     assert!(!text.contains("bria-generate"), "{text}");
     let _ = &n.dir;
 }
+
+#[test]
+fn the_litellm_example_sql_runs_and_syncs() {
+    let pg = PgCluster::start();
+    let url = pg.create_database("litellm");
+    for file in ["litellm-tables.sql", "sample-endpoints.sql"] {
+        let sql = std::fs::read_to_string(repo_root().join("examples/litellm").join(file)).unwrap();
+        pg.psql("litellm", &sql);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    let (code, err) = sync_command(&[
+        "--database-url",
+        &url,
+        "--schema",
+        "litellm",
+        "--output",
+        out.to_str().unwrap(),
+        "once",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains("id: ca49833f-5d4d-43d0-a079-683f6d390ced") && text.contains("path: /cohere"),
+        "{text}"
+    );
+    assert_eq!(text.matches("- sha256: ").count(), 1, "{text}");
+}

@@ -228,47 +228,25 @@ fn wait_for_fast(out: &Path, needle: &str) {
     panic!("{needle} never reached the file");
 }
 
-const LITELLM_DDL: &[&str] = &[
-    // As LiteLLM's Prisma migrations create them (schema.prisma: LiteLLM_Config,
-    // LiteLLM_VerificationToken), including the 1.109 columns.
-    r#"CREATE TABLE "LiteLLM_Config" (
-        "param_name" TEXT NOT NULL,
-        "param_value" JSONB,
-        "last_run_at" TIMESTAMP(3),
-        "reload_revision" BIGINT NOT NULL DEFAULT 0,
-        CONSTRAINT "LiteLLM_Config_pkey" PRIMARY KEY ("param_name"))"#,
-    r#"CREATE TABLE "LiteLLM_VerificationToken" (
-        "token" TEXT NOT NULL,
-        "key_name" TEXT,
-        "key_alias" TEXT,
-        "soft_budget_cooldown" BOOLEAN NOT NULL DEFAULT false,
-        "spend" DOUBLE PRECISION NOT NULL DEFAULT 0.0,
-        "expires" TIMESTAMP(3),
-        "models" TEXT[],
-        "aliases" JSONB NOT NULL DEFAULT '{}',
-        "config" JSONB NOT NULL DEFAULT '{}',
-        "user_id" TEXT,
-        "team_id" TEXT,
-        "permissions" JSONB NOT NULL DEFAULT '{}',
-        "max_parallel_requests" INTEGER,
-        "metadata" JSONB NOT NULL DEFAULT '{}',
-        "blocked" BOOLEAN,
-        "tpm_limit" BIGINT,
-        "rpm_limit" BIGINT,
-        "max_budget" DOUBLE PRECISION,
-        "budget_duration" TEXT,
-        "budget_reset_at" TIMESTAMP(3),
-        "allowed_cache_controls" TEXT[] DEFAULT ARRAY[]::TEXT[],
-        "model_spend" JSONB NOT NULL DEFAULT '{}',
-        "model_max_budget" JSONB NOT NULL DEFAULT '{}',
-        "budget_id" TEXT,
-        "organization_id" TEXT,
-        "created_at" TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP,
-        "created_by" TEXT,
-        "updated_at" TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP,
-        "updated_by" TEXT,
-        CONSTRAINT "LiteLLM_VerificationToken_pkey" PRIMARY KEY ("token"))"#,
-];
+/// LiteLLM's two tables as its Prisma migrations create them; the same file the LiteLLM sidecar
+/// example ships, so the example is what these tests run.
+fn litellm_ddl() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/litellm/litellm-tables.sql"
+    );
+    let text = fs::read_to_string(path).expect("examples/litellm/litellm-tables.sql");
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
 
 /// `general_settings` as LiteLLM's UI writes it: `model_dump(exclude={"is_from_config"})` of
 /// each endpoint, with a UUID id; plus a record written before ids existed.
@@ -337,7 +315,7 @@ async fn litellm_tables_and_rows_as_litellm_writes_them_give_the_expected_file()
     let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
-    let mut statements: Vec<String> = LITELLM_DDL.iter().map(|s| s.to_string()).collect();
+    let mut statements = litellm_ddl();
     statements.push(format!(
         r#"INSERT INTO "LiteLLM_Config" (param_name, param_value) VALUES ('general_settings', '{}'::jsonb)"#,
         LITELLM_SETTINGS.replace('\'', "''")
@@ -1033,7 +1011,12 @@ async fn litellm_changes_reach_the_file_within_one_poll() {
     let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
-    sql(&pg.url(), LITELLM_DDL).await;
+    let ddl = litellm_ddl();
+    sql(
+        &pg.url(),
+        &ddl.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await;
     let key = "a".repeat(64);
     sql(
         &pg.url(),
