@@ -9,4 +9,3 @@ pub mod reload;
 pub mod run;
 pub mod service;
 pub mod serving;
-pub mod systemd;

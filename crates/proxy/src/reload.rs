@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use crate::loader::{parse_routes, read_routes_file};
 use crate::serving::{ServingTable, Shared, TableDiff};
 use passthru_routes::RouteTable;
+use passthru_systemd::Notifier;
 
 pub struct Reloader {
     pub path: PathBuf,
@@ -28,6 +29,7 @@ pub struct Reloader {
     pub debounce: Duration,
     /// Set by the SIGHUP handler installed at startup (before this service runs).
     pub hup: Arc<AtomicBool>,
+    pub systemd: Notifier,
 }
 
 /// What the reloader remembers between attempts.
@@ -98,7 +100,6 @@ impl Reloader {
             tracing::error!(route = %route.id, path = %route.path, "route answers 503: {why}");
         }
         let routes = serving.table.routes().len();
-        let broken = serving.broken_routes().count();
         self.shared.table.store(Some(Arc::new(serving)));
         // The previous table is dropped here, or when the last request holding it finishes.
         drop(current);
@@ -118,10 +119,8 @@ impl Reloader {
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "routes loaded"
         );
-        crate::systemd::notify(&format!(
-            "STATUS=serving {routes} routes (generation {}, {broken} unservable)",
-            state.generation
-        ));
+        self.systemd
+            .status(&crate::serving::status_line(&self.shared));
     }
 
     fn log_kept(&self, message: &str, trigger: &str) {
@@ -201,7 +200,7 @@ impl BackgroundService for Reloader {
             }
         };
         // Pinged from this loop, so a wedged reloader stops the pings and systemd restarts us.
-        let mut watchdog = crate::systemd::watchdog_interval().map(tokio::time::interval);
+        let mut watchdog = passthru_systemd::watchdog_interval().map(tokio::time::interval);
         let mut tick = tokio::time::interval(self.recheck);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -225,7 +224,7 @@ impl BackgroundService for Reloader {
                     self.reload(&mut state, false, "watch");
                 }
                 _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => {
-                    crate::systemd::notify("WATCHDOG=1");
+                    self.systemd.watchdog();
                 }
                 _ = tick.tick() => {
                     let forced = self.hup.swap(false, Ordering::SeqCst);

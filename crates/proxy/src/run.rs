@@ -16,6 +16,7 @@ use crate::admin::Admin;
 use crate::reload::Reloader;
 use crate::service::PassthruProxy;
 use crate::serving::Shared;
+use passthru_systemd::Notifier;
 
 /// How the proxy runs; `main` fills it from flags and environment.
 pub struct RunConfig {
@@ -69,6 +70,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
             recheck: config.recheck,
             debounce: config.debounce,
             hup,
+            systemd: Notifier::from_env(),
         },
     );
     let reloader = server.add_service(reloader);
@@ -96,7 +98,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
     server.add_service(admin);
 
     spawn_drain_watch(&server, shared.clone());
-    spawn_ready_notice(config.listen.clone());
+    spawn_ready_notice(config.listen.clone(), shared.clone());
     tracing::info!(
         routes = %config.routes.display(),
         listen = ?config.listen,
@@ -112,7 +114,7 @@ fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
     std::thread::spawn(move || loop {
         match phases.blocking_recv() {
             Ok(ExecutionPhase::ShutdownGracePeriod) => {
-                crate::systemd::notify("STOPPING=1");
+                Notifier::from_env().stopping();
                 loop {
                     let in_flight = shared.in_flight();
                     if in_flight == 0 {
@@ -129,7 +131,7 @@ fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
 }
 
 /// Tells systemd READY=1 once every proxy listener accepts connections.
-fn spawn_ready_notice(listen: Vec<SocketAddr>) {
+fn spawn_ready_notice(listen: Vec<SocketAddr>, shared: Arc<Shared>) {
     std::thread::spawn(move || {
         for addr in &listen {
             let mut tries = 0;
@@ -142,6 +144,6 @@ fn spawn_ready_notice(listen: Vec<SocketAddr>) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        crate::systemd::notify("READY=1");
+        Notifier::from_env().ready(&crate::serving::status_line(&shared));
     });
 }

@@ -152,6 +152,19 @@ impl Default for Shared {
 
 pub struct InFlight(std::sync::Arc<Shared>);
 
+/// The one-line state systemd shows (`systemctl status`): what is being served.
+pub fn status_line(shared: &Shared) -> String {
+    match shared.table.load().as_ref() {
+        Some(t) => format!(
+            "serving {} routes (generation {}, {} unservable)",
+            t.table.routes().len(),
+            t.generation,
+            t.broken_routes().count()
+        ),
+        None => "no routes loaded yet; answering 404".to_owned(),
+    }
+}
+
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::Relaxed);

@@ -9,10 +9,10 @@ use sqlx::postgres::PgListener;
 
 use crate::database::Database;
 use crate::error::SyncError;
-use crate::notify::{watchdog_interval, Notifier};
 use crate::signals::Wakeups;
 use crate::snapshot::SkippedRow;
 use crate::source::Source;
+use passthru_systemd::{watchdog_interval, Notifier};
 
 /// What one pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,6 @@ pub mod config;
 pub mod daemon;
 pub mod database;
 pub mod error;
-pub mod notify;
 pub mod signals;
 pub mod snapshot;
 pub mod source;

@@ -12,10 +12,10 @@ use clap::{Args, Parser, Subcommand};
 use passthru_sync::admin::{self, NewRoute};
 use passthru_sync::config::{resolve_url, Schema};
 use passthru_sync::daemon::{self, LoopOptions};
-use passthru_sync::notify::Notifier;
 use passthru_sync::signals::Wakeups;
 use passthru_sync::source::Source;
 use passthru_sync::{Database, PassOutcome, Syncer};
+use passthru_systemd::Notifier;
 
 /// Exit code of `once` when the file already held the current table.
 const EXIT_UNCHANGED: u8 = 3;

@@ -1,4 +1,5 @@
-//! sd_notify(3) over the datagram socket systemd names in `$NOTIFY_SOCKET`: READY, STATUS,
+//! sd_notify(3) for both passthru daemons, over the datagram socket systemd names in
+//! `$NOTIFY_SOCKET`: READY, STATUS,
 //! WATCHDOG, STOPPING. Without the variable (not under systemd) every call does nothing.
 
 use std::os::unix::net::UnixDatagram;
