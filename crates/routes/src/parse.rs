@@ -163,7 +163,7 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
         )),
         Some(Value::Sequence(items)) => {
             for (index, item) in items.iter().enumerate() {
-                match route_from_value(index, item) {
+                match Route::from_value(index, item) {
                     Ok(route) => {
                         routes.push(route);
                         route_indices.push(index);
@@ -331,53 +331,48 @@ impl Route {
     /// Validates one route given as a YAML (or converted JSON) value; `index` is its place in the
     /// source, used in problem locations. An absent or null `id` is derived from path and methods.
     pub fn from_value(index: usize, value: &Value) -> Result<Route, Vec<Problem>> {
-        route_from_value(index, value)
-    }
-}
-
-fn route_from_value(index: usize, value: &Value) -> Result<Route, Vec<Problem>> {
-    let mut rp = RouteProblems {
-        index,
-        id: None,
-        path: None,
-        problems: Vec::new(),
-    };
-    let Value::Mapping(map) = value else {
-        rp.problems.push(Problem::new(
-            ProblemKind::WrongType,
-            Location::Route {
-                index,
-                id: None,
-                path: None,
-                field: None,
+        let mut rp = RouteProblems {
+            index,
+            id: None,
+            path: None,
+            problems: Vec::new(),
+        };
+        let Value::Mapping(map) = value else {
+            rp.problems.push(Problem::new(
+                ProblemKind::WrongType,
+                Location::Route {
+                    index,
+                    id: None,
+                    path: None,
+                    field: None,
+                },
+                format!(
+                    "each route must be a mapping with `path` and `target`, found {}",
+                    type_name(value)
+                ),
+            ));
+            return Err(rp.problems);
+        };
+        rp.path = map.get("path").and_then(Value::as_str).map(str::to_owned);
+        let methods = parse_methods(map, &mut rp);
+        let explicit_id = map.get("id").filter(|v| !v.is_null());
+        rp.id = match explicit_id {
+            Some(v) => scalar_text(v),
+            None => match (&rp.path, methods) {
+                (Some(path), Some(methods)) if check_route_path(path).is_ok() => {
+                    Some(StableId::derive(path, methods).to_string())
+                }
+                _ => None,
             },
-            format!(
-                "each route must be a mapping with `path` and `target`, found {}",
-                type_name(value)
-            ),
-        ));
-        return Err(rp.problems);
-    };
-    rp.path = map.get("path").and_then(Value::as_str).map(str::to_owned);
-    let methods = parse_methods(map, &mut rp);
-    let explicit_id = map.get("id").filter(|v| !v.is_null());
-    rp.id = match explicit_id {
-        Some(v) => scalar_text(v),
-        None => match (&rp.path, methods) {
-            (Some(path), Some(methods)) if check_route_path(path).is_ok() => {
-                Some(StableId::derive(path, methods).to_string())
-            }
-            _ => None,
-        },
-    };
-    for key in map.keys() {
-        let at = |f: &str| rp.at(f);
-        let mut found = Vec::new();
-        check_field_name(key, ROUTE_FIELDS, LITELLM_ONLY_FIELDS, &mut found, at);
-        rp.problems.append(&mut found);
-    }
+        };
+        for key in map.keys() {
+            let at = |f: &str| rp.at(f);
+            let mut found = Vec::new();
+            check_field_name(key, ROUTE_FIELDS, LITELLM_ONLY_FIELDS, &mut found, at);
+            rp.problems.append(&mut found);
+        }
 
-    let id = explicit_id.and_then(|v| match scalar_text(v) {
+        let id = explicit_id.and_then(|v| match scalar_text(v) {
         Some(id) if is_valid_id(&id) => Some(StableId::explicit(id)),
         Some(id) => {
             rp.push(
@@ -392,73 +387,74 @@ fn route_from_value(index: usize, value: &Value) -> Result<Route, Vec<Problem>> 
             None
         }
     });
-    let path = match map.get("path") {
-        None | Some(Value::Null) => {
-            rp.push(
-                ProblemKind::MissingField,
-                "path",
-                "missing; every route needs a request path such as /my-service",
-            );
-            None
-        }
-        Some(Value::String(p)) => match check_route_path(p) {
-            Ok(()) => Some(p.clone()),
-            Err(why) => {
-                rp.push(ProblemKind::BadPath, "path", format!("{p:?} {why}"));
+        let path = match map.get("path") {
+            None | Some(Value::Null) => {
+                rp.push(
+                    ProblemKind::MissingField,
+                    "path",
+                    "missing; every route needs a request path such as /my-service",
+                );
                 None
             }
-        },
-        Some(other) => {
-            rp.wrong_type("path", "a string", other);
-            None
-        }
-    };
-    let target = match map.get("target") {
-        None | Some(Value::Null) => {
-            rp.push(
-                ProblemKind::MissingField,
-                "target",
-                "missing; every route needs an upstream URL such as https://api.example.com",
-            );
-            None
-        }
-        Some(Value::String(t)) => match Target::parse(t) {
-            Ok(target) => Some(target),
-            Err(why) => {
-                rp.push(ProblemKind::BadTarget, "target", format!("{t:?} {why}"));
+            Some(Value::String(p)) => match check_route_path(p) {
+                Ok(()) => Some(p.clone()),
+                Err(why) => {
+                    rp.push(ProblemKind::BadPath, "path", format!("{p:?} {why}"));
+                    None
+                }
+            },
+            Some(other) => {
+                rp.wrong_type("path", "a string", other);
                 None
             }
-        },
-        Some(other) => {
-            rp.wrong_type("target", "a string", other);
-            None
-        }
-    };
-    let include_subpath = parse_bool(map, "include_subpath", false, &mut rp);
-    let forward_headers = parse_bool(map, "forward_headers", false, &mut rp);
-    let auth = parse_bool(map, "auth", true, &mut rp);
-    let headers = parse_headers(map, &mut rp);
-    let default_query_params = parse_query_params(map, &mut rp);
-    let timeout = parse_timeout(map, &mut rp);
+        };
+        let target = match map.get("target") {
+            None | Some(Value::Null) => {
+                rp.push(
+                    ProblemKind::MissingField,
+                    "target",
+                    "missing; every route needs an upstream URL such as https://api.example.com",
+                );
+                None
+            }
+            Some(Value::String(t)) => match Target::parse(t) {
+                Ok(target) => Some(target),
+                Err(why) => {
+                    rp.push(ProblemKind::BadTarget, "target", format!("{t:?} {why}"));
+                    None
+                }
+            },
+            Some(other) => {
+                rp.wrong_type("target", "a string", other);
+                None
+            }
+        };
+        let include_subpath = parse_bool(map, "include_subpath", false, &mut rp);
+        let forward_headers = parse_bool(map, "forward_headers", false, &mut rp);
+        let auth = parse_bool(map, "auth", true, &mut rp);
+        let headers = parse_headers(map, &mut rp);
+        let default_query_params = parse_query_params(map, &mut rp);
+        let timeout = parse_timeout(map, &mut rp);
 
-    if !rp.problems.is_empty() {
-        return Err(rp.problems);
+        if !rp.problems.is_empty() {
+            return Err(rp.problems);
+        }
+        let (Some(path), Some(target), Some(methods)) = (path, target, methods) else {
+            unreachable!("a missing field is always reported")
+        };
+        Ok(Route {
+            id: id.unwrap_or_else(|| StableId::derive(&path, methods)),
+            path,
+            target,
+            include_subpath,
+            methods,
+            headers,
+            forward_headers,
+            default_query_params,
+            timeout,
+            auth,
+        })
     }
-    let (Some(path), Some(target), Some(methods)) = (path, target, methods) else {
-        unreachable!("a missing field is always reported")
-    };
-    Ok(Route {
-        id: id.unwrap_or_else(|| StableId::derive(&path, methods)),
-        path,
-        target,
-        include_subpath,
-        methods,
-        headers,
-        forward_headers,
-        default_query_params,
-        timeout,
-        auth,
-    })
 }
 
 fn is_valid_id(id: &str) -> bool {
