@@ -138,7 +138,7 @@ fuzz_target!(|input: TableIn| {
         .map(|(sha256, exp)| passthru_routes::KeyHash {
             sha256: *sha256,
             expires: exp.map(|secs| {
-                std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(*secs))
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(secs))
             }),
         })
         .collect();
