@@ -207,6 +207,18 @@ pub struct KeyHash {
 }
 
 impl KeyHash {
+    /// A key hash whose expiry is rounded down to whole seconds, as files carry it: a key never
+    /// lives longer than its source says.
+    pub fn new(sha256: [u8; 32], expires: Option<SystemTime>) -> KeyHash {
+        let expires = expires.map(|t| {
+            let secs = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            std::time::UNIX_EPOCH + Duration::from_secs(secs)
+        });
+        KeyHash { sha256, expires }
+    }
+
     /// Parses 64 hex digits (either case).
     pub fn parse_hex(hex: &str) -> Result<[u8; 32], String> {
         let bytes = hex.as_bytes();

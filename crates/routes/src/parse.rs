@@ -1,7 +1,7 @@
 //! Reading a routes file: every problem at once, each located, or a validated [`RoutesFile`].
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
@@ -676,7 +676,7 @@ fn key_from_value(index: usize, value: &Value) -> Result<KeyHash, Vec<Problem>> 
     let expires = match map.get("expires") {
         None | Some(Value::Null) => None,
         Some(Value::String(text)) => match humantime::parse_rfc3339_weak(text) {
-            Ok(t) => Some(whole_seconds(t)),
+            Ok(t) => Some(t),
             Err(e) => {
                 problems.push(Problem::new(
                     ProblemKind::BadExpiry,
@@ -699,13 +699,7 @@ fn key_from_value(index: usize, value: &Value) -> Result<KeyHash, Vec<Problem>> 
         }
     };
     match sha256 {
-        Some(sha256) if problems.is_empty() => Ok(KeyHash { sha256, expires }),
+        Some(sha256) if problems.is_empty() => Ok(KeyHash::new(sha256, expires)),
         _ => Err(problems),
     }
-}
-
-/// Rounds down: a key never lives longer than its database row says.
-fn whole_seconds(t: SystemTime) -> SystemTime {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    UNIX_EPOCH + Duration::from_secs(secs)
 }

@@ -76,20 +76,16 @@ pub(crate) fn key_from_row(
     let sha256 = KeyHash::parse_hex(sha256.trim())?;
     let expires = match expires {
         None => None,
-        Some(text) => {
-            let t = humantime::parse_rfc3339_weak(text.trim())
-                .map_err(|e| format!("expiry {text:?} is not an RFC 3339 UTC time ({e})"))?;
-            // Whole seconds, rounded down: a key never lives longer than its row says.
-            let secs = t
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
-            Some(SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs))
-        }
+        Some(text) => Some(
+            humantime::parse_rfc3339_weak(text.trim())
+                .map_err(|e| format!("expiry {text:?} is not an RFC 3339 UTC time ({e})"))?,
+        ),
     };
-    if expires.is_some_and(|t| t <= now) {
+    let key = KeyHash::new(sha256, expires);
+    if key.expires.is_some_and(|t| t <= now) {
         return Ok(None);
     }
-    Ok(Some(KeyHash { sha256, expires }))
+    Ok(Some(key))
 }
 
 /// The first characters of a hash, enough to find the row, for reports.
