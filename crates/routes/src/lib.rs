@@ -5,6 +5,7 @@
 mod id;
 mod method;
 mod model;
+mod nesting;
 mod parse;
 mod path;
 mod problem;

@@ -67,6 +67,16 @@ impl RoutesFile {
                 "the file is not UTF-8 text",
             ));
         }
+        if let Some((line, column)) = crate::nesting::too_deep(bytes) {
+            return Err(one(
+                ProblemKind::Syntax,
+                Location::Text { line, column },
+                format!(
+                    "flow collections ([ and {{) nest deeper than {} levels; write the table out plainly",
+                    crate::nesting::MAX_FLOW_DEPTH
+                ),
+            ));
+        }
         let doc: Value = serde_yaml::from_slice(bytes).map_err(|e| {
             let location = match e.location() {
                 Some(l) => Location::Text {

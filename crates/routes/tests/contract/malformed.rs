@@ -36,6 +36,7 @@ malformed! {
     syntax_bad_indent: Syntax at "line 4, column 4", says "expected '-' indicator";
     duplicate_yaml_key: Syntax at "line 3, column 5", says "duplicate entry with key \"path\"";
     alias_bomb: Syntax at "document", says "alias bomb";
+    deep_flow_nesting: Syntax at "line 3, column 137", says "nest deeper than 128 levels";
     top_is_list: WrongType at "document", says "must be a mapping";
     missing_version: MissingField at "field `version`", says "write `version: 1`";
     wrong_version: BadVersion at "field `version`", says "must be 1, found 2";
@@ -115,4 +116,29 @@ fn every_file_in_the_invalid_corpus_is_refused() {
         count += 1;
     }
     assert!(count >= 25, "the corpus has {count} files");
+}
+
+/// Regression (found by the hardening corpus): libyaml scans deeply nested flow collections in
+/// time quadratic in the depth; 100,000 levels took over 90 s. They are refused before parsing.
+#[test]
+fn a_million_nested_flow_collections_are_refused_in_linear_time() {
+    for open in ["[", "{a: "] {
+        let close = if open == "[" { "]" } else { "}" };
+        let text = format!(
+            "version: 1\nroutes: {}{}\n",
+            open.repeat(1_000_000),
+            close.repeat(1_000_000)
+        );
+        let started = std::time::Instant::now();
+        let problems = RoutesFile::parse(text.as_bytes()).expect_err("refused");
+        assert!(
+            problems.to_string().contains("nest deeper than"),
+            "{problems}"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
 }

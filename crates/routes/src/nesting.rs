@@ -1,0 +1,109 @@
+//! A bound on flow-collection nesting (`[`, `{`), checked before the YAML parser builds a value.
+//!
+//! libyaml's scanner does work proportional to the current flow depth for every token it reads,
+//! so a file of a few hundred kilobytes of `[[[[…` costs time quadratic in its size: 100,000
+//! levels (200 kB) kept a debug build busy for over 90 s and 64 MiB would take hours. serde_yaml's
+//! recursion limit (128) only applies after the whole document has been scanned. This check
+//! scans tokens alone and stops at the first flow collection deeper than [`MAX_FLOW_DEPTH`], so
+//! its cost is linear in the bytes before that point.
+
+use unsafe_libyaml as sys;
+
+/// Deeper than serde_yaml's recursion limit (128), so any file this refuses would be refused
+/// anyway; a routes file needs 3 levels.
+pub(crate) const MAX_FLOW_DEPTH: usize = 128;
+
+/// The 1-based (line, column) of the first flow collection opened deeper than
+/// [`MAX_FLOW_DEPTH`], if any. A scanner error stops the check: the parser reports it.
+pub(crate) fn too_deep(text: &[u8]) -> Option<(usize, usize)> {
+    // Cheap exit: fewer openers than the limit cannot nest deeper than it.
+    if text.iter().filter(|&&b| b == b'[' || b == b'{').count() <= MAX_FLOW_DEPTH {
+        return None;
+    }
+    let mut found = None;
+    // SAFETY: the parser is initialised before use and deleted once; every token it returns is
+    // deleted after its type and mark were read; `text` outlives the parser.
+    unsafe {
+        let mut parser = std::mem::MaybeUninit::<sys::yaml_parser_t>::uninit();
+        let parser = parser.as_mut_ptr();
+        if sys::yaml_parser_initialize(parser).fail {
+            return None;
+        }
+        sys::yaml_parser_set_encoding(parser, sys::YAML_UTF8_ENCODING);
+        sys::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        let mut depth = 0usize;
+        loop {
+            let mut token = std::mem::MaybeUninit::<sys::yaml_token_t>::uninit();
+            if sys::yaml_parser_scan(parser, token.as_mut_ptr()).fail {
+                break;
+            }
+            let token = token.as_mut_ptr();
+            let kind = (*token).type_;
+            let mark = (*token).start_mark;
+            sys::yaml_token_delete(token);
+            match kind {
+                sys::YAML_FLOW_SEQUENCE_START_TOKEN | sys::YAML_FLOW_MAPPING_START_TOKEN => {
+                    depth += 1;
+                    if depth > MAX_FLOW_DEPTH {
+                        found = Some((mark.line as usize + 1, mark.column as usize + 1));
+                        break;
+                    }
+                }
+                sys::YAML_FLOW_SEQUENCE_END_TOKEN | sys::YAML_FLOW_MAPPING_END_TOKEN => {
+                    depth = depth.saturating_sub(1);
+                }
+                sys::YAML_STREAM_END_TOKEN | sys::YAML_NO_TOKEN => break,
+                _ => {}
+            }
+        }
+        sys::yaml_parser_delete(parser);
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nested(depth: usize) -> String {
+        format!(
+            "version: 1\nroutes: {}{}\n",
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    }
+
+    #[test]
+    fn shallow_nesting_passes() {
+        assert_eq!(too_deep(nested(MAX_FLOW_DEPTH).as_bytes()), None);
+        let many = "- {a: [1, {b: 2}]}\n".repeat(1000);
+        assert_eq!(too_deep(many.as_bytes()), None);
+    }
+
+    #[test]
+    fn deep_nesting_is_found_where_it_goes_too_deep() {
+        assert_eq!(
+            too_deep(nested(MAX_FLOW_DEPTH + 1).as_bytes()),
+            Some((2, 9 + MAX_FLOW_DEPTH))
+        );
+    }
+
+    #[test]
+    fn brackets_in_quotes_and_comments_are_not_nesting() {
+        let text = format!("a: \"{0}\"\nb: '{0}'\n# {0}\nc: x{0}\n", "[".repeat(1000));
+        assert_eq!(too_deep(text.as_bytes()), None);
+    }
+
+    #[test]
+    fn fake_closers_in_quotes_do_not_hide_nesting() {
+        let text = format!("routes: {}\n", "[ \"]]]]\", ".repeat(1000));
+        assert!(too_deep(text.as_bytes()).is_some());
+    }
+
+    #[test]
+    fn a_million_levels_are_refused_quickly() {
+        let started = std::time::Instant::now();
+        assert!(too_deep(nested(1_000_000).as_bytes()).is_some());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+}
