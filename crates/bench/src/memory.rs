@@ -1,0 +1,177 @@
+//! Scenario 2: memory across reloads and polls, in the real processes.
+//! The proxy: 10,000 reloads of a 100-route table, alternating two versions by rename.
+//! The sync daemon: 10,000 polls of an embedded SQLite database at a short interval.
+
+use std::time::{Duration, Instant};
+
+use crate::daemons::{metric, ProxyProc, SyncProc};
+use crate::net::Client;
+use crate::reload::routes_yaml;
+use crate::report::{dur, signed_kib, thousands, verdict, Table};
+
+pub struct Memory {
+    pub reloads: u64,
+    pub polls: u64,
+    pub budget: Duration,
+}
+
+pub fn run(m: &Memory) -> Vec<Table> {
+    let mut t = Table::new(
+        "2. Memory across reloads and polls (release binaries, RSS from /proc)",
+        &[
+            "process",
+            "what repeats",
+            "RSS after 1",
+            "RSS after 100",
+            "RSS after 1,000",
+            "RSS at the end",
+            "growth 100 → end",
+            "target",
+        ],
+    );
+    proxy_rss(m, &mut t);
+    sync_rss(m, &mut t);
+    vec![t]
+}
+
+fn proxy_rss(m: &Memory, t: &mut Table) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    let versions = [routes_yaml(100, 0), routes_yaml(100, 1)];
+    std::fs::write(&file, &versions[0]).unwrap();
+    let proxy = ProxyProc::start(&file, &["--debounce-ms", "0"]);
+    let mut admin = Client::new(proxy.admin);
+    let generation = |admin: &mut Client| {
+        admin
+            .get_text("/metrics")
+            .ok()
+            .and_then(|b| metric(&b, "passthru_table_generation"))
+            .unwrap_or(0.0) as u64
+    };
+    let base = generation(&mut admin);
+    let started = Instant::now();
+    let mut at = [0u64; 3];
+    let mut done = 0;
+    eprintln!("memory: {} proxy reloads", m.reloads);
+    for n in 1..=m.reloads {
+        passthru_tests::replace_by_rename(&file, &versions[(n % 2) as usize]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while generation(&mut admin) < base + n {
+            assert!(Instant::now() < deadline, "reload {n} never happened");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        match n {
+            1 => at[0] = proxy.rss_kib(),
+            100 => at[1] = proxy.rss_kib(),
+            1000 => at[2] = proxy.rss_kib(),
+            _ => {}
+        }
+        done = n;
+        if started.elapsed() > m.budget {
+            break;
+        }
+    }
+    let end = proxy.rss_kib();
+    let growth = end as i64 - at[1] as i64;
+    t.row(&[
+        "passthru-proxy".to_owned(),
+        format!(
+            "{} reloads of 100 routes ({})",
+            thousands(done),
+            dur(started.elapsed())
+        ),
+        kib(at[0]),
+        kib(at[1]),
+        kib(at[2]),
+        kib(end),
+        format!("**{}**", signed_kib(growth)),
+        format!("≤ 1 MiB — {}", verdict(growth <= 1024 && done == m.reloads)),
+    ]);
+    if done < m.reloads {
+        t.note(format!(
+            "The proxy run stopped at its time budget after {done} of {} reloads.",
+            m.reloads
+        ));
+    }
+}
+
+fn sync_rss(m: &Memory, t: &mut Table) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let out = dir.path().join("routes.yaml");
+    let log = dir.path().join("sync.log");
+    let db_arg = db.to_str().unwrap();
+    // A table to poll: 100 routes through the daemon's own `routes add`.
+    let (code, err) = passthru_tests::sync::sync_command(&["--sqlite-path", db_arg, "migrate"]);
+    assert_eq!(code, 0, "migrate: {err}");
+    for i in 0..100 {
+        let (code, err) = passthru_tests::sync::sync_command(&[
+            "--sqlite-path",
+            db_arg,
+            "routes",
+            "add",
+            "--path",
+            &format!("/svc-{i}"),
+            "--target",
+            &format!("http://backend-{i}:8080"),
+        ]);
+        assert_eq!(code, 0, "routes add: {err}");
+    }
+    let mut sync = SyncProc::start(
+        &out,
+        &["--sqlite-path", db_arg, "--interval", "5ms"],
+        "debug",
+        &log,
+    );
+    let polls = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("poll: nothing new")
+            .count() as u64
+    };
+    eprintln!("memory: {} sync polls", m.polls);
+    let started = Instant::now();
+    let mut at = [0u64; 3];
+    let mut seen = 0;
+    while seen < m.polls && started.elapsed() < m.budget {
+        assert!(sync.is_running(), "passthru-sync exited");
+        std::thread::sleep(Duration::from_millis(20));
+        seen = polls();
+        let rss = crate::procfs::rss_kib(sync.pid()).unwrap_or(0);
+        for (k, mark) in [1u64, 100, 1000].into_iter().enumerate() {
+            if seen >= mark && at[k] == 0 {
+                at[k] = rss;
+            }
+        }
+    }
+    let end = crate::procfs::rss_kib(sync.pid()).unwrap_or(0);
+    let growth = end as i64 - at[1] as i64;
+    t.row(&[
+        "passthru-sync".to_owned(),
+        format!(
+            "{} idle polls of 100 SQLite routes at `--interval 5ms` ({})",
+            thousands(seen),
+            dur(started.elapsed())
+        ),
+        kib(at[0]),
+        kib(at[1]),
+        kib(at[2]),
+        kib(end),
+        format!("**{}**", signed_kib(growth)),
+        format!("≤ 1 MiB — {}", verdict(growth <= 1024 && seen >= m.polls)),
+    ]);
+    t.note(
+        "The proxy waits for each reload to show in `passthru_table_generation` before the next \
+         rename. The sync daemon's polls are counted from its debug log (`poll: nothing new`); \
+         RSS is sampled when the count first reaches each mark. The issue sets the 1 MiB target \
+         for the proxy; the same bar is applied to the sync daemon.",
+    );
+}
+
+fn kib(v: u64) -> String {
+    if v == 0 {
+        "–".into()
+    } else {
+        format!("{} KiB", thousands(v))
+    }
+}

@@ -1,0 +1,142 @@
+//! Scenario 5: how long a change takes to answer requests.
+//! File: rename a new routes file into place → first 200 from the new route through the proxy.
+//! Database: commit an INSERT → passthru-sync (NOTIFY, `--interval 60s`) writes the file → the
+//! proxy reloads → first 200 from the new route.
+
+use std::time::Duration;
+
+use passthru_tests::postgres::PgCluster;
+
+use crate::daemons::{wait_for_file, ProxyProc, SyncProc};
+use crate::net::{Client, Nginx};
+use crate::pg::Psql;
+use crate::report::{quantile, secs, thousands, verdict, Table};
+use crate::throughput::{upstream_routes, upstream_routes_raw};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn run(samples: usize, routes: usize) -> Vec<Table> {
+    let mut t = Table::new(
+        &format!(
+            "5. Propagation: change → first response from the new route ({} routes in the table)",
+            thousands(routes as u64)
+        ),
+        &["change", "samples", "p50", "p99", "max", "target"],
+    );
+    let upstream = Nginx::upstream();
+    let up = format!("http://127.0.0.1:{}", upstream.port);
+
+    let file_lat = file(samples, routes, &up);
+    row(&mut t, "file rename (DB-less)", &file_lat, 0.100);
+
+    match std::panic::catch_unwind(|| database(samples, routes, &up)) {
+        Ok(db) => row(
+            &mut t,
+            "database commit (native schema, NOTIFY)",
+            &db,
+            0.500,
+        ),
+        Err(e) => t.row(&[
+            "database commit (native schema, NOTIFY)".to_owned(),
+            format!("failed: {}", crate::panic_message(&*e)),
+        ]),
+    }
+    t.note(
+        "Clock starts when the rename returns (file) or when the COMMIT returns to a persistent \
+         psql session (database) and stops at the first 200 from the new route, polled back to \
+         back over one keep-alive connection. Proxy defaults (`--debounce-ms 20`); passthru-sync \
+         `--interval 60s` with LISTEN/NOTIFY, so no commit is carried by a poll.",
+    );
+    vec![t]
+}
+
+fn row(t: &mut Table, what: &str, lat: &[f64], target: f64) {
+    let p99 = quantile(lat, 0.99);
+    t.row(&[
+        what.to_owned(),
+        lat.len().to_string(),
+        secs(quantile(lat, 0.5)),
+        format!("**{}**", secs(p99)),
+        secs(quantile(lat, 1.0)),
+        format!(
+            "p99 ≤ {} — {}",
+            secs(target),
+            verdict(p99 <= target && !lat.is_empty())
+        ),
+    ]);
+}
+
+fn file(samples: usize, routes: usize, up: &str) -> Vec<f64> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("routes.yaml");
+    let base = upstream_routes_raw(routes, up);
+    std::fs::write(&path, upstream_routes(routes, up)).unwrap();
+    let proxy = ProxyProc::start(&path, &[]);
+    let mut client = Client::new(proxy.addr);
+    let mut lat = Vec::new();
+    eprintln!("propagation: {samples} file renames");
+    for k in 0..samples {
+        // The same table plus one new route (canonical, as passthru-sync would write it).
+        let yaml = format!(
+            "{base}- {{path: /new-{k}, target: '{up}', include_subpath: true, auth: false}}\n"
+        );
+        let yaml = crate::reload::canonical(&yaml);
+        let temp = dir.path().join("routes.yaml.tmp");
+        std::fs::write(&temp, yaml).unwrap();
+        let probe = format!("/new-{k}/x");
+        std::fs::rename(&temp, &path).unwrap();
+        let took = client
+            .until_status(&probe, 200, TIMEOUT)
+            .unwrap_or_else(|| panic!("{probe} never answered"));
+        lat.push(took.as_secs_f64());
+        // Let the debounce window close before the next change.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lat
+}
+
+fn database(samples: usize, routes: usize, up: &str) -> Vec<f64> {
+    let pg = PgCluster::start();
+    let url = pg.create_database("bench");
+    let (code, err) = passthru_tests::sync::sync_command(&["--database-url", &url, "migrate"]);
+    assert_eq!(code, 0, "migrate: {err}");
+    pg.psql(
+        "bench",
+        &format!(
+            "INSERT INTO passthru_routes (path, target, include_subpath, auth) \
+             SELECT '/svc-' || i, '{up}', true, false FROM generate_series(0, {}) AS i",
+            routes - 1
+        ),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    let _sync = SyncProc::start(
+        &out,
+        &["--database-url", &url, "--interval", "60s"],
+        "info",
+        &dir.path().join("sync.log"),
+    );
+    assert!(
+        wait_for_file(&out, "/svc-1", TIMEOUT),
+        "passthru-sync never wrote the table"
+    );
+    let proxy = ProxyProc::start(&out, &[]);
+    let mut client = Client::new(proxy.addr);
+    assert_eq!(client.get("/svc-1/x").unwrap(), 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let mut psql = Psql::connect(&url);
+    let mut lat = Vec::new();
+    eprintln!("propagation: {samples} database commits");
+    for k in 0..samples {
+        psql.exec(&format!(
+            "INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/db-{k}', '{up}', true, false);"
+        ));
+        let probe = format!("/db-{k}/x");
+        let took = client
+            .until_status(&probe, 200, TIMEOUT)
+            .unwrap_or_else(|| panic!("{probe} never answered"));
+        lat.push(took.as_secs_f64());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lat
+}

@@ -1,0 +1,344 @@
+//! Scenario 4: passthru-proxy vs nginx vs a direct connection, same upstream, same generator;
+//! then latency at half of passthru's saturated rate. Scenario 6: lookup scaling in the running
+//! proxy (10 routes vs 100k routes).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::daemons::ProxyProc;
+use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
+use crate::reload::canonical;
+use crate::report::{median, quantile, ratio, secs, thousands, verdict, Table};
+
+pub struct Load {
+    pub duration: Duration,
+    pub rounds: usize,
+    pub connections: usize,
+    pub threads: usize,
+}
+
+/// `n` subpath routes `/svc-{i}` → `upstream`; every route is a real route to the upstream.
+pub fn upstream_routes(n: usize, upstream: &str) -> String {
+    canonical(&upstream_routes_raw(n, upstream))
+}
+
+/// The same, as hand-written YAML (append rows to it, then [`canonical`]).
+pub fn upstream_routes_raw(n: usize, upstream: &str) -> String {
+    let mut yaml = String::from("version: 1\nroutes:\n");
+    for i in 0..n {
+        yaml.push_str(&format!(
+            "- {{path: /svc-{i}, target: '{upstream}', include_subpath: true, auth: false}}\n"
+        ));
+    }
+    yaml
+}
+
+/// nginx proxying the same `n` prefixes to the same upstream, with upstream keep-alive (as
+/// passthru pools its upstream connections).
+pub fn nginx_routes(n: usize, upstream_port: u16) -> String {
+    let mut conf = format!(
+        "  upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 128; }}\n  server {{\n    \
+         listen 127.0.0.1:{{PORT}} reuseport backlog=4096;\n    proxy_http_version 1.1;\n    \
+         proxy_set_header Connection \"\";\n    proxy_buffering off;\n"
+    );
+    for i in 0..n {
+        conf.push_str(&format!(
+            "    location = /svc-{i} {{ proxy_pass http://backend/; }}\n    location ^~ /svc-{i}/ {{ proxy_pass http://backend/; }}\n"
+        ));
+    }
+    conf.push_str("    location / { return 404; }\n  }");
+    conf
+}
+
+/// Interleaves `rounds` wrk runs over the targets; the median round per target.
+fn saturate(load: &Load, targets: &[(&str, String, Option<&Path>)]) -> Vec<Wrk> {
+    let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); targets.len()];
+    for round in 0..load.rounds {
+        for (k, (name, url, script)) in targets.iter().enumerate() {
+            eprintln!("  round {}: {name}", round + 1);
+            runs[k].push(wrk(
+                url,
+                load.threads,
+                load.connections,
+                load.duration,
+                *script,
+            ));
+        }
+    }
+    runs.into_iter()
+        .map(|r| {
+            let rps: Vec<f64> = r.iter().map(|w| w.rps).collect();
+            let m = median(&rps);
+            // The round whose throughput is the median, with its own latencies.
+            *r.iter().find(|w| w.rps == m).unwrap()
+        })
+        .collect()
+}
+
+pub fn run(load: &Load, routes: usize) -> Vec<Table> {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Nginx::upstream();
+    let up = format!("http://127.0.0.1:{}", upstream.port);
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(&file, upstream_routes(routes, &up)).unwrap();
+    let threads = "2";
+    let proxy = ProxyProc::start(&file, &["--threads", threads]);
+    let nginx = Nginx::start(2, &nginx_routes(routes, upstream.port));
+    let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
+    let direct_path = "/v1/chat/completions".to_owned();
+    for (addr, path) in [
+        (upstream.addr(), &direct_path),
+        (proxy.addr, &tested),
+        (nginx.addr(), &tested),
+    ] {
+        let mut c = crate::net::Client::new(addr);
+        assert_eq!(
+            c.get(path).unwrap(),
+            200,
+            "{addr}{path} does not answer 200"
+        );
+    }
+    eprintln!(
+        "throughput: wrk -t{} -c{} -d{}s × {} rounds",
+        load.threads,
+        load.connections,
+        load.duration.as_secs(),
+        load.rounds
+    );
+    let targets = [
+        (
+            "direct",
+            format!("http://{}{direct_path}", upstream.addr()),
+            None,
+        ),
+        (
+            "passthru-proxy",
+            format!("http://{}{tested}", proxy.addr),
+            None,
+        ),
+        ("nginx", format!("http://{}{tested}", nginx.addr()), None),
+    ];
+    let sat = saturate(load, &targets);
+    let (direct, pt, ng) = (sat[0], sat[1], sat[2]);
+    let mut t = Table::new(
+        &format!(
+            "4. Proxy throughput at saturation ({} routes, wrk -t{} -c{}, median of {} × {} s rounds)",
+            thousands(routes as u64),
+            load.threads,
+            load.connections,
+            load.rounds,
+            load.duration.as_secs()
+        ),
+        &[
+            "path",
+            "req/s",
+            "p50",
+            "p99",
+            "req/s vs direct",
+            "req/s vs nginx",
+            "target",
+        ],
+    );
+    for (name, w) in [
+        ("direct to upstream", direct),
+        ("nginx", ng),
+        ("passthru-proxy", pt),
+    ] {
+        let (vs_nginx, target) = if name == "passthru-proxy" {
+            let r = pt.rps / ng.rps;
+            (
+                format!("**{}**", ratio(r)),
+                format!("≥ 1.0 × nginx — {}", verdict(r >= 1.0)),
+            )
+        } else {
+            (String::new(), String::new())
+        };
+        t.row(&[
+            name.to_owned(),
+            thousands(w.rps as u64),
+            secs(w.p50),
+            secs(w.p99),
+            ratio(w.rps / direct.rps),
+            vs_nginx,
+            target,
+        ]);
+    }
+    let non_2xx: u64 = sat.iter().map(|w| w.non_2xx).sum();
+    t.note(format!(
+        "One upstream (nginx, 1 worker, `return 200`), passthru-proxy `--threads {threads}`, nginx \
+         `worker_processes 2` with the same {} routes as `location` blocks and upstream keep-alive; \
+         the tested path is `{tested}` (route {} of {}). Generator, upstream and proxy share the \
+         machine's cores. Non-2xx responses in all runs: {non_2xx}.",
+        thousands(routes as u64),
+        routes / 2,
+        thousands(routes as u64)
+    ));
+
+    // Latency at half of passthru's saturated rate, open loop.
+    let rate = (pt.rps / 2.0).max(100.0);
+    let conns = 16;
+    eprintln!("latency: open loop at {rate:.0} req/s over {conns} connections");
+    let lat_duration = load.duration.max(Duration::from_secs(5));
+    let d = open_loop(
+        upstream.addr(),
+        std::slice::from_ref(&direct_path),
+        rate,
+        conns,
+        lat_duration,
+    );
+    let p = open_loop(
+        proxy.addr,
+        std::slice::from_ref(&tested),
+        rate,
+        conns,
+        lat_duration,
+    );
+    let n = open_loop(
+        nginx.addr(),
+        std::slice::from_ref(&tested),
+        rate,
+        conns,
+        lat_duration,
+    );
+    let (d50, d99) = (quantile(&d.latencies, 0.5), quantile(&d.latencies, 0.99));
+    let mut l = Table::new(
+        &format!(
+            "4b. Latency at half of passthru's saturated rate ({rate:.0} req/s, open loop, {conns} keep-alive connections, {} s)",
+            lat_duration.as_secs()
+        ),
+        &[
+            "path",
+            "achieved req/s",
+            "errors",
+            "p50",
+            "p99",
+            "added p50",
+            "added p99",
+            "target",
+        ],
+    );
+    for (name, r) in [
+        ("direct to upstream", &d),
+        ("nginx", &n),
+        ("passthru-proxy", &p),
+    ] {
+        let (p50, p99) = (quantile(&r.latencies, 0.5), quantile(&r.latencies, 0.99));
+        let added99 = p99 - d99;
+        let target = if name == "passthru-proxy" {
+            format!("added p99 ≤ 0.5 ms — {}", verdict(added99 <= 0.5e-3))
+        } else {
+            String::new()
+        };
+        let (a50, a99) = if name.starts_with("direct") {
+            (String::new(), String::new())
+        } else {
+            (secs(p50 - d50), format!("**{}**", secs(added99)))
+        };
+        l.row(&[
+            name.to_owned(),
+            thousands(r.achieved_rps as u64),
+            r.errors.to_string(),
+            secs(p50),
+            secs(p99),
+            a50,
+            a99,
+            target,
+        ]);
+    }
+    l.note(
+        "Each connection sends on a fixed schedule; a request's latency counts from when it was due \
+         (no coordinated omission). Added latency = the proxy's percentile minus the direct \
+         connection's percentile in the same run.",
+    );
+    vec![t, l]
+}
+
+/// Scenario 6: the same load through the proxy with a 10-route and a `big`-route table, the
+/// request paths spread over the table.
+pub fn lookup(load: &Load, big: usize) -> Vec<Table> {
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Nginx::upstream();
+    let up = format!("http://127.0.0.1:{}", upstream.port);
+    let mut proxies = Vec::new();
+    let mut scripts = Vec::new();
+    for n in [10usize, big] {
+        eprintln!("lookup: building a {n}-route table");
+        let file = dir.path().join(format!("routes-{n}.yaml"));
+        std::fs::write(&file, upstream_routes(n, &up)).unwrap();
+        let paths: Vec<String> = (0..256)
+            .map(|k| format!("/svc-{}/v1/chat/completions", (k * 7919) % n))
+            .collect();
+        scripts.push(wrk_script(dir.path(), &format!("paths-{n}.lua"), &paths));
+        proxies.push(ProxyProc::start(&file, &["--threads", "2"]));
+    }
+    for (k, p) in proxies.iter().enumerate() {
+        let mut c = crate::net::Client::new(p.addr);
+        assert_eq!(
+            c.get("/svc-3/v1/chat/completions").unwrap(),
+            200,
+            "proxy {k}"
+        );
+    }
+    let rss: Vec<u64> = proxies.iter().map(|p| p.rss_kib()).collect();
+    let small_url = format!("http://{}/", proxies[0].addr);
+    let big_url = format!("http://{}/", proxies[1].addr);
+    let targets = [
+        ("10 routes", small_url, Some(scripts[0].as_path())),
+        ("big table", big_url, Some(scripts[1].as_path())),
+    ];
+    eprintln!("lookup: wrk × {} rounds", load.rounds);
+    let sat = saturate(load, &targets);
+    let mut t = Table::new(
+        &format!(
+            "6. Lookup scaling in the running proxy (wrk -t{} -c{}, 256 paths spread over the table, median of {} × {} s rounds)",
+            load.threads,
+            load.connections,
+            load.rounds,
+            load.duration.as_secs()
+        ),
+        &["table", "req/s", "p50", "p99", "proxy RSS", "cost ratio vs 10 routes", "target"],
+    );
+    for (k, (n, w)) in [(10usize, sat[0]), (big, sat[1])].into_iter().enumerate() {
+        let (cost, target) = if k == 1 {
+            // Cost per request = 1 / throughput; p50 as a second view.
+            let r = sat[0].rps / w.rps;
+            (
+                format!("**{}** (p50 {})", ratio(r), ratio(w.p50 / sat[0].p50)),
+                format!("≤ 2 × — {}", verdict(r <= 2.0)),
+            )
+        } else {
+            ("1".to_owned(), String::new())
+        };
+        t.row(&[
+            format!("{} routes", thousands(n as u64)),
+            thousands(w.rps as u64),
+            secs(w.p50),
+            secs(w.p99),
+            format!("{} KiB", thousands(rss[k])),
+            cost,
+            target,
+        ]);
+    }
+    t.note(
+        "Both proxies run at the same time with `--threads 2`, the same upstream and the same \
+         generator; rounds alternate between them. Cost ratio = req/s with 10 routes ÷ req/s with \
+         the big table (end to end, so it includes forwarding, not only the lookup).",
+    );
+    vec![t]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_and_passthru_get_the_same_prefixes() {
+        let yaml = upstream_routes(3, "http://127.0.0.1:9");
+        let file = passthru_routes::RoutesFile::parse(yaml.as_bytes()).unwrap();
+        assert_eq!(file.routes.len(), 3);
+        let conf = nginx_routes(3, 9);
+        assert_eq!(conf.matches("location ^~ /svc-").count(), 3);
+        assert!(conf.contains("location ^~ /svc-2/ { proxy_pass http://backend/; }"));
+        assert!(conf.contains("server 127.0.0.1:9;"));
+    }
+}
