@@ -1,6 +1,5 @@
 //! The pingora `ProxyHttp` implementation: route, authenticate, forward.
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -145,21 +144,14 @@ impl ProxyHttp for PassthruProxy {
         let route = ctx.route().expect("request_filter chose a route");
         let target = &route.target;
         let host = target.host().trim_start_matches('[').trim_end_matches(']');
-        let addr = match host.parse::<IpAddr>() {
-            Ok(ip) => SocketAddr::new(ip, target.port()),
-            // Resolved on tokio's blocking pool: never blocks the event loop, never panics.
-            Err(_) => tokio::net::lookup_host((host, target.port()))
-                .await
-                .ok()
-                .and_then(|mut addrs| addrs.next())
-                .ok_or_else(|| {
-                    Error::explain(
-                        ErrorType::ConnectNoRoute,
-                        format!("cannot resolve upstream host {host}"),
-                    )
-                    .into_up()
-                })?,
-        };
+        let table = ctx.table.as_ref().expect("request_filter loaded the table");
+        let addr = table.resolve(host, target.port()).await.ok_or_else(|| {
+            Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("cannot resolve upstream host {host}"),
+            )
+            .into_up()
+        })?;
         let sni = if target.is_https() {
             host.to_owned()
         } else {

@@ -2,7 +2,10 @@
 //! resolved once when the table is built (never per request, never kept across tables).
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use http::{HeaderName, HeaderValue};
@@ -21,7 +24,13 @@ pub struct ServingTable {
     pub content_hash: [u8; 32],
     /// By route index, as [`RouteTable::routes`] orders them.
     headers: Vec<ResolvedHeaders>,
+    /// Upstream host names resolved while this table serves. Bounded by the table's hosts and
+    /// dropped with the table, like everything else built for it.
+    dns: Mutex<HashMap<(String, u16), (SocketAddr, Instant)>>,
 }
+
+/// How long a resolved upstream address is reused before the name is looked up again.
+const DNS_TTL: Duration = Duration::from_secs(30);
 
 impl ServingTable {
     /// Resolves every route's headers against `env`. A route whose variable is missing (or holds
@@ -42,7 +51,26 @@ impl ServingTable {
             generation,
             content_hash,
             headers,
+            dns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The address to connect to for `host:port`. IP literals need no lookup; names are resolved
+    /// on tokio's blocking pool (never blocking the event loop, never panicking) and reused for
+    /// [`DNS_TTL`], so a request does not pay a DNS query each time.
+    pub async fn resolve(&self, host: &str, port: u16) -> Option<SocketAddr> {
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            return Some(SocketAddr::new(ip, port));
+        }
+        let key = (host.to_owned(), port);
+        if let Some((addr, at)) = self.dns.lock().unwrap().get(&key) {
+            if at.elapsed() < DNS_TTL {
+                return Some(*addr);
+            }
+        }
+        let addr = tokio::net::lookup_host((host, port)).await.ok()?.next()?;
+        self.dns.lock().unwrap().insert(key, (addr, Instant::now()));
+        Some(addr)
     }
 
     pub fn headers(&self, index: usize) -> &ResolvedHeaders {
