@@ -30,6 +30,14 @@ pub fn read_routes_file(path: &Path) -> Result<Vec<u8>, LoadError> {
         path: path.to_path_buf(),
         source,
     };
+    // Refuse what is not a regular file before opening it: opening a named pipe for reading
+    // blocks until a writer comes, which would wedge the reloader (found by tests/hardening.rs).
+    // The check after opening stays, for a file swapped in between.
+    if !std::fs::metadata(path).map_err(read_error)?.is_file() {
+        return Err(LoadError::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
     let file = std::fs::File::open(path).map_err(read_error)?;
     let meta = file.metadata().map_err(read_error)?;
     if !meta.is_file() {
@@ -62,4 +70,45 @@ pub fn parse_routes(path: &Path, bytes: &[u8]) -> Result<RoutesFile, LoadError> 
 pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
     let bytes = read_routes_file(path)?;
     parse_routes(path, &bytes).map(RouteTable::new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: opening a named pipe blocks until a writer comes; the loader must refuse it
+    /// without opening it.
+    #[test]
+    fn a_named_pipe_is_refused_without_blocking() {
+        let fifo =
+            std::env::temp_dir().join(format!("passthru-loader-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_file(&fifo);
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(read_routes_file(&fifo).map(|_| ())));
+        let result = rx.recv_timeout(std::time::Duration::from_secs(5));
+        let _ = std::fs::remove_file(
+            std::env::temp_dir().join(format!("passthru-loader-fifo-{}", std::process::id())),
+        );
+        let result = result.expect("reading a named pipe blocked");
+        assert!(
+            matches!(result, Err(LoadError::NotAFile { .. })),
+            "{result:?}"
+        );
+    }
+
+    #[test]
+    fn a_directory_and_a_device_are_refused() {
+        for path in [std::env::temp_dir().as_path(), Path::new("/dev/zero")] {
+            let result = read_routes_file(path);
+            assert!(
+                matches!(result, Err(LoadError::NotAFile { .. })),
+                "{result:?}"
+            );
+        }
+    }
 }
