@@ -8,3 +8,4 @@ mod operations;
 mod reload;
 mod system;
 mod systemd;
+mod hardening;
