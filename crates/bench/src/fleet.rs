@@ -120,7 +120,7 @@ pub fn run(f: &Fleet) -> Vec<Table> {
         &["measurement", "value", "target"],
     );
     t.row(&[
-        format!("client connections held by the fleet"),
+        "client connections held by the fleet".to_owned(),
         format!("{connections:.0}"),
         String::new(),
     ]);
@@ -130,6 +130,11 @@ pub fn run(f: &Fleet) -> Vec<Table> {
             window
         ),
         format!("**{qps:.1}**"),
+        String::new(),
+    ]);
+    t.row(&[
+        "for scale: polls/s the fleet would make at one transaction per poll".to_owned(),
+        format!("{:.1}", f.daemons as f64 / 10.0),
         String::new(),
     ]);
     t.row(&[

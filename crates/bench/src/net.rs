@@ -71,13 +71,20 @@ impl Client {
         Ok((status, body))
     }
 
-    /// GET until `want` comes back (a fresh try immediately after each answer); the time taken.
-    pub fn until_status(&mut self, path: &str, want: u16, timeout: Duration) -> Option<Duration> {
+    /// GET every `every` until `want` comes back; the time taken.
+    pub fn until_status(
+        &mut self,
+        path: &str,
+        want: u16,
+        every: Duration,
+        timeout: Duration,
+    ) -> Option<Duration> {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if matches!(self.get(path), Ok(s) if s == want) {
                 return Some(start.elapsed());
             }
+            std::thread::sleep(every);
         }
         None
     }
