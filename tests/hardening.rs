@@ -526,3 +526,398 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         report.join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Security: split view, injection, framing, credentials, file modes, secrets in logs
+// ---------------------------------------------------------------------------------------------
+
+fn start_proxy(dir: &Path, yaml: &str) -> Proxy {
+    let file = dir.join("routes.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    Proxy::start(&file, &[])
+}
+
+fn raw_get(proxy: &Proxy, target: &str, extra_headers: &str) -> Message {
+    send_raw(
+        proxy.addr,
+        format!("GET {target} HTTP/1.1\r\nhost: x\r\n{extra_headers}connection: close\r\n\r\n")
+            .as_bytes(),
+    )
+}
+
+const SPLIT_TOKENS: &[&str] = &[
+    "..", "%2e%2e", "%2E%2E", ".%2e", "%2e.", ".", "%2e", "%2F", "%2f", "//", "\\", "%5c", "%00",
+    ";", ";x", "%3B", "..;", ";..", "%252e%252e", "%2e%2e%2f", "..%2f", "%%32%65", "%20", "%09",
+    "#", "?", "%3f", "%23", "/./", "/../", "%c0%ae", "%e2%80%a8",
+];
+
+/// DESIGN.md §4's split-view corpus against an exact route, a subpath route and the root
+/// route at once: each request reaches exactly the upstream its normalised path matches, with
+/// exactly that path, or is refused without reaching any upstream.
+#[test]
+fn the_split_view_corpus_never_reaches_a_route_its_normalised_path_does_not_match() {
+    let exact = Upstream::start(Behaviour::Echo);
+    let sub = Upstream::start(Behaviour::Echo);
+    let root = Upstream::start(Behaviour::Echo);
+    let yaml = format!(
+        "version: 1\nroutes:\n\
+         - {{id: exact, path: /admin/panel, target: '{}/E', auth: false}}\n\
+         - {{id: sub, path: /api, target: '{}/S', include_subpath: true, auth: false}}\n\
+         - {{id: root, path: /, target: '{}/R', include_subpath: true, auth: false}}\n",
+        exact.url(),
+        sub.url(),
+        root.url()
+    );
+    let table = passthru_routes::RouteTable::new(RoutesFile::parse(yaml.as_bytes()).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = start_proxy(dir.path(), &yaml);
+    let ups = [("exact", &exact, "/E"), ("sub", &sub, "/S"), ("root", &root, "/R")];
+
+    let mut targets = Vec::new();
+    for base in ["/admin/panel", "/api/v1/x", "/apiary", "/admin/panel/x"] {
+        for token in SPLIT_TOKENS {
+            for at in 1..=base.len() {
+                targets.push(format!("{}{token}{}", &base[..at], &base[at..]));
+            }
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    let (mut refused, mut routed) = (0, 0);
+    for raw in &targets {
+        let before: Vec<usize> = ups.iter().map(|(_, u, _)| u.count()).collect();
+        let resp = raw_get(&proxy, raw, "");
+        // A '?' or '#' ends the path on the wire: what the proxy routes is the part before it.
+        let path = raw.split(['?', '#']).next().unwrap();
+        let expected = passthru_routes::normalize_request_path(path)
+            .ok()
+            .map(|n| n.into_owned());
+        let after: Vec<usize> = ups.iter().map(|(_, u, _)| u.count()).collect();
+        let hits: usize = after.iter().zip(&before).map(|(a, b)| a - b).sum();
+        match expected.as_deref().map(|n| (n, table.lookup(n, passthru_routes::Method::Get))) {
+            Some((normal, passthru_routes::Lookup::Found(m))) => {
+                assert_eq!(resp.status(), 200, "{raw} -> {normal}: {}", resp.body_text());
+                assert_eq!(hits, 1, "{raw} reached {hits} upstreams");
+                let (_, up, base) = ups.iter().find(|(id, _, _)| *id == m.route.id.as_str()).unwrap();
+                let got = up.last();
+                let got_path = got.target().split('?').next().unwrap().to_owned();
+                assert_eq!(got_path, format!("{base}{}", m.subpath), "{raw} -> {normal}");
+                routed += 1;
+            }
+            _ => {
+                assert!(
+                    matches!(resp.status(), 400 | 404),
+                    "{raw}: {} {}",
+                    resp.status(),
+                    resp.body_text()
+                );
+                assert_eq!(hits, 0, "{raw} reached an upstream");
+                refused += 1;
+            }
+        }
+    }
+    eprintln!("split view: {} requests, {routed} routed to their normalised match, {refused} refused", targets.len());
+    assert!(targets.len() > 1000 && refused > 100 && routed > 500, "{} {refused} {routed}", targets.len());
+}
+
+/// CR, LF, NUL and obs-fold in request lines and header values: the upstream never receives a
+/// header the proxy did not parse as one, nor a value carrying CR, LF or NUL.
+#[test]
+fn cr_lf_in_requests_never_injects_a_header_upstream() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "version: 1\nroutes:\n- {{path: /r, target: '{}', include_subpath: true, forward_headers: true, auth: false, headers: {{x-configured: fixed}}}}\n",
+        up.url()
+    );
+    let proxy = start_proxy(dir.path(), &yaml);
+    let heads: &[(&str, &[u8])] = &[
+        ("bare CR in a value", b"GET /r HTTP/1.1\r\nhost: x\r\nx-a: a\rinjected: 1\r\nconnection: close\r\n\r\n"),
+        ("bare LF in a value", b"GET /r HTTP/1.1\r\nhost: x\r\nx-a: a\ninjected: 1\r\nconnection: close\r\n\r\n"),
+        ("NUL in a value", b"GET /r HTTP/1.1\r\nhost: x\r\nx-a: a\0injected: 1\r\nconnection: close\r\n\r\n"),
+        ("obs-fold", b"GET /r HTTP/1.1\r\nhost: x\r\nx-a: a\r\n injected: 1\r\nconnection: close\r\n\r\n"),
+        ("obs-fold with a tab", b"GET /r HTTP/1.1\r\nhost: x\r\nx-a: a\r\n\tinjected: 1\r\nconnection: close\r\n\r\n"),
+        ("space before the colon", b"GET /r HTTP/1.1\r\nhost: x\r\ninjected : 1\r\nconnection: close\r\n\r\n"),
+        ("CR LF encoded in the path", b"GET /r/%0d%0ainjected:%201 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+        ("raw CR in the path", b"GET /r/a\rinjected: 1 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+        ("CR LF in the query", b"GET /r?a=%0d%0ainjected:1&b=\r\n HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+        ("header name with CR", b"GET /r HTTP/1.1\r\nhost: x\r\nx-a\r: a\r\nconnection: close\r\n\r\n"),
+        ("configured header overridden by the client", b"GET /r HTTP/1.1\r\nhost: x\r\nx-configured: a\r\ninjected: 1\r\nconnection: close\r\n\r\n"),
+    ];
+    let mut report = Vec::new();
+    for (name, bytes) in heads {
+        let before = up.count();
+        let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.write_all(bytes).unwrap();
+        let mut response = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut response);
+        let status = String::from_utf8_lossy(&response)
+            .split(' ')
+            .nth(1)
+            .unwrap_or("(closed)")
+            .to_owned();
+        let received = up.received()[before..].to_vec();
+        assert!(received.len() <= 1, "{name}: {} upstream requests", received.len());
+        for m in &received {
+            for (k, v) in &m.headers {
+                assert!(
+                    !k.contains(['\r', '\n', '\0']) && !v.contains(['\r', '\n', '\0']),
+                    "{name}: upstream header {k:?}: {v:?}"
+                );
+            }
+            assert_eq!(m.header("x-configured"), Some("fixed"), "{name}");
+            assert_eq!(
+                m.headers.iter().filter(|(k, _)| k == "x-configured").count(),
+                1,
+                "{name}"
+            );
+        }
+        let injected = received.iter().any(|m| m.has_header("injected"));
+        report.push(format!(
+            "{name}: status {status}, forwarded {} {:?}, upstream saw `injected` as its own header: {injected}",
+            received.len(),
+            received.iter().map(|m| m.start.clone()).collect::<Vec<_>>()
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+    // pingora (httparse) refuses these with 400 before passthru sees them.
+    for line in report.iter().filter(|l| {
+        [
+            "bare CR in a value",
+            "NUL in a value",
+            "obs-fold",
+            "obs-fold with a tab",
+            "space before the colon",
+            "CR LF in the query",
+            "header name with CR",
+        ]
+        .iter()
+        .any(|n| l.starts_with(&format!("{n}:")))
+    }) {
+        assert!(line.contains("status 400, forwarded 0 []"), "{line}");
+    }
+    // A bare LF ends a header line (RFC 9112 §2.2 lets a recipient accept it): `injected` is a
+    // header of its own for the proxy too, forwarded re-serialised with CR LF, so the proxy and
+    // the upstream agree on the headers. A raw CR inside the request target is percent-encoded
+    // by pingora: routed and forwarded as %0D, never as a line break.
+    assert!(report[1].contains("status 200"), "{}", report[1]);
+    assert!(report[7].contains("/a%0Dinjected:%201"), "{}", report[7]);
+}
+
+/// Request smuggling: Content-Length with Transfer-Encoding, duplicate differing lengths,
+/// obfuscated Transfer-Encoding. Each is refused, or framed one way only: the smuggled request
+/// behind the body never reaches the upstream as a request of its own.
+#[test]
+fn conflicting_content_length_and_transfer_encoding_never_smuggle_a_request() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "version: 1\nroutes:\n- {{path: /, target: '{}', include_subpath: true, forward_headers: true, auth: false}}\n",
+        up.url()
+    );
+    let proxy = start_proxy(dir.path(), &yaml);
+    let smuggled = "GET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n";
+    let cases: Vec<(&str, String)> = vec![
+        ("CL and TE: chunked", format!("POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("TE: chunked and CL", format!("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 40\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("two differing CL", format!("POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\ncontent-length: {}\r\n\r\n{smuggled}", smuggled.len())),
+        ("CL list 0, N", format!("POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: 0, {}\r\n\r\n{smuggled}", smuggled.len())),
+        ("CL with a plus sign", format!("POST /a HTTP/1.1\r\nhost: x\r\ncontent-length: +0\r\n\r\n{smuggled}")),
+        ("TE: chunked, identity", format!("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked, identity\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("TE: xchunked", format!("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: xchunked\r\ncontent-length: 0\r\n\r\n{smuggled}")),
+        ("TE with a space before the colon", format!("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding : chunked\r\ncontent-length: 0\r\n\r\n{smuggled}")),
+        ("two TE headers", format!("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\ntransfer-encoding: identity\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("TE on HTTP/1.0", format!("POST /a HTTP/1.0\r\nhost: x\r\ntransfer-encoding: chunked\r\ncontent-length: 0\r\n\r\n0\r\n\r\n{smuggled}")),
+        ("chunk size overflow", format!("POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nffffffffffffffffff1\r\nx\r\n0\r\n\r\n{smuggled}")),
+    ];
+    let mut report = Vec::new();
+    for (name, raw) in &cases {
+        let before = up.count();
+        let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream.write_all(raw.as_bytes()).unwrap();
+        let mut response = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut stream, &mut response);
+        let text = String::from_utf8_lossy(&response).into_owned();
+        let statuses: Vec<&str> = text
+            .match_indices("HTTP/1.")
+            .filter_map(|(i, _)| text[i..].split(' ').nth(1))
+            .collect();
+        std::thread::sleep(Duration::from_millis(100));
+        let received = up.received()[before..].to_vec();
+        let targets: Vec<String> = received.iter().map(|m| m.target().to_owned()).collect();
+        assert!(
+            !targets.iter().any(|t| t == "/smuggled"),
+            "{name}: the smuggled request reached the upstream: {targets:?} (responses {statuses:?})"
+        );
+        let framing: Vec<String> = received
+            .iter()
+            .flat_map(|m| m.headers.iter())
+            .filter(|(k, _)| k == "content-length" || k == "transfer-encoding")
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        if name.contains("CL and TE") || name.contains("TE: chunked and CL") {
+            // pingora lets Transfer-Encoding win (RFC 9112 §6.3), drops Content-Length before
+            // forwarding, and closes the connection after the response: the bytes behind the
+            // body are never read as a request.
+            assert_eq!(statuses, ["200"], "{name}");
+            assert_eq!(framing, ["transfer-encoding: chunked"], "{name}");
+        } else {
+            assert_eq!(statuses, ["400"], "{name}");
+            assert!(targets.is_empty(), "{name}");
+        }
+        report.push(format!(
+            "{name}: responses {statuses:?}, upstream requests {targets:?} framed by {framing:?}"
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+const CREDENTIALS: &[(&str, &str)] = &[
+    ("authorization", "Bearer client-secret-1"),
+    ("cookie", "session=client-secret-2"),
+    ("x-api-key", "client-secret-3"),
+    ("api-key", "client-secret-4"),
+    ("x-litellm-api-key", "client-secret-5"),
+    ("proxy-authorization", "Basic client-secret-6"),
+];
+
+/// A client's credentials reach an upstream only on a route with `forward_headers: true` and
+/// `auth: false`; on an `auth: true` route the key that passthru checked is removed.
+#[test]
+fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    // The sha256 of "client-secret-1".
+    let key = {
+        use std::process::Stdio;
+        let mut c = Command::new("sha256sum")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin.take().unwrap().write_all(b"client-secret-1").unwrap();
+        let out = c.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap()[..64].to_owned()
+    };
+    let u = up.url();
+    let yaml = format!(
+        "version: 1\nroutes:\n\
+         - {{path: /plain, target: '{u}', auth: false}}\n\
+         - {{path: /forward, target: '{u}', forward_headers: true, auth: false}}\n\
+         - {{path: /auth, target: '{u}', auth: true}}\n\
+         - {{path: /auth-forward, target: '{u}', forward_headers: true, auth: true}}\n\
+         keys:\n- sha256: {key}\n"
+    );
+    let proxy = start_proxy(dir.path(), &yaml);
+    let extra: String = CREDENTIALS.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    for (path, forwarded) in [
+        ("/plain", &[][..]),
+        ("/auth", &[][..]),
+        // proxy-authorization is hop-by-hop: never forwarded.
+        ("/forward", &["authorization", "cookie", "x-api-key", "api-key", "x-litellm-api-key"][..]),
+        // The key headers passthru reads are removed; other credentials go on purpose.
+        ("/auth-forward", &["cookie", "x-api-key"][..]),
+    ] {
+        let resp = raw_get(&proxy, path, &extra);
+        assert_eq!(resp.status(), 200, "{path}: {}", resp.body_text());
+        let got = up.last();
+        for (name, value) in CREDENTIALS {
+            let present = got.headers.iter().any(|(_, v)| v.contains(&value[value.len() - 15..]));
+            assert_eq!(
+                present,
+                forwarded.contains(name),
+                "{path}: {name} forwarded = {present}; upstream saw {:?}",
+                got.headers
+            );
+        }
+    }
+}
+
+/// The routes file carries header values and key hashes: the sync daemon and `fmt` write it
+/// with mode 0640, whatever the umask.
+#[test]
+fn the_routes_file_is_written_with_mode_0640_by_sync_and_by_fmt() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("sync.db");
+    let out = dir.path().join("routes.yaml");
+    let db_arg = db.to_str().unwrap();
+    let (code, err) = sync_command(&[
+        "--sqlite-path", db_arg, "routes", "add", "--path", "/a", "--target", "http://h", "--auth", "false",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = sync_command(&["--sqlite-path", db_arg, "once", "--output", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "passthru-sync wrote mode {mode:o}");
+
+    let hand = dir.path().join("hand.yaml");
+    std::fs::write(&hand, "version: 1\nroutes:\n- {path: /b, target: 'http://h', auth: false}\n").unwrap();
+    std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let status = Command::new(binary("passthru-proxy"))
+        .arg("fmt")
+        .arg(&hand)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mode = std::fs::metadata(&hand).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640, "passthru-proxy fmt wrote mode {mode:o}");
+}
+
+/// Secrets never appear in logs: the database password (in the URL, and as a `password=`
+/// parameter), a header secret from the environment, a client's API key, even at debug level.
+#[test]
+fn secrets_and_database_passwords_are_never_logged() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!(
+        "version: 1\nroutes:\n\
+         - {{path: /r, target: '{}', headers: {{authorization: Bearer os.environ/UPSTREAM_SECRET}}, auth: false}}\n\
+         - {{path: /missing, target: '{}', headers: {{x-k: os.environ/NOT_SET_ANYWHERE}}, auth: false}}\n",
+        up.url(),
+        up.url()
+    );
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let proxy = Proxy::start_with_env(
+        &file,
+        &[],
+        &[("UPSTREAM_SECRET", "env-secret-value-7731"), ("RUST_LOG", "debug")],
+    );
+    let resp = request(proxy.addr, "GET", "/r", &[("authorization", "Bearer client-key-4417")], b"");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.last().header("authorization"), Some("Bearer env-secret-value-7731"));
+    assert_eq!(get(proxy.addr, "/missing").status(), 503);
+    proxy.signal("HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    let proxy_log = proxy.log();
+    assert!(proxy_log.contains("NOT_SET_ANYWHERE"), "the missing variable is named:\n{proxy_log}");
+
+    // The sync daemon with a password in the URL and in a parameter, against a closed port.
+    let closed = free_port();
+    let mut logs = vec![proxy_log];
+    for url in [
+        format!("postgres://sync:db-pass-9921@{closed}/app"),
+        format!("postgres://sync@{closed}/app?password=db-pass-9921&sslmode=disable"),
+    ] {
+        let out = Command::new(binary("passthru-sync"))
+            .args(["once", "--output"])
+            .arg(dir.path().join("out.yaml"))
+            .args(["--connect-timeout", "1s"])
+            .env("PASSTHRU_DATABASE_URL", &url)
+            .env("PASSTHRU_LOG", "debug")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("***"), "the URL is shown redacted:\n{err}");
+        logs.push(err);
+    }
+    for log in &logs {
+        for secret in ["env-secret-value-7731", "client-key-4417", "db-pass-9921"] {
+            assert!(!log.contains(secret), "{secret} was logged:\n{log}");
+        }
+    }
+}
