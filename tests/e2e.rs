@@ -4,8 +4,8 @@
 mod bypass;
 mod cli;
 mod forwarding;
+mod hardening;
 mod operations;
 mod reload;
 mod system;
 mod systemd;
-mod hardening;

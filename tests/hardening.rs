@@ -71,7 +71,11 @@ impl Unprivileged {
             if let Ok(Some(status)) = p.child.try_wait() {
                 panic!("passthru-proxy exited with {status}:\n{}", p.log());
             }
-            assert!(Instant::now() < deadline, "proxy did not start:\n{}", p.log());
+            assert!(
+                Instant::now() < deadline,
+                "proxy did not start:\n{}",
+                p.log()
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         p
@@ -177,7 +181,9 @@ fn with_route(extra: &str) -> String {
 }
 
 fn billion_laughs() -> String {
-    let mut s = String::from("a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    let mut s = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
     let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
     for w in names.windows(2) {
         let refs = vec![format!("*{}", w[0]); 9].join(",");
@@ -234,7 +240,11 @@ fn huge_many_routes_with_a_clash(path: &Path) {
         )
         .unwrap();
     }
-    writeln!(f, "- {{id: dup, path: /r0, target: 'http://h/dup', auth: false}}").unwrap();
+    writeln!(
+        f,
+        "- {{id: dup, path: /r0, target: 'http://h/dup', auth: false}}"
+    )
+    .unwrap();
     f.flush().unwrap();
 }
 
@@ -333,7 +343,10 @@ fn corpus() -> Vec<Case> {
     files.sort();
     for file in files {
         cases.push(case(
-            &format!("data/invalid/{}", file.file_name().unwrap().to_string_lossy()),
+            &format!(
+                "data/invalid/{}",
+                file.file_name().unwrap().to_string_lossy()
+            ),
             Bad::Bytes(std::fs::read(&file).unwrap()),
             &["routes file"],
         ));
@@ -475,7 +488,12 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         apply(&c.bad, &file, dir.path());
         let deadline = Instant::now() + Duration::from_secs(60);
         while proxy.metric(RELOAD_ERRORS) <= errors {
-            assert!(proxy.alive(), "{}: the proxy died:\n{}", c.name, proxy.log());
+            assert!(
+                proxy.alive(),
+                "{}: the proxy died:\n{}",
+                c.name,
+                proxy.log()
+            );
             assert!(
                 Instant::now() < deadline,
                 "{}: no reload error within 60 s:\n{}",
@@ -518,7 +536,10 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
-    assert_eq!(proxy.metric("passthru_reloads_total{result=\"ok\"}"), cases.len() as f64 + 1.0);
+    assert_eq!(
+        proxy.metric("passthru_reloads_total{result=\"ok\"}"),
+        cases.len() as f64 + 1.0
+    );
     let (rss, peak) = proxy.memory_mib();
     eprintln!(
         "{} bad inputs refused; final RSS {rss} MiB, peak {peak} MiB\n{}",
@@ -546,9 +567,38 @@ fn raw_get(proxy: &Proxy, target: &str, extra_headers: &str) -> Message {
 }
 
 const SPLIT_TOKENS: &[&str] = &[
-    "..", "%2e%2e", "%2E%2E", ".%2e", "%2e.", ".", "%2e", "%2F", "%2f", "//", "\\", "%5c", "%00",
-    ";", ";x", "%3B", "..;", ";..", "%252e%252e", "%2e%2e%2f", "..%2f", "%%32%65", "%20", "%09",
-    "#", "?", "%3f", "%23", "/./", "/../", "%c0%ae", "%e2%80%a8",
+    "..",
+    "%2e%2e",
+    "%2E%2E",
+    ".%2e",
+    "%2e.",
+    ".",
+    "%2e",
+    "%2F",
+    "%2f",
+    "//",
+    "\\",
+    "%5c",
+    "%00",
+    ";",
+    ";x",
+    "%3B",
+    "..;",
+    ";..",
+    "%252e%252e",
+    "%2e%2e%2f",
+    "..%2f",
+    "%%32%65",
+    "%20",
+    "%09",
+    "#",
+    "?",
+    "%3f",
+    "%23",
+    "/./",
+    "/../",
+    "%c0%ae",
+    "%e2%80%a8",
 ];
 
 /// DESIGN.md §4's split-view corpus against an exact route, a subpath route and the root
@@ -571,7 +621,11 @@ fn the_split_view_corpus_never_reaches_a_route_its_normalised_path_does_not_matc
     let table = passthru_routes::RouteTable::new(RoutesFile::parse(yaml.as_bytes()).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let proxy = start_proxy(dir.path(), &yaml);
-    let ups = [("exact", &exact, "/E"), ("sub", &sub, "/S"), ("root", &root, "/R")];
+    let ups = [
+        ("exact", &exact, "/E"),
+        ("sub", &sub, "/S"),
+        ("root", &root, "/R"),
+    ];
 
     let mut targets = Vec::new();
     for base in ["/admin/panel", "/api/v1/x", "/apiary", "/admin/panel/x"] {
@@ -594,14 +648,29 @@ fn the_split_view_corpus_never_reaches_a_route_its_normalised_path_does_not_matc
             .map(|n| n.into_owned());
         let after: Vec<usize> = ups.iter().map(|(_, u, _)| u.count()).collect();
         let hits: usize = after.iter().zip(&before).map(|(a, b)| a - b).sum();
-        match expected.as_deref().map(|n| (n, table.lookup(n, passthru_routes::Method::Get))) {
+        match expected
+            .as_deref()
+            .map(|n| (n, table.lookup(n, passthru_routes::Method::Get)))
+        {
             Some((normal, passthru_routes::Lookup::Found(m))) => {
-                assert_eq!(resp.status(), 200, "{raw} -> {normal}: {}", resp.body_text());
+                assert_eq!(
+                    resp.status(),
+                    200,
+                    "{raw} -> {normal}: {}",
+                    resp.body_text()
+                );
                 assert_eq!(hits, 1, "{raw} reached {hits} upstreams");
-                let (_, up, base) = ups.iter().find(|(id, _, _)| *id == m.route.id.as_str()).unwrap();
+                let (_, up, base) = ups
+                    .iter()
+                    .find(|(id, _, _)| *id == m.route.id.as_str())
+                    .unwrap();
                 let got = up.last();
                 let got_path = got.target().split('?').next().unwrap().to_owned();
-                assert_eq!(got_path, format!("{base}{}", m.subpath), "{raw} -> {normal}");
+                assert_eq!(
+                    got_path,
+                    format!("{base}{}", m.subpath),
+                    "{raw} -> {normal}"
+                );
                 routed += 1;
             }
             _ => {
@@ -616,8 +685,15 @@ fn the_split_view_corpus_never_reaches_a_route_its_normalised_path_does_not_matc
             }
         }
     }
-    eprintln!("split view: {} requests, {routed} routed to their normalised match, {refused} refused", targets.len());
-    assert!(targets.len() > 1000 && refused > 100 && routed > 500, "{} {refused} {routed}", targets.len());
+    eprintln!(
+        "split view: {} requests, {routed} routed to their normalised match, {refused} refused",
+        targets.len()
+    );
+    assert!(
+        targets.len() > 1000 && refused > 100 && routed > 500,
+        "{} {refused} {routed}",
+        targets.len()
+    );
 }
 
 /// CR, LF, NUL and obs-fold in request lines and header values: the upstream never receives a
@@ -648,7 +724,9 @@ fn cr_lf_in_requests_never_injects_a_header_upstream() {
     for (name, bytes) in heads {
         let before = up.count();
         let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
         stream.write_all(bytes).unwrap();
         let mut response = Vec::new();
         let _ = std::io::Read::read_to_end(&mut stream, &mut response);
@@ -658,7 +736,11 @@ fn cr_lf_in_requests_never_injects_a_header_upstream() {
             .unwrap_or("(closed)")
             .to_owned();
         let received = up.received()[before..].to_vec();
-        assert!(received.len() <= 1, "{name}: {} upstream requests", received.len());
+        assert!(
+            received.len() <= 1,
+            "{name}: {} upstream requests",
+            received.len()
+        );
         for m in &received {
             for (k, v) in &m.headers {
                 assert!(
@@ -668,7 +750,10 @@ fn cr_lf_in_requests_never_injects_a_header_upstream() {
             }
             assert_eq!(m.header("x-configured"), Some("fixed"), "{name}");
             assert_eq!(
-                m.headers.iter().filter(|(k, _)| k == "x-configured").count(),
+                m.headers
+                    .iter()
+                    .filter(|(k, _)| k == "x-configured")
+                    .count(),
                 1,
                 "{name}"
             );
@@ -735,7 +820,9 @@ fn conflicting_content_length_and_transfer_encoding_never_smuggle_a_request() {
     for (name, raw) in &cases {
         let before = up.count();
         let mut stream = std::net::TcpStream::connect(proxy.addr).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         stream.write_all(raw.as_bytes()).unwrap();
         let mut response = Vec::new();
         let _ = std::io::Read::read_to_end(&mut stream, &mut response);
@@ -797,7 +884,11 @@ fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        c.stdin.take().unwrap().write_all(b"client-secret-1").unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(b"client-secret-1")
+            .unwrap();
         let out = c.wait_with_output().unwrap();
         String::from_utf8(out.stdout).unwrap()[..64].to_owned()
     };
@@ -811,12 +902,24 @@ fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
          keys:\n- sha256: {key}\n"
     );
     let proxy = start_proxy(dir.path(), &yaml);
-    let extra: String = CREDENTIALS.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let extra: String = CREDENTIALS
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     for (path, forwarded) in [
         ("/plain", &[][..]),
         ("/auth", &[][..]),
         // proxy-authorization is hop-by-hop: never forwarded.
-        ("/forward", &["authorization", "cookie", "x-api-key", "api-key", "x-litellm-api-key"][..]),
+        (
+            "/forward",
+            &[
+                "authorization",
+                "cookie",
+                "x-api-key",
+                "api-key",
+                "x-litellm-api-key",
+            ][..],
+        ),
         // The key headers passthru reads are removed; other credentials go on purpose.
         ("/auth-forward", &["cookie", "x-api-key"][..]),
     ] {
@@ -824,7 +927,10 @@ fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
         assert_eq!(resp.status(), 200, "{path}: {}", resp.body_text());
         let got = up.last();
         for (name, value) in CREDENTIALS {
-            let present = got.headers.iter().any(|(_, v)| v.contains(&value[value.len() - 15..]));
+            let present = got
+                .headers
+                .iter()
+                .any(|(_, v)| v.contains(&value[value.len() - 15..]));
             assert_eq!(
                 present,
                 forwarded.contains(name),
@@ -844,16 +950,35 @@ fn the_routes_file_is_written_with_mode_0640_by_sync_and_by_fmt() {
     let out = dir.path().join("routes.yaml");
     let db_arg = db.to_str().unwrap();
     let (code, err) = sync_command(&[
-        "--sqlite-path", db_arg, "routes", "add", "--path", "/a", "--target", "http://h", "--auth", "false",
+        "--sqlite-path",
+        db_arg,
+        "routes",
+        "add",
+        "--path",
+        "/a",
+        "--target",
+        "http://h",
+        "--auth",
+        "false",
     ]);
     assert_eq!(code, 0, "{err}");
-    let (code, err) = sync_command(&["--sqlite-path", db_arg, "once", "--output", out.to_str().unwrap()]);
+    let (code, err) = sync_command(&[
+        "--sqlite-path",
+        db_arg,
+        "once",
+        "--output",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o640, "passthru-sync wrote mode {mode:o}");
 
     let hand = dir.path().join("hand.yaml");
-    std::fs::write(&hand, "version: 1\nroutes:\n- {path: /b, target: 'http://h', auth: false}\n").unwrap();
+    std::fs::write(
+        &hand,
+        "version: 1\nroutes:\n- {path: /b, target: 'http://h', auth: false}\n",
+    )
+    .unwrap();
     std::fs::set_permissions(&hand, std::fs::Permissions::from_mode(0o666)).unwrap();
     let status = Command::new(binary("passthru-proxy"))
         .arg("fmt")
@@ -884,16 +1009,31 @@ fn secrets_and_database_passwords_are_never_logged() {
     let proxy = Proxy::start_with_env(
         &file,
         &[],
-        &[("UPSTREAM_SECRET", "env-secret-value-7731"), ("RUST_LOG", "debug")],
+        &[
+            ("UPSTREAM_SECRET", "env-secret-value-7731"),
+            ("RUST_LOG", "debug"),
+        ],
     );
-    let resp = request(proxy.addr, "GET", "/r", &[("authorization", "Bearer client-key-4417")], b"");
+    let resp = request(
+        proxy.addr,
+        "GET",
+        "/r",
+        &[("authorization", "Bearer client-key-4417")],
+        b"",
+    );
     assert_eq!(resp.status(), 200);
-    assert_eq!(up.last().header("authorization"), Some("Bearer env-secret-value-7731"));
+    assert_eq!(
+        up.last().header("authorization"),
+        Some("Bearer env-secret-value-7731")
+    );
     assert_eq!(get(proxy.addr, "/missing").status(), 503);
     proxy.signal("HUP");
     std::thread::sleep(Duration::from_millis(300));
     let proxy_log = proxy.log();
-    assert!(proxy_log.contains("NOT_SET_ANYWHERE"), "the missing variable is named:\n{proxy_log}");
+    assert!(
+        proxy_log.contains("NOT_SET_ANYWHERE"),
+        "the missing variable is named:\n{proxy_log}"
+    );
 
     // The sync daemon with a password in the URL and in a parameter, against a closed port.
     let closed = free_port();
@@ -969,7 +1109,11 @@ fn sqlite_table(dir: &Path, tag: &str, routes: usize, upstream: &str) -> PathBuf
         db = db.to_str().unwrap(),
         fillers = routes - 1,
     );
-    let status = Command::new("python3").arg("-c").arg(&script).status().expect("python3");
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(&script)
+        .status()
+        .expect("python3");
     assert!(status.success());
     db
 }
@@ -990,7 +1134,11 @@ fn kill_dash_nine_during_writes(kills: usize) {
     std::fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("routes.yaml");
     let (code, err) = sync_command(&[
-        "--sqlite-path", dbs[0].to_str().unwrap(), "once", "--output", out.to_str().unwrap(),
+        "--sqlite-path",
+        dbs[0].to_str().unwrap(),
+        "once",
+        "--output",
+        out.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let proxy = Proxy::start(&out, &[]);
@@ -1090,8 +1238,16 @@ fn kill_dash_nine_during_writes(kills: usize) {
         bad.len()
     );
     assert!(bad.is_empty(), "the proxy answered {bad:?} (seed {seed})");
-    assert_eq!(errors, 0.0, "the proxy saw a bad file (seed {seed}):\n{}", proxy.log());
-    assert!(after_write > 0 && mid_or_before > 0, "kills did not straddle writes");
+    assert_eq!(
+        errors,
+        0.0,
+        "the proxy saw a bad file (seed {seed}):\n{}",
+        proxy.log()
+    );
+    assert!(
+        after_write > 0 && mid_or_before > 0,
+        "kills did not straddle writes"
+    );
     assert!(leftovers <= 1, "{leftovers} temp files left behind");
 }
 

@@ -1,0 +1,324 @@
+//! Database faults against a running passthru-sync (issue "Break it"): connection refused at
+//! start, a wrong password, a server-side statement timeout, the server restarting in the middle
+//! of a query, the schema missing, and a row carrying 10 MB of headers. In each the daemon stays
+//! up, the routes file is not touched, and the log says what happened and what to do; when the
+//! fault goes away the daemon recovers by itself. (The outage after start and the client-side
+//! --query-timeout on a lock are in sync.rs.)
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use support::postgres::PgCluster;
+use support::*;
+
+const ROUTE_INSERT: &str =
+    "INSERT INTO passthru_routes (path, target, auth) VALUES ('/my-service', 'http://backend:8080', false)";
+
+fn daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
+    let mut c = command(url, output);
+    c.arg("run").args([
+        "--interval",
+        "200ms",
+        "--max-backoff",
+        "500ms",
+        "--connect-timeout",
+        "2s",
+    ]);
+    c.args(args);
+    Daemon::spawn(c, dir.join("daemon.log"))
+}
+
+/// A routes file as the daemon would have left it, written before the daemon starts.
+fn existing_file(dir: &Path) -> (PathBuf, Vec<u8>, SystemTime) {
+    let out = dir.join("routes.yaml");
+    fs::write(
+        &out,
+        "version: 1\nroutes:\n- id: kept\n  path: /kept\n  target: http://kept\n  auth: false\n",
+    )
+    .unwrap();
+    (out.clone(), fs::read(&out).unwrap(), mtime(&out))
+}
+
+/// Waits until the log holds every one of `needles`, then checks the daemon runs and the file
+/// is byte-for-byte and mtime-for-mtime what it was.
+async fn fault_reported(
+    d: &mut Daemon,
+    out: &Path,
+    bytes: &[u8],
+    modified: SystemTime,
+    needles: &[&str],
+) {
+    wait_for(
+        Duration::from_secs(20),
+        &format!("{needles:?} in the log"),
+        || {
+            let log = d.log();
+            needles.iter().all(|n| log.contains(n)).then_some(())
+        },
+    )
+    .await;
+    // A few more failed passes must not change anything either.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(d.is_running(), "the daemon exited:\n{}", d.log());
+    assert_eq!(
+        fs::read(out).unwrap(),
+        bytes,
+        "the file changed:\n{}",
+        d.log()
+    );
+    assert_eq!(mtime(out), modified, "the file was touched");
+    assert!(
+        d.log().contains("keeps the last good table"),
+        "the log does not say the file is kept:\n{}",
+        d.log()
+    );
+}
+
+async fn recovers(d: &mut Daemon, out: &Path, needle: &str) {
+    wait_for(Duration::from_secs(20), "the write after the fault", || {
+        read(out).filter(|t| t.contains(needle))
+    })
+    .await;
+    assert!(d.is_running());
+}
+
+#[tokio::test]
+async fn connection_refused_at_start_leaves_the_existing_file_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, bytes, modified) = existing_file(dir.path());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let url = format!("postgres://sync:secret-pw-1@{closed}/app");
+    let mut d = daemon(&url, &out, dir.path(), &[]);
+    fault_reported(
+        &mut d,
+        &out,
+        &bytes,
+        modified,
+        &[
+            "Connection refused",
+            "check that the server is up and reachable",
+        ],
+    )
+    .await;
+    assert!(!d.log().contains("secret-pw-1"), "the password was logged");
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_reported_and_the_file_kept() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    // The harness trusts every local connection: require a password for role `app` over TCP.
+    pg.psql("postgres", "CREATE ROLE app LOGIN PASSWORD 'right-pw-2'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO app");
+    let hba = pg.psql("postgres", "SHOW hba_file").trim().to_owned();
+    let rules = fs::read_to_string(&hba).unwrap();
+    fs::write(
+        &hba,
+        format!("host all app 127.0.0.1/32 scram-sha-256\n{rules}"),
+    )
+    .unwrap();
+    pg.psql("postgres", "SELECT pg_reload_conf()");
+    let good = format!("postgres://app:right-pw-2@127.0.0.1:{}/postgres", pg.port());
+    assert_eq!(run(&good, &out, &["once"]).0, 0, "the right password works");
+    let bytes = fs::read(&out).unwrap();
+    let modified = mtime(&out);
+
+    let bad = format!("postgres://app:wrong-pw-3@127.0.0.1:{}/postgres", pg.port());
+    let mut d = daemon(&bad, &out, dir.path(), &[]);
+    fault_reported(
+        &mut d,
+        &out,
+        &bytes,
+        modified,
+        &[
+            "password authentication failed for user \"app\"",
+            "the credentials are right",
+        ],
+    )
+    .await;
+    let log = d.log();
+    assert!(
+        !log.contains("wrong-pw-3") && !log.contains("right-pw-2"),
+        "a password was logged:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
+    use sqlx::Connection;
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    // The server cancels any statement after 300 ms; the client's own timeout is far away.
+    pg.psql(
+        "postgres",
+        "ALTER DATABASE postgres SET statement_timeout = '300ms'",
+    );
+    let mut d = daemon(&pg.url(), &out, dir.path(), &["--query-timeout", "60s"]);
+    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    let bytes = fs::read(&out).unwrap();
+    let modified = mtime(&out);
+
+    // Hold a lock that the daemon's read waits on until the server cancels it.
+    let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+    sqlx::raw_sql("SET statement_timeout = 0; BEGIN; LOCK TABLE passthru_routes IN ACCESS EXCLUSIVE MODE; UPDATE passthru_revision SET revision = revision + 1")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    d.signal("HUP");
+    fault_reported(
+        &mut d,
+        &out,
+        &bytes,
+        modified,
+        &["canceling statement due to statement timeout"],
+    )
+    .await;
+
+    sqlx::raw_sql("UPDATE passthru_routes SET target = 'http://after-timeout'; COMMIT")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    recovers(&mut d, &out, "http://after-timeout").await;
+}
+
+#[tokio::test]
+async fn the_server_restarting_in_the_middle_of_a_query_is_survived() {
+    use sqlx::Connection;
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    let mut d = daemon(&pg.url(), &out, dir.path(), &["--query-timeout", "60s"]);
+    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    let bytes = fs::read(&out).unwrap();
+    let modified = mtime(&out);
+
+    // The daemon's read blocks behind this lock; the server is restarted while it waits.
+    let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+    sqlx::raw_sql("BEGIN; LOCK TABLE passthru_routes IN ACCESS EXCLUSIVE MODE; UPDATE passthru_revision SET revision = revision + 1")
+        .execute(&mut locker)
+        .await
+        .unwrap();
+    d.signal("HUP");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let in_flight = pg.psql(
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+    );
+    assert_eq!(
+        in_flight.trim(),
+        "1",
+        "the daemon's query is not waiting on the lock"
+    );
+    pg.stop();
+    fault_reported(
+        &mut d,
+        &out,
+        &bytes,
+        modified,
+        &[
+            "pass failed",
+            "terminating connection due to administrator command",
+        ],
+    )
+    .await;
+    drop(locker);
+    pg.restart();
+    sql(
+        &pg.url(),
+        &["UPDATE passthru_routes SET target = 'http://after-restart'"],
+    )
+    .await;
+    recovers(&mut d, &out, "http://after-restart").await;
+}
+
+#[tokio::test]
+async fn a_missing_schema_says_to_run_migrate_and_the_file_is_kept() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, bytes, modified) = existing_file(dir.path());
+    let mut d = daemon(&pg.url(), &out, dir.path(), &[]);
+    fault_reported(
+        &mut d,
+        &out,
+        &bytes,
+        modified,
+        &["does not exist", "run `passthru-sync migrate`"],
+    )
+    .await;
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(
+        &pg.url(),
+        &["INSERT INTO passthru_routes (path, target, auth) VALUES ('/after-migrate', 'http://m', false)"],
+    )
+    .await;
+    recovers(&mut d, &out, "/after-migrate").await;
+}
+
+/// A row whose headers hold 10 MB: the daemon neither crashes nor stalls, and the file is
+/// either written with every row (the proxy's 64 MiB cap leaves room) or the row is skipped
+/// with a reason; the other rows are always written.
+#[tokio::test]
+async fn a_row_with_ten_megabytes_of_headers_is_handled() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(
+        &pg.url(),
+        &[
+            ROUTE_INSERT,
+            "INSERT INTO passthru_routes (path, target, auth, headers) VALUES ('/big', 'http://big', false, \
+             jsonb_build_object('x-big', repeat('b', 10 * 1024 * 1024)))",
+            "INSERT INTO passthru_routes (path, target, auth, headers) VALUES ('/many', 'http://many', false, \
+             (SELECT jsonb_object_agg('x-h' || i, repeat('m', 1000)) FROM generate_series(1, 10000) i))",
+        ],
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let mut d = daemon(&pg.url(), &out, dir.path(), &[]);
+    let text = wait_for(Duration::from_secs(60), "the write", || {
+        read(&out).filter(|t| t.contains("/my-service"))
+    })
+    .await;
+    let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert!(d.is_running(), "the daemon exited:\n{}", d.log());
+    let file = parsed(&out);
+    let paths: Vec<&str> = file.routes().iter().map(|r| r.path.as_str()).collect();
+    let log = d.log();
+    eprintln!(
+        "10 MB headers: file {} bytes, routes {paths:?}, written in {took:?}, log {} bytes",
+        text.len(),
+        log.len()
+    );
+    for (path, name) in [("/big", "x-big"), ("/many", "x-h1")] {
+        if !paths.contains(&path) {
+            assert!(
+                log.contains("skipped row") && log.contains(path),
+                "{path} is neither written nor reported:\n{}",
+                &log[..log.len().min(4000)]
+            );
+        } else {
+            let route = file.routes().iter().find(|r| r.path == path).unwrap();
+            assert!(route.headers.contains_key(name));
+        }
+    }
+    assert!(
+        log.len() < 1 << 20,
+        "the log holds {} bytes: the row was logged whole",
+        log.len()
+    );
+}
