@@ -7,7 +7,7 @@
 //! scans tokens alone and stops at the first flow collection deeper than [`MAX_FLOW_DEPTH`], so
 //! its cost is linear in the bytes before that point.
 
-use unsafe_libyaml as sys;
+use unsafe_libyaml as unsafe_sys;
 
 /// Deeper than serde_yaml's recursion limit (128), so any file this refuses would be refused
 /// anyway; a routes file needs 3 levels.
@@ -24,39 +24,41 @@ pub(crate) fn too_deep(text: &[u8]) -> Option<(usize, usize)> {
     // SAFETY: the parser is initialised before use and deleted once; every token it returns is
     // deleted after its type and mark were read; `text` outlives the parser.
     unsafe {
-        let mut parser = std::mem::MaybeUninit::<sys::yaml_parser_t>::uninit();
+        let mut parser = std::mem::MaybeUninit::<unsafe_sys::yaml_parser_t>::uninit();
         let parser = parser.as_mut_ptr();
-        if sys::yaml_parser_initialize(parser).fail {
+        if unsafe_sys::yaml_parser_initialize(parser).fail {
             return None;
         }
-        sys::yaml_parser_set_encoding(parser, sys::YAML_UTF8_ENCODING);
-        sys::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
+        unsafe_sys::yaml_parser_set_encoding(parser, unsafe_sys::YAML_UTF8_ENCODING);
+        unsafe_sys::yaml_parser_set_input_string(parser, text.as_ptr(), text.len() as u64);
         let mut depth = 0usize;
         loop {
-            let mut token = std::mem::MaybeUninit::<sys::yaml_token_t>::uninit();
-            if sys::yaml_parser_scan(parser, token.as_mut_ptr()).fail {
+            let mut token = std::mem::MaybeUninit::<unsafe_sys::yaml_token_t>::uninit();
+            if unsafe_sys::yaml_parser_scan(parser, token.as_mut_ptr()).fail {
                 break;
             }
             let token = token.as_mut_ptr();
             let kind = (*token).type_;
             let mark = (*token).start_mark;
-            sys::yaml_token_delete(token);
+            unsafe_sys::yaml_token_delete(token);
             match kind {
-                sys::YAML_FLOW_SEQUENCE_START_TOKEN | sys::YAML_FLOW_MAPPING_START_TOKEN => {
+                unsafe_sys::YAML_FLOW_SEQUENCE_START_TOKEN
+                | unsafe_sys::YAML_FLOW_MAPPING_START_TOKEN => {
                     depth += 1;
                     if depth > MAX_FLOW_DEPTH {
                         found = Some((mark.line as usize + 1, mark.column as usize + 1));
                         break;
                     }
                 }
-                sys::YAML_FLOW_SEQUENCE_END_TOKEN | sys::YAML_FLOW_MAPPING_END_TOKEN => {
+                unsafe_sys::YAML_FLOW_SEQUENCE_END_TOKEN
+                | unsafe_sys::YAML_FLOW_MAPPING_END_TOKEN => {
                     depth = depth.saturating_sub(1);
                 }
-                sys::YAML_STREAM_END_TOKEN | sys::YAML_NO_TOKEN => break,
+                unsafe_sys::YAML_STREAM_END_TOKEN | unsafe_sys::YAML_NO_TOKEN => break,
                 _ => {}
             }
         }
-        sys::yaml_parser_delete(parser);
+        unsafe_sys::yaml_parser_delete(parser);
     }
     found
 }
