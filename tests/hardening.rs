@@ -1039,8 +1039,13 @@ fn secrets_and_database_passwords_are_never_logged() {
     let closed = free_port();
     let mut logs = vec![proxy_log];
     for url in [
-        format!("postgres://sync:db-pass-9921@{closed}/app"),
-        format!("postgres://sync@{closed}/app?password=db-pass-9921&sslmode=disable"),
+        format!("postgres://sync:db-s3cr3t-pw@{closed}/app"),
+        format!("postgres://sync@{closed}/app?password=db-s3cr3t-pw&sslmode=disable"),
+        // Unencoded delimiters in the password, and the libpq key=value form (both were logged
+        // in the clear before the fix in crates/sync/src/config.rs).
+        format!("postgres://sync:db/s3cr3t@{closed}/app"),
+        format!("postgres://sync:db?s3cr3t#x@{closed}/app"),
+        format!("host=127.0.0.1 port={} user=sync password=db-s3cr3t-pw", closed.port()),
     ] {
         let out = Command::new(binary("passthru-sync"))
             .args(["once", "--output"])
@@ -1056,7 +1061,7 @@ fn secrets_and_database_passwords_are_never_logged() {
         logs.push(err);
     }
     for log in &logs {
-        for secret in ["env-secret-value-7731", "client-key-4417", "db-pass-9921"] {
+        for secret in ["env-secret-value-7731", "client-key-4417", "s3cr3t"] {
             assert!(!log.contains(secret), "{secret} was logged:\n{log}");
         }
     }

@@ -79,34 +79,35 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Replaces the password in `scheme://user:password@host` and any `password=` query parameter
-/// with `***`.
+/// Replaces the password in `scheme://user:password@host` and any `password=` parameter (URL
+/// query or libpq `key=value` form) with `***`. A password written without percent-encoding may
+/// hold `@`, `/`, `?` or `#`: everything from the first `:` of the userinfo to the last `@` is
+/// hidden, which may hide more than the password, never less.
 pub fn redact(url: &str) -> String {
     let mut out = url.to_owned();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?', '#'])
-            .map_or(out.len(), |i| rest_start + i);
-        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+        if let Some(at) = out[rest_start..].rfind('@') {
             let userinfo_end = rest_start + at;
             if let Some(colon) = out[rest_start..userinfo_end].find(':') {
                 out.replace_range(rest_start + colon + 1..userinfo_end, "***");
             }
         }
     }
-    if let Some(q) = out.find('?') {
-        let (head, query) = out.split_at(q + 1);
-        let query: Vec<String> = query
-            .split('&')
-            .map(|pair| match pair.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-                _ => pair.to_owned(),
-            })
-            .collect();
-        out = format!("{head}{}", query.join("&"));
+    // `password=` anywhere: a query parameter or a `host=… password=…` connection string.
+    let mut redacted = String::with_capacity(out.len());
+    let mut rest = out.as_str();
+    while let Some(i) = rest.to_ascii_lowercase().find("password=") {
+        let value_start = i + "password=".len();
+        redacted.push_str(&rest[..value_start]);
+        redacted.push_str("***");
+        let value_end = rest[value_start..]
+            .find(|c: char| c == '&' || c.is_whitespace())
+            .map_or(rest.len(), |e| value_start + e);
+        rest = &rest[value_end..];
     }
-    out
+    redacted.push_str(rest);
+    redacted
 }
 
 /// Where the URL comes from, in order: `--database-url-file`, `--database-url` (or its
@@ -157,6 +158,30 @@ mod tests {
             redact("postgres://sync:p@ss@db/app"),
             "postgres://sync:***@db/app"
         );
+    }
+
+    /// Regression (found by tests/hardening.rs): a password with a raw `/`, `?` or `#`, and the
+    /// libpq `key=value` form, were logged in the clear.
+    #[test]
+    fn redaction_covers_unencoded_delimiters_and_the_key_value_form() {
+        for (url, shown) in [
+            (
+                "postgres://u:pa/ss@127.0.0.1:1/db",
+                "postgres://u:***@127.0.0.1:1/db",
+            ),
+            ("postgres://u:pa?ss@h/db", "postgres://u:***@h/db"),
+            ("postgres://u:pa#ss@h/db", "postgres://u:***@h/db"),
+            (
+                "host=h port=1 password=s3cret user=u",
+                "host=h port=1 password=*** user=u",
+            ),
+            (
+                "postgres://h/db?PASSWORD=s3cret",
+                "postgres://h/db?PASSWORD=***",
+            ),
+        ] {
+            assert_eq!(redact(url), shown);
+        }
     }
 
     #[test]
