@@ -473,6 +473,21 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
     let mut proxy = Unprivileged::start(&file, log_dir.path().join("proxy.log"));
     assert_eq!(served(proxy.addr), Ok("/v0".into()));
 
+    // Requests keep being answered while bad files are read and parsed (the reloader runs
+    // outside the request path): the slowest answer during the whole corpus is measured.
+    let stop = Arc::new(AtomicBool::new(false));
+    let slowest_us = Arc::new(AtomicU64::new(0));
+    let client = {
+        let (stop, slowest_us, addr) = (stop.clone(), slowest_us.clone(), proxy.addr);
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                get(addr, "/r");
+                slowest_us.fetch_max(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
     let cases = corpus();
     assert!(cases.len() >= 40, "the corpus has {} cases", cases.len());
     let mut report = Vec::new();
@@ -486,7 +501,13 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         let log_before = proxy.log().len();
         let started = Instant::now();
         apply(&c.bad, &file, dir.path());
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Debug builds on a shared machine: 50 MB takes 10 to 30 s to parse, the rest milliseconds.
+        let limit = Duration::from_secs(if matches!(c.bad, Bad::Generated(_)) {
+            120
+        } else {
+            10
+        });
+        let deadline = Instant::now() + limit;
         while proxy.metric(RELOAD_ERRORS) <= errors {
             assert!(
                 proxy.alive(),
@@ -496,7 +517,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
             );
             assert!(
                 Instant::now() < deadline,
-                "{}: no reload error within 60 s:\n{}",
+                "{}: no reload error within {limit:?}:\n{}",
                 c.name,
                 &proxy.log()[log_before..]
             );
@@ -521,11 +542,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
             assert!(log.contains(needle), "{}: no {needle:?} in:\n{log}", c.name);
         }
         assert!(is_located(&log), "{}: not located:\n{log}", c.name);
-        assert!(
-            took < Duration::from_secs(30),
-            "{}: took {took:?} to refuse",
-            c.name
-        );
+
         assert!(peak < 1536, "{}: peak RSS {peak} MiB", c.name);
         report.push(format!(
             "{:<45} refused in {:>7.1} ms, RSS {rss} MiB (peak so far {peak} MiB)",
@@ -540,11 +557,18 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         proxy.metric("passthru_reloads_total{result=\"ok\"}"),
         cases.len() as f64 + 1.0
     );
+    stop.store(true, Ordering::Relaxed);
+    client.join().unwrap();
+    let slowest = Duration::from_micros(slowest_us.load(Ordering::Relaxed));
     let (rss, peak) = proxy.memory_mib();
     eprintln!(
-        "{} bad inputs refused; final RSS {rss} MiB, peak {peak} MiB\n{}",
+        "{} bad inputs refused; final RSS {rss} MiB, peak {peak} MiB; slowest answer to a client meanwhile {slowest:?}\n{}",
         cases.len(),
         report.join("\n")
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "an answer took {slowest:?}"
     );
 }
 
@@ -1045,7 +1069,10 @@ fn secrets_and_database_passwords_are_never_logged() {
         // in the clear before the fix in crates/sync/src/config.rs).
         format!("postgres://sync:db/s3cr3t@{closed}/app"),
         format!("postgres://sync:db?s3cr3t#x@{closed}/app"),
-        format!("host=127.0.0.1 port={} user=sync password=db-s3cr3t-pw", closed.port()),
+        format!(
+            "host=127.0.0.1 port={} user=sync password=db-s3cr3t-pw",
+            closed.port()
+        ),
     ] {
         let out = Command::new(binary("passthru-sync"))
             .args(["once", "--output"])
