@@ -1126,27 +1126,49 @@ impl Rng {
 }
 
 /// An embedded SQLite database of `routes` rows: `/known` (to `upstream`) and fillers whose
-/// targets name `tag`, so that every database renders to different bytes.
+/// targets name `tag`, so that every database renders to different bytes. The rows go in with
+/// the `sqlite3` shell, or Python's sqlite3 module when the shell is not installed (2,000
+/// `passthru-sync routes add` processes would take over a minute).
 fn sqlite_table(dir: &Path, tag: &str, routes: usize, upstream: &str) -> PathBuf {
     let db = dir.join(format!("{tag}.db"));
     let (code, err) = sync_command(&["--sqlite-path", db.to_str().unwrap(), "routes", "list"]);
     assert_eq!(code, 0, "{err}");
-    let script = format!(
-        "import sqlite3\n\
-         c = sqlite3.connect({db:?})\n\
-         c.execute(\"INSERT INTO passthru_routes (id, path, target, auth) VALUES ('known', '/known', '{upstream}/known', 0)\")\n\
-         c.executemany(\"INSERT INTO passthru_routes (path, target, methods, headers, auth) VALUES (?, ?, '[\\\"GET\\\",\\\"POST\\\"]', '{{\\\"x-tag\\\": \\\"{tag}\\\"}}', 0)\",\n\
-             [('/filler/%d' % i, 'http://{tag}.invalid/%d' % i) for i in range({fillers})])\n\
-         c.commit()\n",
-        db = db.to_str().unwrap(),
-        fillers = routes - 1,
+    let mut sql = String::from("BEGIN;\n");
+    sql.push_str(&format!(
+        "INSERT INTO passthru_routes (id, path, target, auth) VALUES ('known', '/known', '{upstream}/known', 0);\n"
+    ));
+    for i in 1..routes {
+        sql.push_str(&format!(
+            "INSERT INTO passthru_routes (path, target, methods, headers, auth) VALUES \
+             ('/filler/{i}', 'http://{tag}.invalid/{i}', '[\"GET\",\"POST\"]', '{{\"x-tag\": \"{tag}\"}}', 0);\n"
+        ));
+    }
+    sql.push_str("COMMIT;\n");
+    let run = |mut c: Command| {
+        let mut child = c.stdin(Stdio::piped()).spawn().ok()?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(sql.as_bytes())
+            .unwrap();
+        Some(child.wait().unwrap().success())
+    };
+    let mut shell = Command::new("sqlite3");
+    shell.arg(&db);
+    let mut python = Command::new("python3");
+    python.args([
+        "-c",
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.executescript(sys.stdin.read()); c.close()",
+    ]);
+    python.arg(&db);
+    let ok = run(shell).or_else(|| run(python));
+    assert_eq!(
+        ok,
+        Some(true),
+        "neither sqlite3 nor python3 could fill {}",
+        db.display()
     );
-    let status = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .expect("python3");
-    assert!(status.success());
     db
 }
 
@@ -1206,7 +1228,7 @@ fn kill_dash_nine_during_writes(kills: usize) {
             .spawn()
             .unwrap()
     };
-    let mut write_at = vec![Duration::from_millis(400); dbs.len()];
+    let mut write_at = vec![Duration::from_secs(1); dbs.len()];
     for round in 0..dbs.len() * 3 {
         let i = (round + 1) % dbs.len();
         let before = std::fs::read(&out).unwrap();
