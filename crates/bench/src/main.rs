@@ -76,7 +76,7 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         Scenario::Reload => reload::run(if quick {
             &[(100, 300), (1_000, 50), (10_000, 10)]
         } else {
-            &[(100, 10_000), (1_000, 2_000), (10_000, 200)]
+            &[(100, 10_000), (1_000, 5_000), (10_000, 200)]
         }),
         Scenario::Memory => memory::run(&memory::Memory {
             reloads: if quick { 300 } else { 10_000 },
@@ -96,7 +96,7 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         Scenario::Fleet => fleet::run(&fleet::Fleet {
             daemons: if quick { 5 } else { 50 },
             idle: Duration::from_secs(if quick { 5 } else { 60 }),
-            commits: if quick { 5 } else { 30 },
+            commits: if quick { 5 } else { 50 },
         }),
     }
 }
@@ -117,7 +117,7 @@ fn sh(program: &str, args: &[&str]) -> String {
 }
 
 /// Date, commit, machine, tools and the command, for the top of the report.
-fn header(command: &str, elapsed: Duration, quick: bool) -> String {
+fn header(command: &str, elapsed: Duration, quick: bool, load: (&str, &str)) -> String {
     let commit = sh("git", &["rev-parse", "--short", "HEAD"]);
     let dirty = !sh("git", &["status", "--porcelain", "--untracked-files=no"]).is_empty();
     let wrk = sh("wrk", &["--version"]);
@@ -155,7 +155,7 @@ fn header(command: &str, elapsed: Duration, quick: bool) -> String {
     ));
     h.push_str(&format!(
         "| tools | {}, {}, PostgreSQL {} |\n",
-        net::Nginx::version(),
+        net::Nginx::version().trim_start_matches("nginx version: "),
         wrk.lines()
             .next()
             .unwrap_or("wrk ?")
@@ -166,15 +166,34 @@ fn header(command: &str, elapsed: Duration, quick: bool) -> String {
             pg::pg_bin().join("postgres").to_str().unwrap_or("postgres"),
             &["--version"]
         )
-        .rsplit(' ')
-        .next()
+        .split_whitespace()
+        .nth(2)
         .unwrap_or("?")
     ));
     h.push_str(&format!(
-        "| binaries | release (`target/release/passthru-proxy`, `passthru-sync`) |\n| run time | {:.1} min |\n\n",
+        "| binaries | release (`target/release/passthru-proxy`, `passthru-sync`) |\n| run time | {:.1} min |\n",
         elapsed.as_secs_f64() / 60.0
     ));
+    h.push_str(&format!(
+        "| load average (1, 5, 15 min) | {} at the start, {} at the end (other work on the machine) |\n\n",
+        load.0, load.1
+    ));
     h
+}
+
+fn repo_root() -> PathBuf {
+    let root = passthru_tests::repo_root();
+    root.canonicalize().unwrap_or(root)
+}
+
+/// The first three fields of /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn main() {
@@ -192,14 +211,14 @@ fn main() {
     };
     let out = cli.out.clone().unwrap_or_else(|| {
         if all {
-            passthru_tests::repo_root().join("docs/benchmarks.md")
+            repo_root().join("docs/benchmarks.md")
         } else {
             let names: Vec<String> = chosen
                 .iter()
                 .map(|s| format!("{s:?}").to_lowercase())
                 .collect();
-            passthru_tests::target_dir()
-                .join("bench")
+            repo_root()
+                .join("target/bench")
                 .join(format!("benchmarks-{}.md", names.join("-")))
         }
     });
@@ -212,6 +231,7 @@ fn main() {
             args.join(" ")
         }
     );
+    let load_start = load_average();
     let mut body = String::new();
     for s in chosen {
         eprintln!("== {s:?}");
@@ -232,7 +252,11 @@ fn main() {
         }
         eprintln!("== {s:?} took {:.0} s", t.elapsed().as_secs_f64());
         // Written after every scenario, so an interrupted run keeps what it measured.
-        let doc = format!("{}{body}", header(&command, started.elapsed(), cli.quick));
+        let load = (load_start.as_str(), load_average());
+        let doc = format!(
+            "{}{body}",
+            header(&command, started.elapsed(), cli.quick, (load.0, &load.1))
+        );
         if let Some(dir) = out.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
@@ -262,11 +286,14 @@ mod tests {
             "cargo run --release -p passthru-bench -- all",
             Duration::from_secs(90),
             false,
+            ("1.00, 0.50, 0.25", "2.00, 1.00, 0.50"),
         );
         assert!(h.starts_with("# Benchmarks\n"));
         assert!(h.contains("cargo run --release -p passthru-bench -- all\n"));
         assert!(h.contains("| machine | "));
         assert!(h.contains("| run time | 1.5 min |"));
+        assert!(h.contains("1.00, 0.50, 0.25 at the start, 2.00, 1.00, 0.50 at the end"));
+        assert_eq!(load_average().split(", ").count(), 3);
     }
 
     #[test]

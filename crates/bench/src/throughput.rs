@@ -335,7 +335,7 @@ mod tests {
     fn nginx_and_passthru_get_the_same_prefixes() {
         let yaml = upstream_routes(3, "http://127.0.0.1:9");
         let file = passthru_routes::RoutesFile::parse(yaml.as_bytes()).unwrap();
-        assert_eq!(file.routes.len(), 3);
+        assert_eq!(file.routes().len(), 3);
         let conf = nginx_routes(3, 9);
         assert_eq!(conf.matches("location ^~ /svc-").count(), 3);
         assert!(conf.contains("location ^~ /svc-2/ { proxy_pass http://backend/; }"));
