@@ -67,14 +67,23 @@ impl SyncError {
     ) -> Self {
         let missing_table = matches!(&source, sqlx::Error::Database(e)
             if e.code().as_deref() == Some("42P01") || e.message().contains("no such table"));
+        let code = match &source {
+            sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
+            _ => None,
+        };
+        let hint = match code.as_deref() {
+            _ if missing_table => "; the tables do not exist: run `passthru-sync migrate` (native schema) or check --schema and the database name",
+            Some("57014") => "; the server cancelled the statement (its statement_timeout, or a cancel request): check for long transactions holding locks on the passthru tables, or raise statement_timeout for this role",
+            Some("57P01" | "57P02" | "57P03") => "; the server is shutting down or restarting: the daemon retries and carries on by itself once it is back",
+            Some("28P01" | "28000") => "; check the user name and password in the database URL, and the server's pg_hba.conf",
+            Some("42501") => "; the role may not read these tables: GRANT SELECT on them to it",
+            _ if matches!(source, sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) => "; the connection was lost: the daemon retries and carries on by itself once the server answers",
+            _ => "",
+        };
         SyncError::Query {
             url: url.redacted(),
             doing,
-            hint: if missing_table {
-                "; the tables do not exist: run `passthru-sync migrate` (native schema) or check --schema and the database name"
-            } else {
-                ""
-            },
+            hint,
             source,
         }
     }

@@ -70,6 +70,14 @@ async fn fault_reported(
         d.log()
     );
     assert_eq!(mtime(out), modified, "the file was touched");
+    let failed: Vec<String> = d
+        .log()
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .take(2)
+        .map(str::to_owned)
+        .collect();
+    eprintln!("{}", failed.join("\n"));
     assert!(
         d.log().contains("keeps the last good table"),
         "the log does not say the file is kept:\n{}",
@@ -140,7 +148,7 @@ async fn a_wrong_password_is_reported_and_the_file_kept() {
         modified,
         &[
             "password authentication failed for user \"app\"",
-            "the credentials are right",
+            "check the user name and password in the database URL",
         ],
     )
     .await;
@@ -181,7 +189,10 @@ async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
         &out,
         &bytes,
         modified,
-        &["canceling statement due to statement timeout"],
+        &[
+            "canceling statement due to statement timeout",
+            "check for long transactions holding locks",
+        ],
     )
     .await;
 
