@@ -142,7 +142,7 @@ enum Bad {
     Bytes(Vec<u8>),
     /// These bytes written in place (open, truncate, write), as a careless tool would.
     InPlace(Vec<u8>),
-    /// A file of `size` bytes generated at test time (to keep 50+ MB out of git).
+    /// A file generated at test time by this function (to keep 50+ MB out of git).
     Generated(fn(&Path)),
     Directory,
     SymlinkLoop,
@@ -1310,9 +1310,9 @@ fn kill_dash_nine_during_writes_never_exposes_a_partial_or_empty_table() {
     kill_dash_nine_during_writes(100);
 }
 
-/// The figure: 1,000 kills (about two minutes with debug builds on two cores).
+/// The figure: 1,000 kills (12 min with debug builds on two busy cores).
 #[test]
-#[ignore = "slow (about 2 min): run with --ignored for the 1,000-kill figure"]
+#[ignore = "slow (2 to 12 min, by machine load): run with --ignored for the 1,000-kill figure"]
 fn a_thousand_kill_dash_nine_during_writes_never_expose_a_partial_or_empty_table() {
     kill_dash_nine_during_writes(1_000);
 }
