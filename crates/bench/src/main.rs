@@ -96,7 +96,7 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         Scenario::Fleet => fleet::run(&fleet::Fleet {
             daemons: if quick { 5 } else { 50 },
             idle: Duration::from_secs(if quick { 5 } else { 60 }),
-            commits: if quick { 5 } else { 50 },
+            commits: if quick { 5 } else { 100 },
         }),
     }
 }

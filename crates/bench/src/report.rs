@@ -100,6 +100,9 @@ pub fn secs(s: f64) -> String {
     if s.is_nan() {
         return "–".into();
     }
+    if s < 0.0 {
+        return format!("−{}", secs(-s));
+    }
     if s < 1e-3 {
         format!("{:.0} µs", s * 1e6)
     } else if s < 1.0 {
@@ -180,6 +183,7 @@ mod tests {
         assert_eq!(secs(0.000_812), "812 µs");
         assert_eq!(secs(0.007_98), "7.98 ms");
         assert_eq!(secs(1.2), "1.20 s");
+        assert_eq!(secs(-0.0015), "−1.50 ms");
         assert_eq!(ratio(1.049), "1.05 ×");
         assert_eq!(thousands(23_316), "23,316");
         assert_eq!(thousands(999), "999");
