@@ -16,7 +16,10 @@ mod write;
 
 pub use id::StableId;
 pub use method::{Method, MethodSet};
-pub use model::{HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT};
+pub use model::{
+    HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT, MAX_HEADERS_PER_ROUTE,
+    MAX_HEADER_VALUE_BYTES,
+};
 pub use parse::LITELLM_ONLY_FIELDS;
 pub use path::{normalize_request_path, PathRejection};
 pub use problem::{Location, Problem, ProblemKind, Problems};

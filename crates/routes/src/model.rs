@@ -145,8 +145,19 @@ pub struct HeaderTemplate {
 
 const ENV_PREFIX: &str = "os.environ/";
 
+/// The longest configured header value; nginx and most servers refuse lines over 8–16 KiB.
+pub const MAX_HEADER_VALUE_BYTES: usize = 16 * 1024;
+/// The most headers one route may configure.
+pub const MAX_HEADERS_PER_ROUTE: usize = 64;
+
 impl HeaderTemplate {
     pub fn parse(raw: &str) -> Result<HeaderTemplate, String> {
+        if raw.len() > MAX_HEADER_VALUE_BYTES {
+            return Err(format!(
+                "is {} bytes; at most {MAX_HEADER_VALUE_BYTES} (upstream servers refuse longer header lines)",
+                raw.len()
+            ));
+        }
         if raw.contains(['\r', '\n']) {
             return Err("contains CR or LF, which would inject headers".into());
         }

@@ -7,7 +7,9 @@ use serde_yaml::{Mapping, Value};
 
 use crate::id::StableId;
 use crate::method::{Method, MethodSet};
-use crate::model::{HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT};
+use crate::model::{
+    HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT, MAX_HEADERS_PER_ROUTE,
+};
 use crate::path::check_route_path;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 
@@ -521,6 +523,17 @@ fn parse_headers(map: &Mapping, rp: &mut RouteProblems) -> BTreeMap<String, Head
     let mut out = BTreeMap::new();
     let entries = match map.get("headers") {
         None | Some(Value::Null) => return out,
+        Some(Value::Mapping(entries)) if entries.len() > MAX_HEADERS_PER_ROUTE => {
+            rp.push(
+                ProblemKind::BadHeader,
+                "headers",
+                format!(
+                    "sets {} headers; at most {MAX_HEADERS_PER_ROUTE}",
+                    entries.len()
+                ),
+            );
+            return out;
+        }
         Some(Value::Mapping(entries)) => entries,
         Some(other) => {
             rp.wrong_type("headers", "a mapping of header name to value", other);

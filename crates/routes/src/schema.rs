@@ -5,6 +5,7 @@
 use serde_json::{json, Map, Value};
 
 use crate::method::Method;
+use crate::model::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
 use crate::parse::{KEY_FIELDS, MAX_TIMEOUT_SECS, RESERVED_HEADERS, ROUTE_FIELDS, TOP_FIELDS};
 
 fn route_property(field: &str) -> Value {
@@ -33,11 +34,12 @@ fn route_property(field: &str) -> Value {
         "headers" => json!({
             "description": "Added to every upstream request; a value may end in os.environ/NAME.",
             "type": ["object", "null"],
+            "maxProperties": MAX_HEADERS_PER_ROUTE,
             "propertyNames": {
                 "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
                 "not": { "enum": RESERVED_HEADERS }
             },
-            "additionalProperties": { "type": ["string", "number", "boolean"], "pattern": "^[^\\r\\n]*$" }
+            "additionalProperties": { "type": ["string", "number", "boolean"], "pattern": "^[^\\r\\n]*$", "maxLength": MAX_HEADER_VALUE_BYTES }
         }),
         "forward_headers" => json!({
             "description": "true: also forward the client's end-to-end headers.",

@@ -224,3 +224,33 @@ fn every_file_in_the_valid_corpus_loads() {
         }
     }
 }
+
+#[test]
+fn a_header_value_over_16_kib_is_refused() {
+    let yaml = format!(
+        "version: 1\nroutes:\n- path: /a\n  target: http://x\n  headers: {{x-big: '{}'}}\n",
+        "b".repeat(passthru_routes::MAX_HEADER_VALUE_BYTES + 1)
+    );
+    let p = problems(&yaml);
+    let first = p.iter().next().unwrap();
+    assert_eq!(first.kind, ProblemKind::BadHeader);
+    assert_eq!(
+        first.location.to_string(),
+        "routes[0] (id auto-14f168a8aae4f092, path /a) field `headers.x-big`"
+    );
+}
+
+#[test]
+fn more_than_64_headers_on_a_route_are_refused() {
+    let headers: Vec<String> = (0..65).map(|i| format!("x-h{i}: v")).collect();
+    let yaml = format!(
+        "version: 1\nroutes:\n- path: /a\n  target: http://x\n  headers: {{{}}}\n",
+        headers.join(", ")
+    );
+    let p = problems(&yaml);
+    assert!(
+        p.iter()
+            .any(|p| p.kind == ProblemKind::BadHeader && p.message.contains("at most 64")),
+        "{p}"
+    );
+}
