@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub struct PgCluster {
+    max_connections: u32,
     root: PathBuf,
     data: PathBuf,
     log: PathBuf,
@@ -32,6 +33,11 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 impl PgCluster {
     /// initdb + start. Panics with the server log when the cluster cannot start.
     pub fn start() -> PgCluster {
+        PgCluster::start_with_max_connections(50)
+    }
+
+    /// [`PgCluster::start`] admitting `max_connections` clients (a fleet of daemons needs more).
+    pub fn start_with_max_connections(max_connections: u32) -> PgCluster {
         sweep_orphans();
         let bin = pg_bin_dir();
         let run_as_postgres = is_root();
@@ -48,6 +54,7 @@ impl PgCluster {
         let data = root.join("data");
         let log = root.join("server.log");
         let mut cluster = PgCluster {
+            max_connections,
             root,
             data,
             log,
@@ -147,9 +154,10 @@ impl PgCluster {
 
     fn try_start(&self) -> bool {
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections={}",
             self.port,
-            self.root.display()
+            self.root.display(),
+            self.max_connections
         );
         let mut start = self.command("pg_ctl");
         start.args([
@@ -178,7 +186,8 @@ impl PgCluster {
         }
     }
 
-    fn postmaster_pid(&self) -> Option<u32> {
+    /// The postmaster's pid while the cluster runs.
+    pub fn postmaster_pid(&self) -> Option<u32> {
         let text = std::fs::read_to_string(self.data.join("postmaster.pid")).ok()?;
         text.lines().next()?.trim().parse().ok()
     }
@@ -242,7 +251,8 @@ fn sweep_orphans() {
     }
 }
 
-fn pg_bin_dir() -> PathBuf {
+/// Where the PostgreSQL binaries are (see the module documentation).
+pub fn pg_bin_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("PASSTHRU_TEST_PG_BIN") {
         return PathBuf::from(dir);
     }

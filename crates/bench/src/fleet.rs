@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::daemons::{wait_for_file, SyncProc};
-use crate::pg::{BigCluster, Psql};
+use crate::pg::Psql;
 use crate::procfs::{children, cpu_ticks, TICKS_PER_SECOND};
 use crate::report::{quantile, secs, verdict, Table};
+use passthru_tests::postgres::PgCluster;
 
 pub struct Fleet {
     pub daemons: usize,
@@ -25,10 +26,10 @@ fn db_ticks(postmaster: u32) -> u64 {
 }
 
 pub fn run(f: &Fleet) -> Vec<Table> {
-    let pg = BigCluster::start((f.daemons as u32) * 4 + 20);
-    let admin = pg.url("postgres");
+    let pg = PgCluster::start_with_max_connections((f.daemons as u32) * 4 + 20);
+    let admin = pg.url_for("postgres");
     Psql::connect(&admin).exec("CREATE DATABASE bench;");
-    let url = pg.url("bench");
+    let url = pg.url_for("bench");
     let (code, err) = passthru_tests::sync::sync_command(&["--database-url", &url, "migrate"]);
     assert_eq!(code, 0, "migrate: {err}");
     let mut psql = Psql::connect(&url);
@@ -62,7 +63,7 @@ pub fn run(f: &Fleet) -> Vec<Table> {
     }
     // Let every daemon settle into its poll/LISTEN rhythm.
     std::thread::sleep(Duration::from_secs(5));
-    let postmaster = pg.postmaster_pid();
+    let postmaster = pg.postmaster_pid().expect("the cluster runs");
     let xacts = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'bench';";
     let connections = psql.number(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bench' AND backend_type = 'client backend';",

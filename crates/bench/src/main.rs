@@ -163,7 +163,10 @@ fn header(command: &str, elapsed: Duration, quick: bool, load: (&str, &str)) -> 
             .next()
             .unwrap_or(""),
         sh(
-            pg::pg_bin().join("postgres").to_str().unwrap_or("postgres"),
+            passthru_tests::postgres::pg_bin_dir()
+                .join("postgres")
+                .to_str()
+                .unwrap_or("postgres"),
             &["--version"]
         )
         .split_whitespace()
