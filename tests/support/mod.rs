@@ -44,3 +44,18 @@ pub fn replace_by_rename(path: &std::path::Path, contents: &str) {
     std::fs::write(&temp, contents).unwrap();
     std::fs::rename(&temp, path).unwrap();
 }
+
+/// Makes a spawned daemon die with the thread that started it (PR_SET_PDEATHSIG), so a test that
+/// panics before its guard drops (or a killed test process) never leaves a daemon behind.
+pub fn dies_with_its_test(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}

@@ -44,7 +44,7 @@ impl Proxy {
         let admin = free_port();
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("proxy.log");
-        let child = Command::new(binary("passthru-proxy"))
+        let child = crate::dies_with_its_test(&mut Command::new(binary("passthru-proxy")))
             .arg("--routes")
             .arg(routes)
             .args(["--listen", &addr.to_string(), "--admin", &admin.to_string()])

@@ -30,7 +30,7 @@ impl Sync {
     pub fn start(output: &Path, args: &[&str]) -> Sync {
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("sync.log");
-        let child = Command::new(binary("passthru-sync"))
+        let child = crate::dies_with_its_test(&mut Command::new(binary("passthru-sync")))
             .arg("run")
             .arg("--output")
             .arg(output)
