@@ -83,7 +83,7 @@ struct RunArgs {
     /// Quiet time after the last file event before re-reading (milliseconds).
     #[arg(long, env = "PASSTHRU_DEBOUNCE_MS", default_value_t = 20)]
     debounce_ms: u64,
-    /// Worker threads for the proxy (default: pingora's, or its -c configuration's).
+    /// Worker threads for the proxy (default: the number of CPUs, or `threads` of the -c file).
     #[arg(long, env = "PASSTHRU_THREADS")]
     threads: Option<usize>,
     #[command(flatten)]

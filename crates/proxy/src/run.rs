@@ -50,7 +50,11 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot read pingora configuration {path}"))?,
         )
         .map_err(|e| anyhow::anyhow!("pingora configuration {path}: {e}"))?,
-        None => ServerConf::default(),
+        // pingora's own default is one worker thread; a gateway host wants its cores.
+        None => ServerConf {
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ..ServerConf::default()
+        },
     };
     conf.grace_period_seconds = Some(config.grace_period.as_secs());
     conf.graceful_shutdown_timeout_seconds =
