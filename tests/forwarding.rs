@@ -397,6 +397,17 @@ fn auth_proxy(up: &Upstream, forward_headers: bool) -> (Proxy, tempfile::TempDir
     ))
 }
 
+/// `GET /secure` presenting `key` as a bearer token.
+fn with_bearer(proxy: &Proxy, key: &str) -> Message {
+    request(
+        proxy.addr,
+        "GET",
+        "/secure",
+        &[("authorization", &format!("Bearer {key}"))],
+        b"",
+    )
+}
+
 #[test]
 fn an_auth_route_refuses_a_request_without_a_key() {
     let up = Upstream::start(Behaviour::Echo);
@@ -411,13 +422,7 @@ fn an_auth_route_refuses_a_request_without_a_key() {
 fn an_auth_route_refuses_an_unknown_key() {
     let up = Upstream::start(Behaviour::Echo);
     let (proxy, _d) = auth_proxy(&up, false);
-    let resp = request(
-        proxy.addr,
-        "GET",
-        "/secure",
-        &[("authorization", "Bearer sk-wrong")],
-        b"",
-    );
+    let resp = with_bearer(&proxy, "sk-wrong");
     assert_eq!(resp.status(), 401);
     assert_eq!(up.count(), 0);
 }
@@ -426,13 +431,7 @@ fn an_auth_route_refuses_an_unknown_key() {
 fn an_auth_route_refuses_an_expired_key() {
     let up = Upstream::start(Behaviour::Echo);
     let (proxy, _d) = auth_proxy(&up, false);
-    let resp = request(
-        proxy.addr,
-        "GET",
-        "/secure",
-        &[("authorization", "Bearer sk-expired-key")],
-        b"",
-    );
+    let resp = with_bearer(&proxy, "sk-expired-key");
     assert_eq!(resp.status(), 401);
     assert!(resp.body_text().contains("expired"));
     assert_eq!(up.count(), 0);
