@@ -62,6 +62,30 @@ fn metrics_count_routes_reloads_requests_and_upstream_latency() {
 }
 
 #[test]
+fn request_series_of_a_removed_route_leave_metrics() {
+    let up = Upstream::start(Behaviour::Echo);
+    let (proxy, dir) = proxy_for(&up);
+    assert_eq!(get(proxy.addr, "/e/x").status(), 200);
+    eventually(Duration::from_secs(5), "the request to be counted", || {
+        get(proxy.admin, "/metrics")
+            .body_text()
+            .contains("route=\"echo\"")
+    });
+    let file = dir.path().join("routes.yaml");
+    let next = format!(
+        "version: 1\nroutes:\n- {{id: other, path: /o, target: '{}', auth: false}}\n",
+        up.url()
+    );
+    std::fs::write(dir.path().join("next.yaml"), next).unwrap();
+    std::fs::rename(dir.path().join("next.yaml"), &file).unwrap();
+    eventually(Duration::from_secs(5), "the new table", || {
+        proxy.generation() == 2
+    });
+    let metrics = get(proxy.admin, "/metrics").body_text();
+    assert!(!metrics.contains("route=\"echo\""), "{metrics}");
+}
+
+#[test]
 fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
     let up = Upstream::start(Behaviour::Slow(Duration::from_millis(1500)));
     let (mut proxy, _d) = proxy_for(&up);

@@ -79,6 +79,27 @@ impl Metrics {
         }
     }
 
+    /// Drops the request series of routes that are no longer served, so the series set is bounded
+    /// by the table being served, not by every route the process has ever seen. Also catches a
+    /// series that a request in flight on an older table re-created after its route went.
+    pub fn forget_routes_not_in(&self, served: impl Fn(&str) -> bool) {
+        for family in prometheus::core::Collector::collect(&self.requests) {
+            for metric in family.get_metric() {
+                let label = |name: &str| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .find(|l| l.name() == name)
+                        .map_or("", |l| l.value())
+                };
+                let route = label("route");
+                if route != "none" && !served(route) {
+                    let _ = self.requests.remove_label_values(&[route, label("status")]);
+                }
+            }
+        }
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -104,5 +125,32 @@ pub fn status_class(status: u16) -> &'static str {
         400..=499 => "4xx",
         500..=599 => "5xx",
         _ => "none",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rendered(m: &Metrics) -> String {
+        String::from_utf8(m.render()).unwrap()
+    }
+
+    #[test]
+    fn series_of_routes_no_longer_served_are_dropped() {
+        let m = Metrics::new();
+        for (route, status) in [
+            ("kept", "2xx"),
+            ("gone", "2xx"),
+            ("gone", "5xx"),
+            ("none", "4xx"),
+        ] {
+            m.requests.with_label_values(&[route, status]).inc();
+        }
+        m.forget_routes_not_in(|id| id == "kept");
+        let text = rendered(&m);
+        assert!(text.contains("route=\"kept\",status=\"2xx\"} 1"), "{text}");
+        assert!(text.contains("route=\"none\",status=\"4xx\"} 1"), "{text}");
+        assert!(!text.contains("gone"), "{text}");
     }
 }

@@ -1,6 +1,7 @@
 //! Follows routes.yaml (DESIGN.md §6): watch the directory, debounce, re-read, compare a content
 //! hash, rebuild from scratch and swap whole. A bad or missing file keeps the last good table.
 
+use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,9 +101,17 @@ impl Reloader {
             tracing::error!(route = %route.id, path = %route.path, "route answers 503: {why}");
         }
         let routes = serving.table.routes().len();
-        self.shared.table.store(Some(Arc::new(serving)));
+        let serving = Arc::new(serving);
+        self.shared.table.store(Some(serving.clone()));
         // The previous table is dropped here, or when the last request holding it finishes.
         drop(current);
+        let ids: HashSet<&str> = serving
+            .table
+            .routes()
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        metrics.forget_routes_not_in(|id| ids.contains(id));
         let elapsed = started.elapsed();
         metrics.reloads.with_label_values(&["ok"]).inc();
         metrics.reload_seconds.observe(elapsed.as_secs_f64());
