@@ -1,4 +1,4 @@
-//! The two release binaries as child processes, with the operator's default flags unless a
+//! The two release binaries (and pingora alone, as a floor) as child processes, with the operator's default flags unless a
 //! scenario says otherwise. Killed when dropped.
 
 use std::net::SocketAddr;
@@ -65,6 +65,41 @@ impl ProxyProc {
 }
 
 impl Drop for ProxyProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// pingora alone (`crates/proxy/examples/bare_pingora.rs`): every request to one fixed upstream,
+/// nothing else. The floor under passthru-proxy's per-request cost.
+pub struct BarePingora {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl BarePingora {
+    pub fn start(upstream: SocketAddr, threads: &str) -> BarePingora {
+        let addr = free_port();
+        let program = binary("examples/bare_pingora");
+        let child = Command::new(program)
+            .args([&addr.to_string(), &upstream.to_string(), threads])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bare_pingora (cargo build --release --example bare_pingora)");
+        let bare = BarePingora { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut client = Client::new(addr);
+        while !matches!(client.get("/"), Ok(200)) {
+            assert!(Instant::now() < deadline, "bare_pingora did not answer");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        bare
+    }
+}
+
+impl Drop for BarePingora {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

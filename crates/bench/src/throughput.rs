@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::daemons::ProxyProc;
+use crate::daemons::{BarePingora, ProxyProc};
 use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
 use crate::reload::canonical;
 use crate::report::{median, quantile, ratio, secs, thousands, verdict, Table};
@@ -83,12 +83,14 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     std::fs::write(&file, upstream_routes(routes, &up)).unwrap();
     let threads = "2";
     let proxy = ProxyProc::start(&file, &["--threads", threads]);
+    let bare = BarePingora::start(upstream.addr(), threads);
     let nginx = Nginx::start(2, &nginx_routes(routes, upstream.port));
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
     let direct_path = "/v1/chat/completions".to_owned();
     for (addr, path) in [
         (upstream.addr(), &direct_path),
         (proxy.addr, &tested),
+        (bare.addr, &tested),
         (nginx.addr(), &tested),
     ] {
         let mut c = crate::net::Client::new(addr);
@@ -117,9 +119,14 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             None,
         ),
         ("nginx", format!("http://{}{tested}", nginx.addr()), None),
+        (
+            "pingora alone",
+            format!("http://{}{tested}", bare.addr),
+            None,
+        ),
     ];
     let sat = saturate(load, &targets);
-    let (direct, pt, ng) = (sat[0], sat[1], sat[2]);
+    let (direct, pt, ng, floor) = (sat[0], sat[1], sat[2], sat[3]);
     let mut t = Table::new(
         &format!(
             "4. Proxy throughput at saturation ({} routes, wrk -t{} -c{}, median of {} × {} s rounds)",
@@ -136,22 +143,24 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             "p99",
             "req/s vs direct",
             "req/s vs nginx",
+            "req/s vs pingora alone",
             "target",
         ],
     );
     for (name, w) in [
         ("direct to upstream", direct),
         ("nginx", ng),
+        ("pingora alone", floor),
         ("passthru-proxy", pt),
     ] {
-        let (vs_nginx, target) = if name == "passthru-proxy" {
-            let r = pt.rps / ng.rps;
-            (
-                format!("**{}**", ratio(r)),
-                format!("≥ 1.0 × nginx — {}", verdict(r >= 1.0)),
-            )
-        } else {
-            (String::new(), String::new())
+        let (vs_nginx, vs_floor, target) = match name {
+            "passthru-proxy" => (
+                format!("**{}**", ratio(pt.rps / ng.rps)),
+                ratio(pt.rps / floor.rps),
+                format!("≥ 1.0 × nginx — {}", verdict(pt.rps >= ng.rps)),
+            ),
+            "pingora alone" => (ratio(floor.rps / ng.rps), String::new(), String::new()),
+            _ => Default::default(),
         };
         t.row(&[
             name.to_owned(),
@@ -160,6 +169,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             secs(w.p99),
             ratio(w.rps / direct.rps),
             vs_nginx,
+            vs_floor,
             target,
         ]);
     }
@@ -167,8 +177,12 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     t.note(format!(
         "One upstream (nginx, 1 worker, `return 200`), passthru-proxy `--threads {threads}`, nginx \
          `worker_processes 2` with the same {} routes as `location` blocks and upstream keep-alive; \
-         the tested path is `{tested}` (route {} of {}). Generator, upstream and proxy share the \
-         machine's cores. Non-2xx responses in all runs: {non_2xx}.",
+         the tested path is `{tested}` (route {} of {}). \"pingora alone\" is \
+         `crates/proxy/examples/bare_pingora.rs` with `{threads}` threads: pingora 0.9 sending \
+         every request to the upstream with no routing, header policy, auth or metrics, and the \
+         same allocator as passthru-proxy; it is the floor under passthru-proxy's cost. \
+         Generator, upstream and proxies share the machine's cores. Non-2xx responses in all \
+         runs: {non_2xx}.",
         thousands(routes as u64),
         routes / 2,
         thousands(routes as u64)
@@ -182,6 +196,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     let lat_targets = [
         ("direct to upstream", upstream.addr(), &direct_path),
         ("nginx", nginx.addr(), &tested),
+        ("pingora alone", bare.addr, &tested),
         ("passthru-proxy", proxy.addr, &tested),
     ];
     // Per target and round: (p50, p99, achieved req/s, errors). Rounds alternate the targets,
@@ -270,9 +285,9 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     }
     l.note(
         "Each connection sends on a fixed schedule; a request's latency counts from when it was due \
-         (no coordinated omission). Rounds alternate direct, nginx and passthru-proxy; added \
-         latency is a proxy's percentile minus the direct connection's in the same round, and the \
-         table shows the median round (each round's figure in brackets).",
+         (no coordinated omission). Rounds alternate direct, nginx, pingora alone and \
+         passthru-proxy; added latency is a proxy's percentile minus the direct connection's in \
+         the same round, and the table shows the median round (each round's figure in brackets).",
     );
     vec![t, l]
 }

@@ -2,6 +2,7 @@
 //! file as it changes, plus the loader that the operator's `check` and `fmt` commands share.
 
 pub mod admin;
+pub mod allocator;
 pub mod forward;
 pub mod loader;
 pub mod metrics;

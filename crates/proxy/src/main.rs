@@ -10,6 +10,10 @@ use passthru_proxy::run::{self, RunConfig};
 use passthru_routes::{write_atomically, RouteTable, WriteOutcome};
 use pingora::prelude::Opt;
 
+/// See `passthru_proxy::allocator`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// passthru-proxy: a reverse proxy for pass-through routes kept in a routes.yaml file.
 ///
 /// Without a subcommand it runs the proxy (`run`). It follows the routes file as it changes
@@ -91,6 +95,7 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    passthru_proxy::allocator::tune();
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.run),
