@@ -135,15 +135,20 @@ pub fn is_upgrade(req: &RequestHeader) -> bool {
 }
 
 /// Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1).
-fn connection_tokens(headers: &http::HeaderMap) -> Vec<String> {
+fn connection_tokens(headers: &http::HeaderMap) -> Vec<&str> {
     headers
         .get_all("connection")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|t| t.trim().to_ascii_lowercase())
+        .map(str::trim)
         .filter(|t| !t.is_empty())
         .collect()
+}
+
+/// True when `name` (lower case, as the header map keeps it) is one of the `Connection` tokens.
+fn listed_in(tokens: &[&str], name: &str) -> bool {
+    tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
 /// Turns the client's request header into the upstream's: target path and query, `Host`, the
@@ -157,24 +162,29 @@ pub fn rewrite_request(
     req.set_raw_path(path_and_query.as_bytes())?;
     let upgrade = is_upgrade(req);
     let listed = connection_tokens(&req.headers);
-    let names: Vec<http::HeaderName> = req.headers.keys().cloned().collect();
-    for name in names {
-        let n = name.as_str();
-        let keep = if upgrade
-            && (n == "upgrade" || n == "connection" || n.starts_with("sec-websocket-"))
-        {
-            true
-        } else if route.forward_headers {
-            !(HOP_BY_HOP.contains(&n)
-                || listed.iter().any(|t| t == n)
-                || n == "host"
-                || (route.auth && KEY_HEADERS.contains(&n)))
-        } else {
-            BODY_HEADERS.contains(&n)
-        };
-        if !keep {
-            req.remove_header(&name);
-        }
+    let dropped: Vec<http::HeaderName> = req
+        .headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            let keep = if upgrade
+                && (n == "upgrade" || n == "connection" || n.starts_with("sec-websocket-"))
+            {
+                true
+            } else if route.forward_headers {
+                !(HOP_BY_HOP.contains(&n)
+                    || listed_in(&listed, n)
+                    || n == "host"
+                    || (route.auth && KEY_HEADERS.contains(&n)))
+            } else {
+                BODY_HEADERS.contains(&n)
+            };
+            !keep
+        })
+        .cloned()
+        .collect();
+    for name in dropped {
+        req.remove_header(&name);
     }
     if upgrade {
         req.insert_header("connection", "upgrade")?;
@@ -190,13 +200,18 @@ pub fn rewrite_request(
 pub fn rewrite_response(resp: &mut ResponseHeader) {
     let switching = resp.status.as_u16() == 101;
     let listed = connection_tokens(&resp.headers);
-    let names: Vec<http::HeaderName> = resp.headers.keys().cloned().collect();
-    for name in names {
-        let n = name.as_str();
-        let hop = HOP_BY_HOP.contains(&n) || listed.iter().any(|t| t == n);
-        if hop && !(switching && (n == "upgrade" || n == "connection")) {
-            resp.remove_header(&name);
-        }
+    let dropped: Vec<http::HeaderName> = resp
+        .headers
+        .keys()
+        .filter(|name| {
+            let n = name.as_str();
+            let hop = HOP_BY_HOP.contains(&n) || listed_in(&listed, n);
+            hop && !(switching && (n == "upgrade" || n == "connection"))
+        })
+        .cloned()
+        .collect();
+    for name in dropped {
+        resp.remove_header(&name);
     }
 }
 

@@ -56,6 +56,86 @@ async fn respond_json(
     Ok(true)
 }
 
+/// Why a request is answered by the proxy itself instead of going upstream.
+struct Refusal {
+    status: u16,
+    message: String,
+    allow: Option<String>,
+    /// The route that matched, when one did (for metrics).
+    route: Option<usize>,
+}
+
+impl Refusal {
+    fn new(status: u16, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            message: message.into(),
+            allow: None,
+            route: None,
+        }
+    }
+}
+
+/// Routes one request: the index of its route and the upstream path and query, or the answer
+/// the proxy gives itself (DESIGN.md §4: 400, 401, 404, 405, 501, 503).
+fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, String), Refusal> {
+    let method_name = req.method.as_str();
+    let Some(method) = Method::parse(method_name) else {
+        return Err(Refusal::new(
+            501,
+            format!("method {method_name} is not supported"),
+        ));
+    };
+    let path =
+        normalize_request_path(req.uri.path()).map_err(|why| Refusal::new(400, why.to_string()))?;
+    let (index, subpath) = match table.table.lookup(&path, method) {
+        Lookup::Found(m) => (m.index, m.subpath),
+        Lookup::MethodNotAllowed { allowed } => {
+            return Err(Refusal {
+                allow: Some(allowed.to_allow_header()),
+                ..Refusal::new(405, format!("method {method} is not allowed on {path}"))
+            })
+        }
+        Lookup::NotFound => return Err(Refusal::new(404, format!("no route for {path}"))),
+    };
+    let route = &table.table.routes()[index];
+    let refuse = |status, message: String| Refusal {
+        route: Some(index),
+        ..Refusal::new(status, message)
+    };
+    if route.auth {
+        let status =
+            forward::presented_key(req).map(|key| table.table.key_status(key, SystemTime::now()));
+        let refusal = match status {
+            Some(KeyStatus::Valid) => None,
+            Some(KeyStatus::Expired) => Some("the API key has expired"),
+            Some(KeyStatus::Unknown) => Some("the API key is not valid"),
+            None => Some("this route requires an API key: send `Authorization: Bearer <key>`"),
+        };
+        if let Some(message) = refusal {
+            return Err(refuse(401, message.to_owned()));
+        }
+    }
+    if let Err(why) = table.headers(index) {
+        tracing::error!(route = %route.id, "503: {why}");
+        return Err(refuse(
+            503,
+            format!("route {} is misconfigured: {why}", route.id),
+        ));
+    }
+    let mut target = forward::upstream_path(&route.target, subpath);
+    let query = forward::merge_query(
+        &route.default_query_params,
+        route.target.query(),
+        req.uri.query(),
+    );
+    if let Some(query) = query {
+        target.push('?');
+        target.push_str(&query);
+    }
+    Ok((index, target))
+}
+
 #[async_trait]
 impl ProxyHttp for PassthruProxy {
     type CTX = RequestCtx;
@@ -74,66 +154,20 @@ impl ProxyHttp for PassthruProxy {
         let Some(table) = self.shared.table.load_full() else {
             return respond_json(session, 404, "no routes are loaded yet", None).await;
         };
-        ctx.table = Some(table.clone());
-        let req = session.req_header();
-        let method_name = req.method.as_str().to_owned();
-        let Some(method) = Method::parse(&method_name) else {
-            return respond_json(
-                session,
-                501,
-                &format!("method {method_name} is not supported"),
-                None,
-            )
-            .await;
-        };
-        let raw_path = req.uri.path().to_owned();
-        let client_query = req.uri.query().map(str::to_owned);
-        let path = match normalize_request_path(&raw_path) {
-            Ok(path) => path.into_owned(),
-            Err(why) => return respond_json(session, 400, &why.to_string(), None).await,
-        };
-        let (index, subpath) = match table.table.lookup(&path, method) {
-            Lookup::Found(m) => (m.index, m.subpath.to_owned()),
-            Lookup::MethodNotAllowed { allowed } => {
-                let message = format!("method {method} is not allowed on {path}");
-                return respond_json(session, 405, &message, Some(allowed.to_allow_header())).await;
+        match route_request(&table, session.req_header()) {
+            Ok((index, target)) => {
+                ctx.route = Some(index);
+                ctx.target = target;
+                ctx.table = Some(table);
+                Ok(false)
             }
-            Lookup::NotFound => {
-                return respond_json(session, 404, &format!("no route for {path}"), None).await
-            }
-        };
-        ctx.route = Some(index);
-        let route = &table.table.routes()[index];
-        if route.auth {
-            let status = forward::presented_key(session.req_header())
-                .map(|key| table.table.key_status(key, SystemTime::now()));
-            let refusal = match status {
-                Some(KeyStatus::Valid) => None,
-                Some(KeyStatus::Expired) => Some("the API key has expired"),
-                Some(KeyStatus::Unknown) => Some("the API key is not valid"),
-                None => Some("this route requires an API key: send `Authorization: Bearer <key>`"),
-            };
-            if let Some(message) = refusal {
-                return respond_json(session, 401, message, None).await;
+            Err(refusal) => {
+                ctx.route = refusal.route;
+                ctx.table = Some(table);
+                let allow = refusal.allow;
+                respond_json(session, refusal.status, &refusal.message, allow).await
             }
         }
-        if let Err(why) = table.headers(index) {
-            tracing::error!(route = %route.id, "503: {why}");
-            let message = format!("route {} is misconfigured: {why}", route.id);
-            return respond_json(session, 503, &message, None).await;
-        }
-        let mut target = forward::upstream_path(&route.target, &subpath);
-        let query = forward::merge_query(
-            &route.default_query_params,
-            route.target.query(),
-            client_query.as_deref(),
-        );
-        if let Some(query) = query {
-            target.push('?');
-            target.push_str(&query);
-        }
-        ctx.target = target;
-        Ok(false)
     }
 
     async fn upstream_peer(
