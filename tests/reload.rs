@@ -167,6 +167,33 @@ fn an_unchanged_file_is_not_rebuilt() {
     assert_eq!(proxy.generation(), before);
 }
 
+#[test]
+fn events_about_other_files_in_the_directory_do_not_re_read_the_routes_file() {
+    let s = setup();
+    let proxy = start_with(&s, 1);
+    let reads = || {
+        proxy
+            .metric("passthru_reloads_total{result=\"unchanged\"}")
+            .unwrap_or(0.0)
+    };
+    let before = reads();
+    let started = std::time::Instant::now();
+    // 50 writes 30 ms apart: past the 20 ms debounce, so each would be a read without the stat.
+    for i in 0..50 {
+        std::fs::write(s.dir.path().join("app.log"), format!("line {i}\n")).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // Only the periodic re-check (every second under test) reads the unchanged file.
+    let allowed = started.elapsed().as_secs_f64().ceil() + 1.0;
+    assert!(
+        reads() - before <= allowed,
+        "{} reads of an unchanged file while another file changed (allowed {allowed})",
+        reads() - before
+    );
+    replace_by_rename(&s.file, &table(&s.up, 2));
+    wait_for_version(&proxy, 2);
+}
+
 fn assert_bad_file_keeps_the_last_good_table(bad: &[u8], logged: &str) {
     let s = setup();
     let proxy = start_with(&s, 1);

@@ -42,6 +42,34 @@ struct ReloadState {
     last_seen: Option<[u8; 32]>,
     /// The last error logged, so a persisting problem is logged once, not every tick.
     last_error: Option<String>,
+    /// The file's stamp when it was last read.
+    last_stamp: Option<FileStamp>,
+}
+
+/// What `stat` says of the routes file, following symlinks. Writing the file changes its ctime,
+/// replacing it (rename, symlink swap) its inode; a directory event that leaves the stamp as it
+/// was concerns another file. The periodic re-check reads regardless, for filesystems whose
+/// timestamps are too coarse to tell two writes apart.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 /// The longest a burst of events can delay a reload.
@@ -53,9 +81,11 @@ impl Reloader {
     fn reload(&self, state: &mut ReloadState, force: bool, trigger: &str) {
         let started = Instant::now();
         let metrics = &self.shared.metrics;
+        state.last_stamp = FileStamp::of(&self.path);
         let bytes = match read_routes_file(&self.path) {
             Ok(bytes) => bytes,
             Err(e) => {
+                state.last_stamp = None;
                 let message = e.to_string();
                 if state.last_error.as_deref() != Some(&message) {
                     metrics.reloads.with_label_values(&["error"]).inc();
@@ -230,7 +260,11 @@ impl BackgroundService for Reloader {
                             _ = quiet => break,
                         }
                     }
-                    self.reload(&mut state, false, "watch");
+                    // In a busy directory most events concern other files; with a large table
+                    // a read and hash per event would keep a core busy.
+                    if state.last_stamp.is_none() || FileStamp::of(&self.path) != state.last_stamp {
+                        self.reload(&mut state, false, "watch");
+                    }
                 }
                 _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => {
                     self.systemd.watchdog();
