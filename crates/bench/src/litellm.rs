@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
-
-use passthru_proxy::metrics::Metrics;
+use passthru_proxy::serving::Shared;
 
 use crate::reload::{litellm_rows_yaml, reload_once, self_rss_kib};
 use crate::report::{median, secs, thousands, Table};
@@ -145,8 +143,7 @@ fn passthru(cycles: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.yaml");
     std::fs::write(&path, litellm_rows_yaml(100)).unwrap();
-    let slot = ArcSwapOption::empty();
-    let metrics = Metrics::new();
+    let shared = Shared::new();
     let mut run = Run {
         label: "passthru (same 100 rows, full rebuild every cycle)".into(),
         rss_start: self_rss_kib(),
@@ -154,7 +151,7 @@ fn passthru(cycles: usize) -> Run {
     };
     for cycle in 1..=cycles {
         let t = Instant::now();
-        let n = reload_once(&path, &slot, &metrics, cycle as u64);
+        let n = reload_once(&path, &shared, cycle as u64);
         run.seconds.push(t.elapsed().as_secs_f64());
         run.size.push(n as u64);
     }

@@ -3,16 +3,13 @@
 //! drop the old table), next to a raw `serde_yaml::Value` parse of the same bytes measured
 //! interleaved in the same loop.
 
-use std::collections::HashSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwapOption;
 use passthru_proxy::loader::{parse_routes, read_routes_file};
-use passthru_proxy::metrics::Metrics;
-use passthru_proxy::serving::{ServingTable, TableDiff};
-use passthru_routes::{RouteTable, RoutesFile};
+use passthru_proxy::reload::swap_in;
+use passthru_proxy::serving::Shared;
+use passthru_routes::RoutesFile;
 use sha2::{Digest, Sha256};
 
 use crate::report::{median, ratio, secs, signed_kib, thousands, verdict, Table};
@@ -53,33 +50,16 @@ pub fn canonical(yaml: &str) -> String {
         .render()
 }
 
-/// One reload exactly as `Reloader::reload` does it, minus logging and counters.
-pub fn reload_once(
-    path: &Path,
-    slot: &ArcSwapOption<ServingTable>,
-    metrics: &Metrics,
-    generation: u64,
-) -> usize {
+/// One reload as `Reloader::reload` does it (read, hash, parse, [`swap_in`]), minus logging and
+/// the reload counters. The number of routes served.
+pub fn reload_once(path: &Path, shared: &Shared, generation: u64) -> usize {
     let bytes = read_routes_file(path).expect("read");
     let hash: [u8; 32] = Sha256::digest(&bytes).into();
-    let current = slot.load_full();
+    let current = shared.table.load_full();
     let file = parse_routes(path, &bytes).expect("valid");
-    let table = RouteTable::new(file);
-    let diff = TableDiff::between(current.as_deref().map(|t| &t.table), &table);
+    let (serving, diff) = swap_in(shared, current, file, generation, hash);
     std::hint::black_box(&diff);
-    let serving = ServingTable::build(table, generation, hash, |n| std::env::var(n).ok());
-    let routes = serving.table.routes().len();
-    let serving = Arc::new(serving);
-    slot.store(Some(serving.clone()));
-    drop(current);
-    let ids: HashSet<&str> = serving
-        .table
-        .routes()
-        .iter()
-        .map(|r| r.id.as_str())
-        .collect();
-    metrics.forget_routes_not_in(|id| ids.contains(id));
-    routes
+    serving.table.routes().len()
 }
 
 /// The floor: read the same file and parse it into a `serde_yaml::Value`.
@@ -109,8 +89,7 @@ pub fn series(dir: &Path, n: usize, cycles: usize) -> Series {
     let path = dir.join("routes.yaml");
     let versions = [routes_yaml(n, 0), routes_yaml(n, 1)];
     assert_eq!(versions[0].len(), versions[1].len());
-    let slot = ArcSwapOption::empty();
-    let metrics = Metrics::new();
+    let shared = Shared::new();
     let mut out = Series {
         bytes: versions[0].len(),
         reload: Vec::with_capacity(cycles),
@@ -123,7 +102,7 @@ pub fn series(dir: &Path, n: usize, cycles: usize) -> Series {
         // Alternate which of the two goes first, so neither always finds a warm cache.
         let time_reload = || {
             let t = Instant::now();
-            assert_eq!(reload_once(&path, &slot, &metrics, cycle as u64), n);
+            assert_eq!(reload_once(&path, &shared, cycle as u64), n);
             t.elapsed().as_secs_f64()
         };
         let time_raw = || {

@@ -1,7 +1,6 @@
 //! Follows routes.yaml (DESIGN.md §6): watch the directory, debounce, re-read, compare a content
 //! hash, rebuild from scratch and swap whole. A bad or missing file keeps the last good table.
 
-use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,8 +16,8 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::loader::{parse_routes, read_routes_file};
-use crate::serving::{ServingTable, Shared, TableDiff};
-use passthru_routes::RouteTable;
+use crate::serving::{route_ids, ServingTable, Shared, TableDiff};
+use passthru_routes::{RouteTable, RoutesFile};
 use passthru_systemd::Notifier;
 
 pub struct Reloader {
@@ -122,26 +121,11 @@ impl Reloader {
         };
         state.last_error = None;
         state.generation += 1;
-        let table = RouteTable::new(file);
-        let diff = TableDiff::between(current.as_deref().map(|t| &t.table), &table);
-        let serving = ServingTable::build(table, state.generation, hash, |name| {
-            std::env::var(name).ok()
-        });
+        let (serving, diff) = swap_in(&self.shared, current, file, state.generation, hash);
         for (route, why) in serving.broken_routes() {
             tracing::error!(route = %route.id, path = %route.path, "route answers 503: {why}");
         }
         let routes = serving.table.routes().len();
-        let serving = Arc::new(serving);
-        self.shared.table.store(Some(serving.clone()));
-        // The previous table is dropped here, or when the last request holding it finishes.
-        drop(current);
-        let ids: HashSet<&str> = serving
-            .table
-            .routes()
-            .iter()
-            .map(|r| r.id.as_str())
-            .collect();
-        metrics.forget_routes_not_in(|id| ids.contains(id));
         let elapsed = started.elapsed();
         metrics.reloads.with_label_values(&["ok"]).inc();
         metrics.reload_seconds.observe(elapsed.as_secs_f64());
@@ -204,6 +188,30 @@ impl Reloader {
         }
         Some((watcher, inode))
     }
+}
+
+/// Builds the table for `file` from scratch, swaps it in whole in place of `current` (what was
+/// served when the file was read) and drops the request series of routes it no longer has. The
+/// old table is freed here, or when the last request holding it finishes.
+pub fn swap_in(
+    shared: &Shared,
+    current: Option<Arc<ServingTable>>,
+    file: RoutesFile,
+    generation: u64,
+    content_hash: [u8; 32],
+) -> (Arc<ServingTable>, TableDiff) {
+    let serving = Arc::new(ServingTable::build(
+        RouteTable::new(file),
+        generation,
+        content_hash,
+        |name| std::env::var(name).ok(),
+    ));
+    let ids = route_ids(&serving.table);
+    let diff = TableDiff::between(current.as_deref().map(|t| &t.table), &serving.table, &ids);
+    shared.table.store(Some(serving.clone()));
+    drop(current);
+    shared.metrics.forget_routes_not_in(|id| ids.contains(id));
+    (serving, diff)
 }
 
 fn watched_dir(path: &Path) -> PathBuf {

@@ -1,7 +1,7 @@
 //! The table the proxy serves: a [`RouteTable`] plus what each route needs at request time,
 //! resolved once when the table is built (never per request, never kept across tables).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -113,13 +113,22 @@ pub struct TableDiff {
     pub changed: Vec<String>,
 }
 
+/// The ids of a table's routes. Built once per reload and shared by the diff and the metrics
+/// sweep.
+pub fn route_ids(table: &RouteTable) -> HashSet<&str> {
+    table.routes().iter().map(|r| r.id.as_str()).collect()
+}
+
 impl TableDiff {
-    pub fn between(old: Option<&RouteTable>, new: &RouteTable) -> TableDiff {
+    /// `new_ids` is [`route_ids`] of `new`.
+    pub fn between(
+        old: Option<&RouteTable>,
+        new: &RouteTable,
+        new_ids: &HashSet<&str>,
+    ) -> TableDiff {
         let before: HashMap<&str, &Route> = old
             .map(|t| t.routes().iter().map(|r| (r.id.as_str(), r)).collect())
             .unwrap_or_default();
-        let after: HashMap<&str, &Route> =
-            new.routes().iter().map(|r| (r.id.as_str(), r)).collect();
         let mut diff = TableDiff::default();
         for route in new.routes() {
             match before.get(route.id.as_str()) {
@@ -132,7 +141,7 @@ impl TableDiff {
             diff.removed = old
                 .routes()
                 .iter()
-                .filter(|r| !after.contains_key(r.id.as_str()))
+                .filter(|r| !new_ids.contains(r.id.as_str()))
                 .map(|r| r.id.to_string())
                 .collect();
         }
@@ -218,7 +227,7 @@ mod tests {
         let new = table(
             "- {id: b, path: /b, target: 'http://y'}\n- {id: c, path: /c, target: 'http://x'}\n",
         );
-        let diff = TableDiff::between(Some(&old), &new);
+        let diff = TableDiff::between(Some(&old), &new, &route_ids(&new));
         assert_eq!(diff.added, ["c"]);
         assert_eq!(diff.removed, ["a"]);
         assert_eq!(diff.changed, ["b"]);
@@ -227,7 +236,10 @@ mod tests {
     #[test]
     fn the_first_table_is_all_added() {
         let new = table("- {id: a, path: /a, target: 'http://x'}\n");
-        assert_eq!(TableDiff::between(None, &new).added, ["a"]);
+        assert_eq!(
+            TableDiff::between(None, &new, &route_ids(&new)).added,
+            ["a"]
+        );
     }
 
     #[test]
