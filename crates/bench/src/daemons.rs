@@ -97,6 +97,10 @@ impl BarePingora {
         }
         bare
     }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for BarePingora {

@@ -202,13 +202,15 @@ pub fn open_loop(
     out
 }
 
-/// wrk's summary: requests per second, p50 and p99 latency in seconds.
+/// wrk's summary: requests per second, p50 and p99 latency in seconds; and, when the run was
+/// told which processes serve it, their CPU time per request in seconds.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Wrk {
     pub rps: f64,
     pub p50: f64,
     pub p99: f64,
     pub non_2xx: u64,
+    pub cpu_per_request: Option<f64>,
 }
 
 /// Runs wrk against `url` (a Lua script, when given, picks the request paths).
@@ -261,6 +263,7 @@ pub fn parse_wrk(text: &str) -> Option<Wrk> {
         p50: p50?,
         p99: p99?,
         non_2xx,
+        cpu_per_request: None,
     })
 }
 
@@ -342,6 +345,14 @@ impl Nginx {
 
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The master and its workers.
+    pub fn pids(&self) -> Vec<u32> {
+        let master = self.child.id();
+        let mut pids = crate::procfs::children(master);
+        pids.push(master);
+        pids
     }
 
     /// An upstream that answers every request with 200 and a short body.

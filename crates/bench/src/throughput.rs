@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::daemons::{BarePingora, ProxyProc};
 use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
+use crate::procfs::{cpu_ticks, TICKS_PER_SECOND};
 use crate::reload::canonical;
 use crate::report::{median, quantile, ratio, secs, thousands, verdict, Table};
 
@@ -50,19 +51,24 @@ pub fn nginx_routes(n: usize, upstream_port: u16) -> String {
     conf
 }
 
-/// Interleaves `rounds` wrk runs over the targets; the median round per target.
-fn saturate(load: &Load, targets: &[(&str, String, Option<&Path>)]) -> Vec<Wrk> {
+/// One target of a saturation run: name, URL, wrk script, and the processes whose CPU time
+/// counts against it (none for the direct connection).
+type Target<'a> = (&'a str, String, Option<&'a Path>, Vec<u32>);
+
+/// Interleaves `rounds` wrk runs over the targets; the median round per target, with the CPU
+/// time its processes spent per request in that round.
+fn saturate(load: &Load, targets: &[Target]) -> Vec<Wrk> {
     let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); targets.len()];
+    let ticks = |pids: &[u32]| -> u64 { pids.iter().filter_map(|&p| cpu_ticks(p)).sum() };
     for round in 0..load.rounds {
-        for (k, (name, url, script)) in targets.iter().enumerate() {
+        for (k, (name, url, script, pids)) in targets.iter().enumerate() {
             eprintln!("  round {}: {name}", round + 1);
-            runs[k].push(wrk(
-                url,
-                load.threads,
-                load.connections,
-                load.duration,
-                *script,
-            ));
+            let before = ticks(pids);
+            let mut w = wrk(url, load.threads, load.connections, load.duration, *script);
+            let seconds = (ticks(pids) - before) as f64 / TICKS_PER_SECOND;
+            let requests = w.rps * load.duration.as_secs_f64();
+            w.cpu_per_request = (!pids.is_empty() && requests > 0.0).then(|| seconds / requests);
+            runs[k].push(w);
         }
     }
     runs.into_iter()
@@ -112,17 +118,25 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             "direct",
             format!("http://{}{direct_path}", upstream.addr()),
             None,
+            vec![],
         ),
         (
             "passthru-proxy",
             format!("http://{}{tested}", proxy.addr),
             None,
+            vec![proxy.pid()],
         ),
-        ("nginx", format!("http://{}{tested}", nginx.addr()), None),
+        (
+            "nginx",
+            format!("http://{}{tested}", nginx.addr()),
+            None,
+            nginx.pids(),
+        ),
         (
             "pingora alone",
             format!("http://{}{tested}", bare.addr),
             None,
+            vec![bare.pid()],
         ),
     ];
     let sat = saturate(load, &targets);
@@ -144,6 +158,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             "req/s vs direct",
             "req/s vs nginx",
             "req/s vs pingora alone",
+            "proxy CPU per request",
             "target",
         ],
     );
@@ -170,6 +185,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             ratio(w.rps / direct.rps),
             vs_nginx,
             vs_floor,
+            w.cpu_per_request.map(secs).unwrap_or_default(),
             target,
         ]);
     }
@@ -180,7 +196,9 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          the tested path is `{tested}` (route {} of {}). \"pingora alone\" is \
          `crates/proxy/examples/bare_pingora.rs` with `{threads}` threads: pingora 0.9 sending \
          every request to the upstream with no routing, header policy, auth or metrics, and the \
-         same allocator as passthru-proxy; it is the floor under passthru-proxy's cost. \
+         same allocator as passthru-proxy; it is the floor under passthru-proxy's cost. Proxy CPU \
+         per request is the user + system time of the proxy's processes (nginx: master and \
+         workers) during the round, divided by the requests it answered. \
          Generator, upstream and proxies share the machine's cores. Non-2xx responses in all \
          runs: {non_2xx}.",
         thousands(routes as u64),
@@ -322,8 +340,8 @@ pub fn lookup(load: &Load, big: usize) -> Vec<Table> {
     let small_url = format!("http://{}/", proxies[0].addr);
     let big_url = format!("http://{}/", proxies[1].addr);
     let targets = [
-        ("10 routes", small_url, Some(scripts[0].as_path())),
-        ("big table", big_url, Some(scripts[1].as_path())),
+        ("10 routes", small_url, Some(scripts[0].as_path()), vec![]),
+        ("big table", big_url, Some(scripts[1].as_path()), vec![]),
     ];
     eprintln!("lookup: wrk × {} rounds", load.rounds);
     let sat = saturate(load, &targets);
