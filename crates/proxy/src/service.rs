@@ -154,18 +154,17 @@ impl ProxyHttp for PassthruProxy {
         let Some(table) = self.shared.table.load_full() else {
             return respond_json(session, 404, "no routes are loaded yet", None).await;
         };
-        match route_request(&table, session.req_header()) {
+        let routed = route_request(&table, session.req_header());
+        ctx.table = Some(table);
+        match routed {
             Ok((index, target)) => {
                 ctx.route = Some(index);
                 ctx.target = target;
-                ctx.table = Some(table);
                 Ok(false)
             }
             Err(refusal) => {
                 ctx.route = refusal.route;
-                ctx.table = Some(table);
-                let allow = refusal.allow;
-                respond_json(session, refusal.status, &refusal.message, allow).await
+                respond_json(session, refusal.status, &refusal.message, refusal.allow).await
             }
         }
     }
