@@ -6,115 +6,16 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passthru_routes::RoutesFile;
 use passthru_tests::http::{get, request, send_raw, Behaviour, Message, Upstream};
-use passthru_tests::proxy::{eventually, free_port, Proxy};
+use passthru_tests::proxy::{eventually, free_port, running_as_root, Proxy};
 use passthru_tests::sync::sync_command;
 use passthru_tests::{binary, repo_root};
-
-/// True when this process runs as root, which bypasses file modes.
-fn running_as_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().nth(1))
-        == Some("0")
-}
-
-/// A proxy process that, when the tests run as root, runs as `nobody` (setpriv), so that a file
-/// mode is enforced on it the way it is on the `passthru` user in production.
-struct Unprivileged {
-    child: Child,
-    addr: SocketAddr,
-    admin: SocketAddr,
-    log: PathBuf,
-}
-
-impl Unprivileged {
-    fn start(routes: &Path, log: PathBuf) -> Unprivileged {
-        let addr = free_port();
-        let admin = free_port();
-        let mut command = if running_as_root() {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-            c.arg(binary("passthru-proxy"));
-            c
-        } else {
-            Command::new(binary("passthru-proxy"))
-        };
-        let child = command
-            .arg("--routes")
-            .arg(routes)
-            .args(["--listen", &addr.to_string(), "--admin", &admin.to_string()])
-            .args(["--grace-period", "1", "--recheck", "1"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start passthru-proxy");
-        let mut p = Unprivileged {
-            child,
-            addr,
-            admin,
-            log,
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(addr).is_err()
-            || std::net::TcpStream::connect(admin).is_err()
-        {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("passthru-proxy exited with {status}:\n{}", p.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "proxy did not start:\n{}",
-                p.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        p
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn metric(&self, prefix: &str) -> f64 {
-        metric(self.admin, prefix)
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// (current RSS, peak RSS) in MiB.
-    fn memory_mib(&self) -> (u64, u64) {
-        memory_mib(self.child.id())
-    }
-}
-
-impl Drop for Unprivileged {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn metric(admin: SocketAddr, prefix: &str) -> f64 {
-    get(admin, "/metrics")
-        .body_text()
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
 
 /// (VmRSS, VmHWM) of a process in MiB.
 fn memory_mib(pid: u32) -> (u64, u64) {
@@ -469,8 +370,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         std::fs::rename(&tmp, &file).unwrap();
     };
     write_good(0);
-    let log_dir = tempfile::tempdir().unwrap();
-    let mut proxy = Unprivileged::start(&file, log_dir.path().join("proxy.log"));
+    let mut proxy = Proxy::start_unprivileged(&file, &[]);
     assert_eq!(served(proxy.addr), Ok("/v0".into()));
 
     // Requests keep being answered while bad files are read and parsed (the reloader runs
@@ -497,7 +397,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         eventually(Duration::from_secs(10), "the good table", || {
             served(proxy.addr) == Ok(format!("/v{version}"))
         });
-        let errors = proxy.metric(RELOAD_ERRORS);
+        let errors = proxy.metric(RELOAD_ERRORS).unwrap_or(0.0);
         let log_before = proxy.log().len();
         let started = Instant::now();
         apply(&c.bad, &file, dir.path());
@@ -508,9 +408,9 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
             10
         });
         let deadline = Instant::now() + limit;
-        while proxy.metric(RELOAD_ERRORS) <= errors {
+        while proxy.metric(RELOAD_ERRORS).unwrap_or(0.0) <= errors {
             assert!(
-                proxy.alive(),
+                proxy.is_running(),
                 "{}: the proxy died:\n{}",
                 c.name,
                 proxy.log()
@@ -524,15 +424,15 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
             std::thread::sleep(Duration::from_millis(10));
         }
         let took = started.elapsed();
-        let (rss, peak) = proxy.memory_mib();
-        assert!(proxy.alive(), "{}: the proxy died", c.name);
+        let (rss, peak) = memory_mib(proxy.pid());
+        assert!(proxy.is_running(), "{}: the proxy died", c.name);
         assert_eq!(
             served(proxy.addr),
             Ok(format!("/v{version}")),
             "{}: the last good table is not served",
             c.name
         );
-        assert_eq!(proxy.metric("passthru_routes "), 1.0, "{}", c.name);
+        assert_eq!(proxy.metric("passthru_routes "), Some(1.0), "{}", c.name);
         // The error is counted just before it is logged.
         eventually(Duration::from_secs(10), "the error log line", || {
             proxy.log()[log_before..].contains("keeping the last good table")
@@ -555,12 +455,12 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
     }
     assert_eq!(
         proxy.metric("passthru_reloads_total{result=\"ok\"}"),
-        cases.len() as f64 + 1.0
+        Some(cases.len() as f64 + 1.0)
     );
     stop.store(true, Ordering::Relaxed);
     client.join().unwrap();
     let slowest = Duration::from_micros(slowest_us.load(Ordering::Relaxed));
-    let (rss, peak) = proxy.memory_mib();
+    let (rss, peak) = memory_mib(proxy.pid());
     eprintln!(
         "{} bad inputs refused; final RSS {rss} MiB, peak {peak} MiB; slowest answer to a client meanwhile {slowest:?}\n{}",
         cases.len(),

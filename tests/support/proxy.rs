@@ -40,11 +40,30 @@ impl Proxy {
     }
 
     pub fn start_with_env(routes: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
+        Proxy::spawn(Command::new(binary("passthru-proxy")), routes, extra, env)
+    }
+
+    /// Like [`Proxy::start`], but when the tests run as root the proxy runs as `nobody`
+    /// (setpriv), so that file modes are enforced on it as on the `passthru` user in production.
+    pub fn start_unprivileged(routes: &Path, extra: &[&str]) -> Proxy {
+        if !running_as_root() {
+            return Proxy::start(routes, extra);
+        }
+        let mut setpriv = Command::new("setpriv");
+        setpriv
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(binary("passthru-proxy"));
+        Proxy::spawn(setpriv, routes, extra, &[])
+    }
+
+    /// Starts `command` (the proxy binary, or a wrapper whose last argument it is) and waits
+    /// until both listeners accept connections.
+    fn spawn(mut command: Command, routes: &Path, extra: &[&str], env: &[(&str, &str)]) -> Proxy {
         let addr = free_port();
         let admin = free_port();
         let log_dir = tempfile::tempdir().unwrap();
         let log = log_dir.path().join("proxy.log");
-        let child = crate::dies_with_its_test(&mut Command::new(binary("passthru-proxy")))
+        let child = crate::dies_with_its_test(&mut command)
             .arg("--routes")
             .arg(routes)
             .args(["--listen", &addr.to_string(), "--admin", &admin.to_string()])
@@ -82,6 +101,11 @@ impl Proxy {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// True while the process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
     }
 
     /// Everything the proxy logged so far.
@@ -149,4 +173,14 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// True when this process runs as root, which bypasses file modes.
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        == Some("0")
 }
