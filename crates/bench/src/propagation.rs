@@ -88,12 +88,7 @@ fn file(samples: usize, routes: usize, up: &str) -> Vec<f64> {
         std::fs::write(&temp, yaml).unwrap();
         let probe = format!("/new-{k}/x");
         std::fs::rename(&temp, &path).unwrap();
-        let took = client
-            .until_status(&probe, 200, POLL, TIMEOUT)
-            .unwrap_or_else(|| panic!("{probe} never answered"));
-        lat.push(took.as_secs_f64());
-        // Let the debounce window close before the next change.
-        std::thread::sleep(Duration::from_millis(50));
+        lat.push(until_served(&mut client, &probe));
     }
     lat
 }
@@ -135,11 +130,17 @@ fn database(samples: usize, routes: usize, up: &str) -> Vec<f64> {
             "INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/db-{k}', '{up}', true, false);"
         ));
         let probe = format!("/db-{k}/x");
-        let took = client
-            .until_status(&probe, 200, POLL, TIMEOUT)
-            .unwrap_or_else(|| panic!("{probe} never answered"));
-        lat.push(took.as_secs_f64());
-        std::thread::sleep(Duration::from_millis(50));
+        lat.push(until_served(&mut client, &probe));
     }
     lat
+}
+
+/// Seconds until `probe` answers 200; then a pause, so the debounce window closes before the
+/// next change.
+fn until_served(client: &mut Client, probe: &str) -> f64 {
+    let took = client
+        .until_status(probe, 200, POLL, TIMEOUT)
+        .unwrap_or_else(|| panic!("{probe} never answered"));
+    std::thread::sleep(Duration::from_millis(50));
+    took.as_secs_f64()
 }
