@@ -42,6 +42,56 @@ fn existing_file(dir: &Path) -> (PathBuf, Vec<u8>, SystemTime) {
     (out.clone(), fs::read(&out).unwrap(), mtime(&out))
 }
 
+/// A daemon that wrote one route, then was told to poll (SIGHUP) while `locker` holds the routes
+/// table locked, so its read waits on the lock. `bytes` and `modified` are the file as written.
+struct BlockedDaemon {
+    d: Daemon,
+    out: PathBuf,
+    bytes: Vec<u8>,
+    modified: SystemTime,
+    locker: sqlx::PgConnection,
+    _dir: tempfile::TempDir,
+}
+
+/// Migrates, inserts one route, runs `before_start` (if any), starts the daemon, waits for its
+/// first write, then takes the lock (`session_sql` runs first on the locking connection) and
+/// sends SIGHUP.
+async fn daemon_blocked_on_a_lock(
+    pg: &PgCluster,
+    before_start: Option<&str>,
+    session_sql: &str,
+) -> BlockedDaemon {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    sql(&pg.url(), &[ROUTE_INSERT]).await;
+    if let Some(statement) = before_start {
+        pg.psql("postgres", statement);
+    }
+    let d = daemon(&pg.url(), &out, dir.path(), &["--query-timeout", "60s"]);
+    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    let bytes = fs::read(&out).unwrap();
+    let modified = mtime(&out);
+    let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
+    sqlx::raw_sql(&format!(
+        "{session_sql} BEGIN; LOCK TABLE passthru_routes IN ACCESS EXCLUSIVE MODE; \
+         UPDATE passthru_revision SET revision = revision + 1"
+    ))
+    .execute(&mut locker)
+    .await
+    .unwrap();
+    d.signal("HUP");
+    BlockedDaemon {
+        d,
+        out,
+        bytes,
+        modified,
+        locker,
+        _dir: dir,
+    }
+}
+
 /// Waits until the log holds every one of `needles`, then checks the daemon runs and the file
 /// is byte-for-byte and mtime-for-mtime what it was.
 async fn fault_reported(
@@ -161,29 +211,22 @@ async fn a_wrong_password_is_reported_and_the_file_kept() {
 
 #[tokio::test]
 async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
-    use sqlx::Connection;
     let pg = PgCluster::start();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("routes.yaml");
-    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
-    sql(&pg.url(), &[ROUTE_INSERT]).await;
-    // The server cancels any statement after 300 ms; the client's own timeout is far away.
-    pg.psql(
-        "postgres",
-        "ALTER DATABASE postgres SET statement_timeout = '300ms'",
-    );
-    let mut d = daemon(&pg.url(), &out, dir.path(), &["--query-timeout", "60s"]);
-    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
-    let bytes = fs::read(&out).unwrap();
-    let modified = mtime(&out);
-
-    // Hold a lock that the daemon's read waits on until the server cancels it.
-    let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
-    sqlx::raw_sql("SET statement_timeout = 0; BEGIN; LOCK TABLE passthru_routes IN ACCESS EXCLUSIVE MODE; UPDATE passthru_revision SET revision = revision + 1")
-        .execute(&mut locker)
-        .await
-        .unwrap();
-    d.signal("HUP");
+    // The server cancels any statement after 300 ms; the client's own timeout is far away. The
+    // lock holder opts out, so only the daemon's read waits on the lock until cancelled.
+    let BlockedDaemon {
+        mut d,
+        out,
+        bytes,
+        modified,
+        mut locker,
+        _dir,
+    } = daemon_blocked_on_a_lock(
+        &pg,
+        Some("ALTER DATABASE postgres SET statement_timeout = '300ms'"),
+        "SET statement_timeout = 0;",
+    )
+    .await;
     fault_reported(
         &mut d,
         &out,
@@ -205,24 +248,16 @@ async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
 
 #[tokio::test]
 async fn the_server_restarting_in_the_middle_of_a_query_is_survived() {
-    use sqlx::Connection;
     let pg = PgCluster::start();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("routes.yaml");
-    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
-    sql(&pg.url(), &[ROUTE_INSERT]).await;
-    let mut d = daemon(&pg.url(), &out, dir.path(), &["--query-timeout", "60s"]);
-    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
-    let bytes = fs::read(&out).unwrap();
-    let modified = mtime(&out);
-
-    // The daemon's read blocks behind this lock; the server is restarted while it waits.
-    let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
-    sqlx::raw_sql("BEGIN; LOCK TABLE passthru_routes IN ACCESS EXCLUSIVE MODE; UPDATE passthru_revision SET revision = revision + 1")
-        .execute(&mut locker)
-        .await
-        .unwrap();
-    d.signal("HUP");
+    // The daemon's read blocks behind a lock; the server is restarted while it waits.
+    let BlockedDaemon {
+        mut d,
+        out,
+        bytes,
+        modified,
+        locker,
+        _dir,
+    } = daemon_blocked_on_a_lock(&pg, None, "").await;
     tokio::time::sleep(Duration::from_millis(700)).await;
     let in_flight = pg.psql(
         "postgres",
