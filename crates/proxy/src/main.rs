@@ -190,7 +190,7 @@ fn print_table(table: &RouteTable) {
                 r.path.clone(),
                 r.match_kind().to_owned(),
                 if r.auth { "key" } else { "none" }.to_owned(),
-                r.target.as_str().to_owned(),
+                r.target.redacted(),
             ]
         })
         .collect();

@@ -1,6 +1,7 @@
 //! Follows routes.yaml (DESIGN.md §6): watch the directory, debounce, re-read, compare a content
 //! hash, rebuild from scratch and swap whole. A bad or missing file keeps the last good table.
 
+use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +44,32 @@ struct ReloadState {
     last_error: Option<String>,
     /// The file's stamp when it was last read.
     last_stamp: Option<FileStamp>,
+    /// The stamp of the file version last refused (unreadable, too large, invalid): not read
+    /// again until its stat changes, so a refused 70 MB file costs one read, not one per event.
+    refused_stamp: Option<FileStamp>,
+    /// The inode some process has written to and not closed yet (inotify `IN_MODIFY` without
+    /// `IN_CLOSE_WRITE`): a file being rewritten in place is not loaded until its writer is done,
+    /// because a prefix of a valid file is often valid and can mean more access (a key without
+    /// its `expires`, a route without its `methods`).
+    writer_open: Option<u64>,
+    /// A SIGHUP that arrived while a writer had the file open; honoured once it is closed.
+    force_pending: bool,
+    /// Without a working watcher, a changed stamp is loaded only once a re-check tick finds it
+    /// unchanged, since no close event can tell that the writer is done.
+    unsettled_stamp: Option<FileStamp>,
+}
+
+/// What one watcher event says about the routes file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WatchEvent {
+    /// Its bytes were written in place (`IN_MODIFY`).
+    Written,
+    /// A writer closed it (`IN_CLOSE_WRITE`).
+    Closed,
+    /// Anything else in the directory (create, rename, delete, attributes): maybe changed.
+    Other,
+    /// The watcher lost events (queue overflow) or failed: what is open is unknown.
+    Rescan,
 }
 
 /// What `stat` says of the routes file, following symlinks. Writing the file changes its ctime,
@@ -80,30 +107,48 @@ impl Reloader {
     fn reload(&self, state: &mut ReloadState, force: bool, trigger: &str) {
         let started = Instant::now();
         let metrics = &self.shared.metrics;
-        state.last_stamp = FileStamp::of(&self.path);
+        let stamp = FileStamp::of(&self.path);
+        if state.writer_open.is_some() && state.writer_open == stamp.map(|s| s.ino) {
+            state.force_pending |= force;
+            metrics.reloads.with_label_values(&["waiting"]).inc();
+            tracing::info!(
+                file = %self.path.display(),
+                trigger,
+                "routes file is open for writing: loading it once the writer closes it"
+            );
+            return;
+        }
+        let force = force || std::mem::take(&mut state.force_pending);
+        if !force && stamp.is_some() && stamp == state.refused_stamp {
+            metrics.reloads.with_label_values(&["unchanged"]).inc();
+            return;
+        }
+        state.last_stamp = stamp;
         let bytes = match read_routes_file(&self.path) {
             Ok(bytes) => bytes,
-            Err(e) => {
-                state.last_stamp = None;
-                let message = e.to_string();
-                if state.last_error.as_deref() != Some(&message) {
-                    metrics.reloads.with_label_values(&["error"]).inc();
-                    self.log_kept(&message, trigger);
-                    state.last_error = Some(message);
-                    state.last_seen = None;
-                }
-                return;
-            }
+            Err(e) => return self.refuse(state, stamp, e.to_string(), trigger),
         };
+        if FileStamp::of(&self.path) != stamp {
+            // Written while it was read: the next event or tick reads it again.
+            state.last_stamp = None;
+            metrics.reloads.with_label_values(&["waiting"]).inc();
+            return;
+        }
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
         let current = self.shared.table.load_full();
         let serving_hash = current.as_ref().map(|t| t.content_hash);
         if !force && (state.last_seen == Some(hash) || serving_hash == Some(hash)) {
-            if state.last_seen != Some(hash) {
+            let back_to_serving = serving_hash == Some(hash)
+                && (state.last_seen != Some(hash) || state.last_error.is_some());
+            if back_to_serving {
                 // Back to the bytes being served after a bad version: nothing to rebuild.
                 tracing::info!(file = %self.path.display(), "routes file is back to the table being served");
                 state.last_seen = Some(hash);
                 state.last_error = None;
+                state.refused_stamp = None;
+            } else if state.last_error.is_some() {
+                // The same refused bytes under a new stamp (touched, copied back).
+                state.refused_stamp = stamp;
             }
             metrics.reloads.with_label_values(&["unchanged"]).inc();
             return;
@@ -111,15 +156,10 @@ impl Reloader {
         state.last_seen = Some(hash);
         let file = match parse_routes(&self.path, &bytes) {
             Ok(file) => file,
-            Err(e) => {
-                metrics.reloads.with_label_values(&["error"]).inc();
-                let message = e.to_string();
-                self.log_kept(&message, trigger);
-                state.last_error = Some(message);
-                return;
-            }
+            Err(e) => return self.refuse(state, stamp, e.to_string(), trigger),
         };
         state.last_error = None;
+        state.refused_stamp = None;
         state.generation += 1;
         let (serving, diff) = swap_in(&self.shared, current, file, state.generation, hash);
         for (route, why) in serving.broken_routes() {
@@ -146,6 +186,28 @@ impl Reloader {
             .status(&crate::serving::status_line(&self.shared));
     }
 
+    /// Keeps the table being served. Each refused version of the file (a new stamp) is logged
+    /// and counted once; a missing file (no stamp) is logged again only when the reason changes.
+    fn refuse(
+        &self,
+        state: &mut ReloadState,
+        stamp: Option<FileStamp>,
+        message: String,
+        trigger: &str,
+    ) {
+        let new_version = stamp.is_some() && stamp != state.refused_stamp;
+        if new_version || state.last_error.as_deref() != Some(&message) {
+            self.shared
+                .metrics
+                .reloads
+                .with_label_values(&["error"])
+                .inc();
+            self.log_kept(&message, trigger);
+            state.last_error = Some(message);
+        }
+        state.refused_stamp = stamp;
+    }
+
     fn log_kept(&self, message: &str, trigger: &str) {
         match self.shared.table.load().as_ref() {
             Some(t) => tracing::error!(
@@ -166,15 +228,17 @@ impl Reloader {
     /// directory itself is replaced.
     fn watch(
         &self,
-        events: &mpsc::UnboundedSender<()>,
+        events: &mpsc::UnboundedSender<WatchEvent>,
     ) -> Option<(notify::RecommendedWatcher, u64)> {
         let dir = watched_dir(&self.path);
         let inode = std::fs::metadata(&dir).ok()?.ino();
         let tx = events.clone();
+        let names = watched_names(&self.path);
         let mut watcher =
-            notify::recommended_watcher(move |_event: notify::Result<notify::Event>| {
-                // Every event, and every watcher error, means "maybe changed".
-                let _ = tx.send(());
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if let Some(event) = classify(event, &names) {
+                    let _ = tx.send(event);
+                }
             })
             .map_err(|e| {
                 tracing::warn!(
@@ -212,6 +276,45 @@ pub fn swap_in(
     drop(current);
     shared.metrics.forget_routes_not_in(|id| ids.contains(id));
     (serving, diff)
+}
+
+/// What an event means for the routes file; `None` for what cannot change it (opens and
+/// read-only closes, including the reloader's own reads).
+fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Option<WatchEvent> {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    let event = match event {
+        Ok(event) if event.need_rescan() => return Some(WatchEvent::Rescan),
+        Ok(event) => event,
+        Err(_) => return Some(WatchEvent::Rescan),
+    };
+    let ours = || {
+        event
+            .paths
+            .iter()
+            .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
+    };
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) if ours() => {
+            Some(WatchEvent::Closed)
+        }
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Data(_)) if ours() => Some(WatchEvent::Written),
+        _ => Some(WatchEvent::Other),
+    }
+}
+
+/// The names under which writes to the routes file show up in its directory: its own, and its
+/// symlink target's when that lives in the same directory.
+fn watched_names(path: &Path) -> Vec<OsString> {
+    let mut names: Vec<OsString> = path.file_name().map(OsString::from).into_iter().collect();
+    if let Ok(real) = std::fs::canonicalize(path) {
+        let same_dir =
+            std::fs::canonicalize(watched_dir(path)).ok() == real.parent().map(Path::to_path_buf);
+        if let (true, Some(name)) = (same_dir, real.file_name()) {
+            names.push(name.to_owned());
+        }
+    }
+    names
 }
 
 fn watched_dir(path: &Path) -> PathBuf {
@@ -259,18 +362,37 @@ impl BackgroundService for Reloader {
                     tracing::info!("SIGHUP: rebuilding the table");
                     self.reload(&mut state, true, "sighup");
                 }
-                Some(()) = rx.recv() => {
+                Some(first) = rx.recv() => {
+                    let mut closed = false;
+                    let mut note = |event: WatchEvent, state: &mut ReloadState| match event {
+                        WatchEvent::Written => {
+                            state.writer_open = FileStamp::of(&self.path).map(|s| s.ino);
+                        }
+                        WatchEvent::Closed => {
+                            state.writer_open = None;
+                            closed = true;
+                        }
+                        WatchEvent::Rescan => state.writer_open = None,
+                        WatchEvent::Other => {}
+                    };
+                    note(first, &mut state);
                     let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
                     loop {
                         let quiet = tokio::time::sleep(self.debounce);
                         tokio::select! {
-                            more = rx.recv() => if more.is_none() || tokio::time::Instant::now() >= deadline { break },
+                            more = rx.recv() => match more {
+                                Some(event) => {
+                                    note(event, &mut state);
+                                    if tokio::time::Instant::now() >= deadline { break }
+                                }
+                                None => break,
+                            },
                             _ = quiet => break,
                         }
                     }
                     // In a busy directory most events concern other files; with a large table
                     // a read and hash per event would keep a core busy.
-                    if state.last_stamp.is_none() || FileStamp::of(&self.path) != state.last_stamp {
+                    if closed || state.last_stamp.is_none() || FileStamp::of(&self.path) != state.last_stamp {
                         self.reload(&mut state, false, "watch");
                     }
                 }
@@ -283,6 +405,15 @@ impl BackgroundService for Reloader {
                     if watch.as_ref().map(|(_, ino)| *ino) != dir_inode {
                         // The directory was replaced or the watcher never started: re-arm.
                         watch = self.watch(&tx);
+                    }
+                    if watch.is_none() && !forced {
+                        // No close events to wait for: load a change once it has held still
+                        // for a whole tick.
+                        let stamp = FileStamp::of(&self.path);
+                        if stamp != state.last_stamp && stamp != state.unsettled_stamp {
+                            state.unsettled_stamp = stamp;
+                            continue;
+                        }
                     }
                     self.reload(&mut state, forced, if forced { "sighup" } else { "recheck" });
                 }

@@ -9,6 +9,7 @@ mod nesting;
 mod parse;
 mod path;
 mod problem;
+mod redact;
 mod render;
 mod schema;
 mod table;
@@ -23,6 +24,7 @@ pub use model::{
 pub use parse::LITELLM_ONLY_FIELDS;
 pub use path::{normalize_request_path, PathRejection};
 pub use problem::{Location, Problem, ProblemKind, Problems};
+pub use redact::redact_target;
 pub use schema::json_schema;
 pub use table::{KeyStatus, Lookup, Match, RouteTable};
 pub use write::{write_atomically, WriteError, WriteOutcome};

@@ -92,6 +92,19 @@ impl Target {
         if authority.as_str().ends_with(':') {
             return Err("has an empty port after ':'".into());
         }
+        // `http::Uri` accepts any digits as a port and then reports none, which would send the
+        // request (and its configured credentials) to the scheme's default port.
+        let after_host = authority.as_str().rsplit(']').next().unwrap_or_default();
+        if let Some((_, port)) = after_host.rsplit_once(':') {
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => {}
+                _ => {
+                    return Err(format!(
+                        "has port {port}; a port is a number from 1 to 65535"
+                    ))
+                }
+            }
+        }
         Ok(Target {
             raw: raw.to_owned(),
             uri,
@@ -100,6 +113,11 @@ impl Target {
 
     pub fn as_str(&self) -> &str {
         &self.raw
+    }
+
+    /// The URL as messages may quote it: secret-looking query values masked.
+    pub fn redacted(&self) -> String {
+        crate::redact::redact_target(&self.raw)
     }
 
     pub fn is_https(&self) -> bool {

@@ -12,6 +12,7 @@ use crate::model::{
 };
 use crate::path::check_route_path;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
+use crate::redact::redact_target;
 
 pub(crate) const TOP_FIELDS: &[&str] = &["version", "routes", "keys"];
 pub(crate) const ROUTE_FIELDS: &[&str] = &[
@@ -432,7 +433,11 @@ impl Route {
             Some(Value::String(t)) => match Target::parse(t) {
                 Ok(target) => Some(target),
                 Err(why) => {
-                    rp.push(ProblemKind::BadTarget, "target", format!("{t:?} {why}"));
+                    rp.push(
+                        ProblemKind::BadTarget,
+                        "target",
+                        format!("{:?} {why}", redact_target(t)),
+                    );
                     None
                 }
             },

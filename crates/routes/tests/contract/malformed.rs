@@ -57,6 +57,9 @@ malformed! {
     target_ftp: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "only http and https";
     target_no_host: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "has no host";
     target_credentials: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "must not carry credentials";
+    target_port_99999: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "has port 99999; a port is a number from 1 to 65535";
+    target_port_0: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "has port 0";
+    target_port_65536: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "has port 65536";
     target_python_adapter: BadTarget at "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`", says "needs http:// or https://";
     header_crlf: BadHeader at "routes[0] (id auto-14f168a8aae4f092, path /a) field `headers.x-team`", says "CR or LF";
     header_bad_name: BadHeader at "routes[0] (id auto-14f168a8aae4f092, path /a) field `headers.bad header`", says "not a valid header name";
@@ -80,6 +83,27 @@ malformed! {
     key_bad_expiry: BadExpiry at "keys[0] field `expires`", says "not a UTC timestamp";
     key_unknown_field: UnknownField at "keys[0] field `key`", says "known fields: sha256, expires";
     query_param_not_mapping: WrongType at "routes[0] (id auto-14f168a8aae4f092, path /a) field `default_query_params`", says "found a string";
+}
+
+/// Regression (outside probe): a refused target was quoted in full, password included.
+#[test]
+fn a_refused_target_is_quoted_without_its_credentials() {
+    let message = refused(
+        "target_credentials",
+        ProblemKind::BadTarget,
+        "routes[0] (id auto-14f168a8aae4f092, path /a) field `target`",
+    );
+    let bytes = std::fs::read(data("invalid/target_credentials.yaml")).unwrap();
+    let password = String::from_utf8(bytes).unwrap();
+    let password = password
+        .split("://")
+        .nth(1)
+        .and_then(|s| s.split('@').next())
+        .and_then(|s| s.split(':').nth(1))
+        .unwrap()
+        .to_owned();
+    assert!(!message.contains(&password), "{message}");
+    assert!(message.contains("***@"), "{message}");
 }
 
 #[test]

@@ -1,0 +1,283 @@
+//! What the proxy loads from routes.yaml is always a whole file an operator meant: never the
+//! prefix of one being rewritten in place, never a refused file read over and over, never a
+//! target with an impossible port, and never a quoted secret in a log.
+
+use std::io::Write;
+use std::time::Duration;
+
+use passthru_tests::http::{request, Behaviour, Upstream};
+use passthru_tests::proxy::{eventually, Proxy};
+
+const WAIT: Duration = Duration::from_secs(10);
+const KEY: &str = "sk-in-place-writer";
+/// sha256 of [`KEY`].
+fn key_hash() -> String {
+    use sha2::Digest;
+    hex_lower(&sha2::Sha256::digest(KEY.as_bytes()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn waiting_reloads(proxy: &Proxy) -> f64 {
+    proxy
+        .metric("passthru_reloads_total{result=\"waiting\"}")
+        .unwrap_or(0.0)
+}
+
+fn status_with_key(proxy: &Proxy, method: &str) -> u16 {
+    let auth = format!("Bearer {KEY}");
+    request(proxy.addr, method, "/r", &[("authorization", &auth)], b"").status()
+}
+
+/// Writes `head` to `file` opened for writing (truncating, as `cat >`, nano and
+/// `vim` with `backupcopy=yes` do), waits until the proxy has seen the half-written file and
+/// one more re-check tick, asserts `check` on it, then writes `tail` and closes.
+fn write_slowly(
+    proxy: &Proxy,
+    file: &std::path::Path,
+    head: &str,
+    tail: &str,
+    check: impl Fn(&Proxy),
+) {
+    let generation = proxy.generation();
+    let before = waiting_reloads(proxy);
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(file)
+        .unwrap();
+    writer.write_all(head.as_bytes()).unwrap();
+    writer.flush().unwrap();
+    // The watcher saw the write, and later a re-check tick came and went: both waited.
+    eventually(WAIT, "the proxy to wait for the writer twice", || {
+        waiting_reloads(proxy) >= before + 2.0
+    });
+    assert_eq!(proxy.generation(), generation, "{}", proxy.log());
+    check(proxy);
+    writer.write_all(tail.as_bytes()).unwrap();
+    drop(writer);
+    eventually(WAIT, "the finished file to load", || {
+        proxy.generation() > generation
+    });
+}
+
+#[test]
+fn a_key_whose_expires_line_is_not_written_yet_stays_expired() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    let head = format!(
+        "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: true}}\nkeys:\n- sha256: {}\n",
+        up.url(),
+        key_hash()
+    );
+    let tail = "  expires: 2020-01-01T00:00:00Z\n";
+    // The rewrite changes a comment, so that finishing it loads a new generation.
+    std::fs::write(&file, format!("{head}{tail}# first version\n")).unwrap();
+    let proxy = Proxy::start(&file, &[]);
+    assert_eq!(status_with_key(&proxy, "GET"), 401);
+
+    write_slowly(&proxy, &file, &head, tail, |proxy| {
+        assert_eq!(status_with_key(proxy, "GET"), 401, "the prefix was loaded");
+    });
+    assert_eq!(status_with_key(&proxy, "GET"), 401);
+    assert_eq!(up.count(), 0);
+}
+
+#[test]
+fn a_route_whose_methods_line_is_not_written_yet_keeps_its_methods() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    let head = format!(
+        "version: 1\nroutes:\n- id: r\n  path: /r\n  target: '{}/v'\n  auth: false\n",
+        up.url()
+    );
+    let tail = "  methods: [GET]\n";
+    // The rewrite changes a comment, so that finishing it loads a new generation.
+    std::fs::write(&file, format!("{head}{tail}# first version\n")).unwrap();
+    let proxy = Proxy::start(&file, &[]);
+    assert_eq!(request(proxy.addr, "DELETE", "/r", &[], b"").status(), 405);
+
+    write_slowly(&proxy, &file, &head, tail, |proxy| {
+        assert_eq!(
+            request(proxy.addr, "DELETE", "/r", &[], b"").status(),
+            405,
+            "the prefix was loaded"
+        );
+    });
+    assert_eq!(request(proxy.addr, "DELETE", "/r", &[], b"").status(), 405);
+    assert_eq!(request(proxy.addr, "GET", "/r", &[], b"").status(), 200);
+}
+
+#[test]
+fn sighup_while_a_writer_has_the_file_open_waits_for_the_writer() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    let head = format!(
+        "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: true}}\nkeys:\n- sha256: {}\n",
+        up.url(),
+        key_hash()
+    );
+    let tail = "  expires: 2020-01-01T00:00:00Z\n";
+    // The rewrite changes a comment, so that finishing it loads a new generation.
+    std::fs::write(&file, format!("{head}{tail}# first version\n")).unwrap();
+    let proxy = Proxy::start(&file, &[]);
+    write_slowly(&proxy, &file, &head, tail, |proxy| {
+        let before = waiting_reloads(proxy);
+        proxy.signal("HUP");
+        eventually(WAIT, "the SIGHUP to wait too", || {
+            waiting_reloads(proxy) > before
+        });
+        assert_eq!(status_with_key(proxy, "GET"), 401, "the prefix was loaded");
+    });
+    assert_eq!(status_with_key(&proxy, "GET"), 401);
+}
+
+/// Bytes the process has read through read(2) and friends, from /proc/PID/io.
+fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_refused_oversize_file_is_read_once_until_it_changes() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    let good = format!(
+        "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: false}}\n",
+        up.url()
+    );
+    std::fs::write(&file, &good).unwrap();
+    let proxy = Proxy::start(&file, &[]);
+    let errors = || {
+        proxy
+            .metric("passthru_reloads_total{result=\"error\"}")
+            .unwrap_or(0.0)
+    };
+    let ticks = || {
+        proxy
+            .metric("passthru_reloads_total{result=\"unchanged\"}")
+            .unwrap_or(0.0)
+    };
+
+    // 65 MiB: over the 64 MiB cap.
+    let mut big = good.clone().into_bytes();
+    big.resize(65 << 20, b'#');
+    std::fs::write(&file, &big).unwrap();
+    eventually(WAIT, "the oversize file to be refused", || errors() >= 1.0);
+    let read_after_refusal = bytes_read(proxy.pid());
+    // Three re-check ticks (one a second under test), plus directory events of other files.
+    let ticks_before = ticks();
+    for i in 0..20 {
+        std::fs::write(dir.path().join("neighbour"), format!("{i}")).unwrap();
+    }
+    eventually(WAIT, "three re-check ticks", || {
+        ticks() >= ticks_before + 3.0
+    });
+    let read_since = bytes_read(proxy.pid()) - read_after_refusal;
+    assert!(
+        read_since < 1 << 20,
+        "{read_since} bytes read while the refused file stayed as it was"
+    );
+    assert_eq!(errors(), 1.0, "the refusal is counted once");
+    assert_eq!(proxy.log().matches("larger than").count(), 1);
+    assert_eq!(
+        request(proxy.addr, "GET", "/r", &[], b"").status(),
+        200,
+        "the last good table still serves"
+    );
+
+    // A new version of the file is read again, and its refusal logged again.
+    big.push(b'#');
+    std::fs::write(&file, &big).unwrap();
+    eventually(WAIT, "the second version to be refused", || errors() >= 2.0);
+    assert_eq!(proxy.log().matches("larger than").count(), 2);
+}
+
+#[test]
+fn a_target_port_outside_1_to_65535_is_refused_and_nothing_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    for port in ["99999", "0", "65536"] {
+        std::fs::write(
+            &file,
+            format!(
+                "version: 1\nroutes:\n- {{path: /r, target: 'http://127.0.0.1:{port}/base', auth: false, headers: {{authorization: Bearer s3cret}}}}\n"
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
+            .arg("check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "port {port} passed check");
+        assert!(
+            stderr.contains(&format!("has port {port}")),
+            "port {port}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_refused_target_with_credentials_is_logged_without_them() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: false}}\n",
+            up.url()
+        ),
+    )
+    .unwrap();
+    let proxy = Proxy::start(&file, &[]);
+    let bad = "version: 1\nroutes:\n- {id: r, path: /r, target: 'https://svc:S3cretPassw0rd@internal.example/v1?api_key=k3y&x=1'}\n";
+    std::fs::write(&file, bad).unwrap();
+    eventually(WAIT, "the refusal to be logged", || {
+        proxy.log().contains("must not carry credentials")
+    });
+    let check = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let check = String::from_utf8_lossy(&check.stderr).into_owned();
+    for (what, text) in [("proxy log", proxy.log()), ("check", check)] {
+        assert!(text.contains("***@internal.example"), "{what}: {text}");
+        for secret in ["S3cretPassw0rd", "k3y"] {
+            assert!(!text.contains(secret), "{what} printed {secret}: {text}");
+        }
+    }
+}
+
+#[test]
+fn check_lists_a_valid_target_without_its_secret_query_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(
+        &file,
+        "version: 1\nroutes:\n- {path: /r, target: 'https://api.example.com/v1?key=AIzaSecret&alt=sse'}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("?key=***&alt=sse"), "{stdout}");
+    assert!(!stdout.contains("AIzaSecret"), "{stdout}");
+}
