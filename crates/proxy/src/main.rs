@@ -209,6 +209,7 @@ fn print_table(table: &RouteTable) {
             .collect();
         println!("{}", line.join("  ").trim_end());
     }
+    print_key_scopes(table);
     let keys = table.file().keys().len();
     println!(
         "{} route{}, {} key hash{}: ok",
@@ -217,6 +218,35 @@ fn print_table(table: &RouteTable) {
         keys,
         if keys == 1 { "" } else { "es" }
     );
+}
+
+/// How many keys share each distinct set of grants; nothing when every key is unscoped.
+fn print_key_scopes(table: &RouteTable) {
+    let mut scopes: std::collections::BTreeMap<&passthru_routes::Grants, usize> =
+        Default::default();
+    for key in table.file().keys() {
+        *scopes.entry(key.grants()).or_default() += 1;
+    }
+    if scopes.keys().all(|g| g.is_unscoped()) {
+        return;
+    }
+    println!("KEYS  ACCESS TO auth: true ROUTES");
+    for (grants, count) in scopes {
+        let access = if grants.admin {
+            "admin: every route".to_owned()
+        } else {
+            let allow = match &grants.allow {
+                None => "allow: every route".to_owned(),
+                Some(list) => format!("allow: {list:?}"),
+            };
+            if grants.deny.is_empty() {
+                allow
+            } else {
+                format!("{allow}, deny: {:?}", grants.deny)
+            }
+        };
+        println!("{count:>4}  {access}");
+    }
 }
 
 const MODELINE: &[u8] = b"# yaml-language-server:";

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use passthru_routes::{normalize_request_path, KeyStatus, Lookup, Method, Route};
+use passthru_routes::{normalize_request_path, GrantRefusal, KeyStatus, Lookup, Method, Route};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -107,7 +107,23 @@ fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, St
         let status =
             forward::presented_key(req).map(|key| table.table.key_status(key, SystemTime::now()));
         let refusal = match status {
-            Some(KeyStatus::Valid) => None,
+            Some(KeyStatus::Valid(grants)) => {
+                grants.decide(&path).map_err(|why| {
+                    let rule = match why {
+                        GrantRefusal::Denied(entry) => {
+                            format!("`{entry}` in the key's `deny` list matches {path}")
+                        }
+                        GrantRefusal::NotAllowed => {
+                            format!("the key's `allow` list has no entry for {path}")
+                        }
+                    };
+                    refuse(
+                        403,
+                        format!("the API key may not use route {}: {rule}", route.id),
+                    )
+                })?;
+                None
+            }
             Some(KeyStatus::Expired) => Some("the API key has expired"),
             Some(KeyStatus::Unknown) => Some("the API key is not valid"),
             None => Some("this route requires an API key: send `Authorization: Bearer <key>`"),

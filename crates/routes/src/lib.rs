@@ -2,6 +2,7 @@
 //! serves it): the model, stable ids, validation, canonical rendering, request-path normalisation,
 //! the route table and the atomic write. No async runtime, database or HTTP server here.
 
+mod grants;
 mod id;
 mod method;
 mod model;
@@ -15,6 +16,10 @@ mod schema;
 mod table;
 mod write;
 
+pub use grants::{
+    allow_matches, check_list as check_grant_list, deny_matches, GrantRefusal, Grants,
+    GrantsInterner, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
+};
 pub use id::StableId;
 pub use method::{Method, MethodSet};
 pub use model::{

@@ -1,8 +1,10 @@
 //! The validated routes table: what a routes.yaml file means once it has passed every check.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::grants::{Grants, GrantsInterner};
 use crate::id::StableId;
 use crate::method::MethodSet;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
@@ -227,17 +229,19 @@ fn is_env_name(name: &str) -> bool {
 }
 
 /// The sha256 of an API key that `auth: true` routes accept, as LiteLLM stores it in
-/// `"LiteLLM_VerificationToken".token`; never the key itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// `"LiteLLM_VerificationToken".token`; never the key itself. With the routes it may use.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct KeyHash {
     pub sha256: [u8; 32],
     /// Whole seconds; the key is refused from this instant on.
     pub expires: Option<SystemTime>,
+    /// `None`: an unscoped key (every `auth: true` route). Equal grants share one allocation.
+    pub grants: Option<Arc<Grants>>,
 }
 
 impl KeyHash {
-    /// A key hash whose expiry is rounded down to whole seconds, as files carry it: a key never
-    /// lives longer than its source says.
+    /// An unscoped key hash whose expiry is rounded down to whole seconds, as files carry it: a
+    /// key never lives longer than its source says.
     pub fn new(sha256: [u8; 32], expires: Option<SystemTime>) -> KeyHash {
         let expires = expires.map(|t| {
             let secs = t
@@ -245,7 +249,27 @@ impl KeyHash {
                 .map_or(0, |d| d.as_secs());
             std::time::UNIX_EPOCH + Duration::from_secs(secs)
         });
-        KeyHash { sha256, expires }
+        KeyHash {
+            sha256,
+            expires,
+            grants: None,
+        }
+    }
+
+    /// This key, limited to `grants` (shared through `interner`).
+    pub fn with_grants(mut self, grants: Grants, interner: &mut GrantsInterner) -> KeyHash {
+        self.grants = interner.intern(grants);
+        self
+    }
+
+    /// The key's grants; an unscoped key's are the default.
+    pub fn grants(&self) -> &Grants {
+        static UNSCOPED: Grants = Grants {
+            admin: false,
+            allow: None,
+            deny: Vec::new(),
+        };
+        self.grants.as_deref().unwrap_or(&UNSCOPED)
     }
 
     /// Parses 64 hex digits (either case).

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::grants::{check_list as check_grant_list, Grants, GrantsInterner};
 use crate::id::StableId;
 use crate::method::{Method, MethodSet};
 use crate::model::{
@@ -36,7 +37,7 @@ pub const LITELLM_ONLY_FIELDS: &[&str] = &[
     "merge_query_params",
     "custom_auth_parser",
 ];
-pub(crate) const KEY_FIELDS: &[&str] = &["sha256", "expires"];
+pub(crate) const KEY_FIELDS: &[&str] = &["sha256", "expires", "admin", "allow", "deny"];
 /// Configured headers the proxy owns: framing, connection management and routing.
 pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "connection",
@@ -193,11 +194,12 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
     }
     let mut keys = Vec::new();
     let mut key_indices = Vec::new();
+    let mut interner = GrantsInterner::default();
     match map.get("keys") {
         None | Some(Value::Null) => {}
         Some(Value::Sequence(items)) => {
             for (index, item) in items.iter().enumerate() {
-                match key_from_value(index, item) {
+                match key_from_value(index, item, &mut interner) {
                     Ok(key) => {
                         keys.push(key);
                         key_indices.push(index);
@@ -251,7 +253,8 @@ fn check_field_name(
     let hint = known
         .iter()
         .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, _)| *d <= 2)
+        // A short name is "close" to too many others (`key` is two edits from `deny`).
+        .filter(|(d, _)| *d <= 2 && *d * 3 <= name.len())
         .min()
         .map(|(_, k)| format!("; did you mean `{k}`?"))
         .unwrap_or_else(|| format!("; known fields: {}", known.join(", ")));
@@ -652,7 +655,11 @@ fn parse_timeout(map: &Mapping, rp: &mut RouteProblems) -> Duration {
     Duration::from_millis((secs * 1000.0).round() as u64)
 }
 
-fn key_from_value(index: usize, value: &Value) -> Result<KeyHash, Vec<Problem>> {
+fn key_from_value(
+    index: usize,
+    value: &Value,
+    interner: &mut GrantsInterner,
+) -> Result<KeyHash, Vec<Problem>> {
     let at = |field: Option<&str>| Location::Key {
         index,
         field: field.map(str::to_owned),
@@ -662,7 +669,7 @@ fn key_from_value(index: usize, value: &Value) -> Result<KeyHash, Vec<Problem>> 
             ProblemKind::WrongType,
             at(None),
             format!(
-                "each key must be a mapping with `sha256` (and optionally `expires`), found {}",
+                "each key must be a mapping with `sha256` (and optionally `expires`, `admin`, `allow`, `deny`), found {}",
                 type_name(value)
             ),
         )]);
@@ -726,8 +733,57 @@ fn key_from_value(index: usize, value: &Value) -> Result<KeyHash, Vec<Problem>> 
             None
         }
     };
+    let admin = match map.get("admin") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            problems.push(Problem::new(
+                ProblemKind::WrongType,
+                at(Some("admin")),
+                format!("must be true or false, found {}", type_name(other)),
+            ));
+            false
+        }
+    };
+    let mut grant_list = |field: &str| -> Option<Vec<String>> {
+        let items = match map.get(field)? {
+            Value::Null => return None,
+            Value::Sequence(items) => items,
+            other => {
+                problems.push(Problem::new(
+                    ProblemKind::WrongType,
+                    at(Some(field)),
+                    format!(
+                        "must be a list of request paths such as [/cohere], found {}",
+                        type_name(other)
+                    ),
+                ));
+                return None;
+            }
+        };
+        let mut list = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => list.push(s.clone()),
+                other => problems.push(Problem::new(
+                    ProblemKind::WrongType,
+                    at(Some(field)),
+                    format!("entry {i} must be a string, found {}", type_name(other)),
+                )),
+            }
+        }
+        if let Err(why) = check_grant_list(&list) {
+            problems.push(Problem::new(ProblemKind::BadGrant, at(Some(field)), why));
+        }
+        Some(list)
+    };
+    let allow = grant_list("allow");
+    let deny = grant_list("deny").unwrap_or_default();
     match sha256 {
-        Some(sha256) if problems.is_empty() => Ok(KeyHash::new(sha256, expires)),
+        Some(sha256) if problems.is_empty() => {
+            let grants = Grants { admin, allow, deny };
+            Ok(KeyHash::new(sha256, expires).with_grants(grants, interner))
+        }
         _ => Err(problems),
     }
 }

@@ -78,6 +78,8 @@ pub enum ProblemKind {
     BadQueryParam,
     BadKeyHash,
     BadExpiry,
+    /// A key's `allow` or `deny` list is too long or holds an unusable entry.
+    BadGrant,
     DuplicateId,
     /// Two routes would answer the same (path, method).
     Conflict,

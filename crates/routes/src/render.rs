@@ -12,7 +12,7 @@ struct FileOut<'a> {
     version: u8,
     routes: Vec<RouteOut<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    keys: Vec<KeyOut>,
+    keys: Vec<KeyOut<'a>>,
 }
 
 /// Every field written out, defaults included: what a route does never depends on a default
@@ -33,10 +33,16 @@ struct RouteOut<'a> {
 }
 
 #[derive(Serialize)]
-struct KeyOut {
+struct KeyOut<'a> {
     sha256: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     expires: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    admin: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    allow: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    deny: &'a [String],
 }
 
 /// Whole seconds as an integer (`600`), fractions as the shortest decimal that reads back the same.
@@ -80,11 +86,17 @@ impl RoutesFile {
             keys: self
                 .keys()
                 .iter()
-                .map(|k| KeyOut {
-                    sha256: k.hex(),
-                    expires: k
-                        .expires
-                        .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                .map(|k| {
+                    let grants = k.grants();
+                    KeyOut {
+                        sha256: k.hex(),
+                        expires: k
+                            .expires
+                            .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+                        admin: grants.admin,
+                        allow: grants.allow.as_deref(),
+                        deny: &grants.deny,
+                    }
                 })
                 .collect(),
         };

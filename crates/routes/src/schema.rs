@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::method::Method;
 use crate::model::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
+use crate::grants::{MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES};
 use crate::parse::{KEY_FIELDS, MAX_TIMEOUT_SECS, RESERVED_HEADERS, ROUTE_FIELDS, TOP_FIELDS};
 
 fn route_property(field: &str) -> Value {
@@ -72,8 +73,27 @@ fn key_property(field: &str) -> Value {
             "description": "UTC timestamp from which the key is refused.",
             "type": ["string", "null"], "format": "date-time"
         }),
+        "admin" => json!({
+            "description": "true: every auth: true route, whatever allow and deny say (LiteLLM's master key and proxy_admin users).",
+            "type": ["boolean", "null"]
+        }),
+        "allow" => grant_list(
+            "Absent: every auth: true route. Otherwise only routes whose request path is an entry or lies below one at a '/' (LiteLLM's allowed_passthrough_routes); [] allows none.",
+        ),
+        "deny" => grant_list(
+            "Checked before allow: an entry refuses its path and everything below it; a trailing '*' refuses every path starting with what precedes it; '/' refuses all (LiteLLM's denied_passthrough_routes).",
+        ),
         other => unreachable!("the schema describes every key field; add {other}"),
     }
+}
+
+fn grant_list(description: &str) -> Value {
+    json!({
+        "description": description,
+        "type": ["array", "null"],
+        "maxItems": MAX_GRANT_ENTRIES,
+        "items": { "type": "string", "maxLength": MAX_GRANT_ENTRY_BYTES }
+    })
 }
 
 fn top_property(field: &str) -> Value {

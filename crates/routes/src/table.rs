@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
 
+use crate::grants::Grants;
 use crate::method::{Method, MethodSet};
 use crate::model::{KeyHash, Route, RoutesFile};
 
@@ -14,7 +15,7 @@ use crate::model::{KeyHash, Route, RoutesFile};
 pub struct RouteTable {
     file: RoutesFile,
     nodes: Vec<Node>,
-    keys: HashMap<[u8; 32], Option<SystemTime>>,
+    keys: HashMap<[u8; 32], usize>,
 }
 
 #[derive(Debug, Default)]
@@ -46,10 +47,10 @@ pub struct Match<'t, 'p> {
     pub subpath: &'p str,
 }
 
-/// Whether a presented API key may use `auth: true` routes.
+/// Whether a presented API key may use `auth: true` routes, and which.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyStatus {
-    Valid,
+pub enum KeyStatus<'t> {
+    Valid(&'t Grants),
     Expired,
     Unknown,
 }
@@ -80,7 +81,8 @@ impl RouteTable {
         let keys = file
             .keys()
             .iter()
-            .map(|k: &KeyHash| (k.sha256, k.expires))
+            .enumerate()
+            .map(|(i, k): (usize, &KeyHash)| (k.sha256, i))
             .collect();
         RouteTable { file, nodes, keys }
     }
@@ -141,12 +143,15 @@ impl RouteTable {
     }
 
     /// Checks a presented API key against the file's key hashes at instant `now`.
-    pub fn key_status(&self, key: &[u8], now: SystemTime) -> KeyStatus {
+    pub fn key_status(&self, key: &[u8], now: SystemTime) -> KeyStatus<'_> {
         let digest: [u8; 32] = Sha256::digest(key).into();
-        match self.keys.get(&digest) {
-            None => KeyStatus::Unknown,
-            Some(Some(expires)) if now >= *expires => KeyStatus::Expired,
-            Some(_) => KeyStatus::Valid,
+        let Some(&index) = self.keys.get(&digest) else {
+            return KeyStatus::Unknown;
+        };
+        let entry = &self.file.keys()[index];
+        match entry.expires {
+            Some(expires) if now >= expires => KeyStatus::Expired,
+            _ => KeyStatus::Valid(entry.grants()),
         }
     }
 }

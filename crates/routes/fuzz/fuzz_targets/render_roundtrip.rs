@@ -140,6 +140,7 @@ fuzz_target!(|input: TableIn| {
             expires: exp.map(|secs| {
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::from(secs))
             }),
+            grants: None,
         })
         .collect();
     let (file, _skipped) = RoutesFile::new_skipping_clashes(routes, keys);

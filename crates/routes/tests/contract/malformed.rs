@@ -82,6 +82,11 @@ malformed! {
     key_hash_duplicate: DuplicateKey at "keys[1] field `sha256`", says "same key hash as keys[0]";
     key_bad_expiry: BadExpiry at "keys[0] field `expires`", says "not a UTC timestamp";
     key_unknown_field: UnknownField at "keys[0] field `key`", says "known fields: sha256, expires";
+    key_allow_not_list: WrongType at "keys[0] field `allow`", says "must be a list of request paths";
+    key_deny_entry_not_string: WrongType at "keys[0] field `deny`", says "entry 1 must be a string";
+    key_admin_not_bool: WrongType at "keys[0] field `admin`", says "true or false";
+    key_allow_too_long: BadGrant at "keys[0] field `allow`", says "has 1001 entries; at most 1000";
+    key_deny_control_character: BadGrant at "keys[0] field `deny`", says "entry 0 contains the control character 0x07";
     query_param_not_mapping: WrongType at "routes[0] (id auto-14f168a8aae4f092, path /a) field `default_query_params`", says "found a string";
 }
 

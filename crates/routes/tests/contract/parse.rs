@@ -158,6 +158,34 @@ fn key_hashes_are_read_in_either_case_with_optional_expiry() {
 }
 
 #[test]
+fn key_grants_are_read_and_equal_ones_shared() {
+    let file = parse(
+        "version: 1\nroutes: []\nkeys:\n- {sha256: 82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee, allow: [/a], deny: ['/a/x*']}\n- {sha256: 5178e7b4d2cfd97ede764b3f930aeda4e71e12552631a9d5b95f4b604582cea4, allow: [/a], deny: ['/a/x*']}\n- {sha256: '0000000000000000000000000000000000000000000000000000000000000000', admin: true}\n- {sha256: '1111111111111111111111111111111111111111111111111111111111111111'}\n",
+    );
+    let keys = file.keys();
+    let scoped: Vec<_> = keys.iter().filter(|k| k.grants().allow.is_some()).collect();
+    assert_eq!(scoped.len(), 2);
+    assert_eq!(scoped[0].grants().allow, Some(vec!["/a".to_owned()]));
+    assert_eq!(scoped[0].grants().deny, vec!["/a/x*".to_owned()]);
+    assert!(std::sync::Arc::ptr_eq(
+        scoped[0].grants.as_ref().unwrap(),
+        scoped[1].grants.as_ref().unwrap()
+    ));
+    assert!(keys.iter().any(|k| k.grants().admin));
+    assert!(keys.iter().any(|k| k.grants.is_none()));
+}
+
+#[test]
+fn an_empty_allow_list_is_kept_apart_from_no_allow_list() {
+    let file = parse(
+        "version: 1\nroutes: []\nkeys:\n- {sha256: 82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee, allow: []}\n",
+    );
+    assert_eq!(file.keys()[0].grants().allow, Some(vec![]));
+    let again = parse(&file.render());
+    assert_eq!(again, file);
+}
+
+#[test]
 fn the_same_path_with_disjoint_methods_is_two_routes() {
     let file = parse(
         "version: 1\nroutes:\n- {path: /a, target: 'http://x', methods: [GET]}\n- {path: /a, target: 'http://y', methods: [POST]}\n",

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use passthru_routes::{KeyStatus, Lookup, Method, MethodSet, RouteTable};
+use passthru_routes::{GrantRefusal, KeyStatus, Lookup, Method, MethodSet, RouteTable};
 
 use crate::parse;
 
@@ -135,7 +135,7 @@ keys:
 fn a_presented_key_is_checked_by_its_sha256() {
     let t = table(KEYS);
     let now = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
-    assert_eq!(t.key_status(b"sk-demo-key", now), KeyStatus::Valid);
+    assert!(matches!(t.key_status(b"sk-demo-key", now), KeyStatus::Valid(g) if g.is_unscoped()));
     assert_eq!(t.key_status(b"sk-other", now), KeyStatus::Unknown);
 }
 
@@ -143,9 +143,32 @@ fn a_presented_key_is_checked_by_its_sha256() {
 fn a_key_is_refused_from_its_expiry_on() {
     let t = table(KEYS);
     let expiry = UNIX_EPOCH + Duration::from_secs(1_801_353_600);
-    assert_eq!(
+    assert!(matches!(
         t.key_status(b"sk-expired-key", expiry - Duration::from_secs(1)),
-        KeyStatus::Valid
-    );
+        KeyStatus::Valid(_)
+    ));
     assert_eq!(t.key_status(b"sk-expired-key", expiry), KeyStatus::Expired);
+}
+
+#[test]
+fn a_valid_key_comes_with_its_grants() {
+    let t = table(
+        "version: 1
+routes: []
+keys:
+- sha256: 82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee
+  allow: [/cohere]
+  deny: [/cohere/admin]
+",
+    );
+    let now = UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+    let KeyStatus::Valid(grants) = t.key_status(b"sk-demo-key", now) else {
+        panic!("the key is valid");
+    };
+    assert_eq!(grants.decide("/cohere/v1/chat"), Ok(()));
+    assert_eq!(
+        grants.decide("/cohere/admin/x"),
+        Err(GrantRefusal::Denied("/cohere/admin"))
+    );
+    assert_eq!(grants.decide("/openai"), Err(GrantRefusal::NotAllowed));
 }
