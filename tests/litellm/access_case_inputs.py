@@ -172,6 +172,12 @@ CASES: list[dict] = [
     case("no_master_key_configured_any_key", UA + "user_api_key_auth_builder (master_key is None)",
          keys=[], general_settings={"master_key": None}, headers={"Authorization": "Bearer sk-anything"},
          note="proxy without master_key: no auth at all"),
+    case("master_key_without_sk_prefix", UA + "user_api_key_auth_builder (master key branch)",
+         keys=[], general_settings={"master_key": "my-master-key"}, headers={"Authorization": "Bearer my-master-key"},
+         note="the master key is compared before the sk- check"),
+    case("key_team_row_missing_key_allows", CHECK, keys=[_key(metadata=allow("/acme"), team_id="team-gone")],
+         teams=[], note="the key's team_id has no LiteLLM_TeamTable row"),
+    case("key_team_row_missing_no_allow", REQ, keys=[_key(team_id="team-gone")], teams=[]),
     # ------------------------------------------------------------ blocked / expired
     case("blocked_key", UA + "validate_resolved_virtual_key", keys=[_key(metadata=allow("/acme"), blocked=True)]),
     case("blocked_key_admin_user", UA + "validate_resolved_virtual_key", keys=[_key(blocked=True)],
