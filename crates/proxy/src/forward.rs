@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use passthru_routes::{Route, Target};
 use pingora::http::{RequestHeader, ResponseHeader};
 
+use crate::key;
+
 /// Headers that describe one connection, not the message: never forwarded in either direction.
 /// `transfer-encoding` is hop-by-hop too, but pingora frames bodies from it, so it stays.
 const HOP_BY_HOP: &[&str] = &[
@@ -26,9 +28,6 @@ const BODY_HEADERS: &[&str] = &[
     "content-encoding",
     "transfer-encoding",
 ];
-
-/// Where clients present an API key for `auth: true` routes, in the order they are read.
-pub const KEY_HEADERS: &[&str] = &["authorization", "x-litellm-api-key", "api-key"];
 
 /// The upstream path: the target's base path, plus what follows the route's path for a subpath
 /// match. The request path was normalised before matching, so this is the path that matched.
@@ -55,15 +54,15 @@ pub fn merge_query(
     if defaults.is_empty() && target.is_none() {
         return client.map(str::to_owned);
     }
-    let client_keys: Vec<String> = pairs(client).map(|(k, _)| decode(k)).collect();
-    let target_keys: Vec<String> = pairs(target).map(|(k, _)| decode(k)).collect();
+    let client_keys: Vec<String> = query_pairs(client).map(|(k, _)| decode(k)).collect();
+    let target_keys: Vec<String> = query_pairs(target).map(|(k, _)| decode(k)).collect();
     let mut parts: Vec<String> = Vec::new();
     for (k, v) in defaults {
         if !client_keys.contains(k) && !target_keys.contains(k) {
             parts.push(format!("{}={}", encode(k), encode(v)));
         }
     }
-    for (raw, (k, _)) in raw_pairs(target).zip(pairs(target)) {
+    for (raw, (k, _)) in raw_pairs(target).zip(query_pairs(target)) {
         if !client_keys.contains(&decode(k)) {
             parts.push(raw.to_owned());
         }
@@ -79,13 +78,13 @@ fn raw_pairs(query: Option<&str>) -> impl Iterator<Item = &str> {
         .filter(|p| !p.is_empty())
 }
 
-fn pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
+pub(crate) fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (&str, &str)> {
     raw_pairs(query).map(|p| p.split_once('=').unwrap_or((p, "")))
 }
 
 /// Query-key decoding for comparison only (`+` is a space, `%XX` a byte); bytes sent upstream
 /// are never re-encoded.
-fn decode(s: &str) -> String {
+pub(crate) fn decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -158,6 +157,7 @@ pub fn rewrite_request(
     route: &Route,
     path_and_query: &str,
     configured: &[(http::HeaderName, http::HeaderValue)],
+    key_header_name: Option<&str>,
 ) -> pingora::Result<()> {
     req.set_raw_path(path_and_query.as_bytes())?;
     let upgrade = is_upgrade(req);
@@ -175,7 +175,7 @@ pub fn rewrite_request(
                 !(HOP_BY_HOP.contains(&n)
                     || listed_in(&listed, n)
                     || n == "host"
-                    || (route.auth && KEY_HEADERS.contains(&n)))
+                    || (route.auth && key::is_key_header(n, key_header_name, route)))
             } else {
                 BODY_HEADERS.contains(&n)
             };
@@ -213,26 +213,6 @@ pub fn rewrite_response(resp: &mut ResponseHeader) {
     for name in dropped {
         resp.remove_header(&name);
     }
-}
-
-/// The API key a client presents: `Authorization: Bearer <key>`, `x-litellm-api-key` or `api-key`.
-pub fn presented_key(req: &RequestHeader) -> Option<&[u8]> {
-    for name in KEY_HEADERS {
-        let Some(value) = req.headers.get(*name) else {
-            continue;
-        };
-        let bytes = value.as_bytes();
-        let key = match bytes.get(..7) {
-            Some(prefix) if prefix.eq_ignore_ascii_case(b"bearer ") => &bytes[7..],
-            _ if *name == "authorization" => continue,
-            _ => bytes,
-        };
-        let key = key.trim_ascii();
-        if !key.is_empty() {
-            return Some(key);
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -301,26 +281,6 @@ mod tests {
             req.insert_header(n.to_string(), *v).unwrap();
         }
         req
-    }
-
-    #[test]
-    fn a_bearer_key_is_read_from_authorization() {
-        let req = request_with(&[("authorization", "Bearer sk-1")]);
-        assert_eq!(presented_key(&req), Some(&b"sk-1"[..]));
-    }
-
-    #[test]
-    fn a_non_bearer_authorization_is_not_a_key() {
-        let req = request_with(&[("authorization", "Basic abc")]);
-        assert_eq!(presented_key(&req), None);
-    }
-
-    #[test]
-    fn litellm_key_headers_are_read_bare_or_bearer() {
-        let req = request_with(&[("x-litellm-api-key", "Bearer sk-2")]);
-        assert_eq!(presented_key(&req), Some(&b"sk-2"[..]));
-        let req = request_with(&[("api-key", "sk-3")]);
-        assert_eq!(presented_key(&req), Some(&b"sk-3"[..]));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod allocator;
 pub mod forward;
+pub mod key;
 pub mod loader;
 pub mod metrics;
 pub mod reload;

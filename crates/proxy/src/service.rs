@@ -1,5 +1,6 @@
 //! The pingora `ProxyHttp` implementation: route, authenticate, forward.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,6 +13,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::ErrorType;
 
 use crate::forward;
+use crate::key::{presented_key, query_without_key, KeySources, PresentedKey};
 use crate::metrics::status_class;
 use crate::serving::{InFlight, ServingTable, Shared};
 
@@ -104,8 +106,17 @@ fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, St
         ..Refusal::new(status, message)
     };
     if route.auth {
-        let status =
-            forward::presented_key(req).map(|key| table.table.key_status(key, SystemTime::now()));
+        let from = KeySources {
+            key_header_name: table.table.file().key_header_name(),
+            route,
+            exact_path: path == route.path,
+            path: &path,
+        };
+        let status = match presented_key(req, &from) {
+            PresentedKey::Key(key) => Some(table.table.key_status(&key, SystemTime::now())),
+            PresentedKey::Malformed(why) => return Err(refuse(401, why.to_owned())),
+            PresentedKey::Missing => None,
+        };
         let refusal = match status {
             Some(KeyStatus::Valid(grants)) => {
                 grants.decide(&path).map_err(|why| {
@@ -140,10 +151,17 @@ fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, St
         ));
     }
     let mut target = forward::upstream_path(&route.target, subpath);
+    // A key sent as `?key=` is the client's, never the upstream's.
+    let client_query = match req.uri.query() {
+        Some(q) if route.auth && path.contains("generateContent") => {
+            Some(Cow::Owned(query_without_key(q)))
+        }
+        q => q.map(Cow::Borrowed),
+    };
     let query = forward::merge_query(
         &route.default_query_params,
         route.target.query(),
-        req.uri.query(),
+        client_query.as_deref(),
     );
     if let Some(query) = query {
         target.push('?');
@@ -230,6 +248,7 @@ impl ProxyHttp for PassthruProxy {
             &table.table.routes()[index],
             &ctx.target,
             configured,
+            table.table.file().key_header_name(),
         )
     }
 

@@ -99,7 +99,9 @@ pub fn check_list(list: &[String]) -> Result<(), String> {
             ));
         }
         if let Some(b) = entry.bytes().find(|b| b.is_ascii_control()) {
-            return Err(format!("entry {i} contains the control character 0x{b:02X}"));
+            return Err(format!(
+                "entry {i} contains the control character 0x{b:02X}"
+            ));
         }
     }
     Ok(())
@@ -143,8 +145,14 @@ mod tests {
         assert!(allow_matches("/a/b", "/a"));
         assert!(!allow_matches("/ab", "/a"));
         assert!(!allow_matches("/a/b", "/a/*"), "no wildcard in allow lists");
-        assert!(allow_matches("/x", ""), "LiteLLM: '' + '/' prefixes every path");
-        assert!(!allow_matches("/x", "/"), "LiteLLM: '/' allows only '/' itself");
+        assert!(
+            allow_matches("/x", ""),
+            "LiteLLM: '' + '/' prefixes every path"
+        );
+        assert!(
+            !allow_matches("/x", "/"),
+            "LiteLLM: '/' allows only '/' itself"
+        );
     }
 
     #[test]
@@ -153,7 +161,10 @@ mod tests {
         assert!(deny_matches("/anything", ""));
         assert!(deny_matches("/a/b", "/a/"));
         assert!(!deny_matches("/ab", "/a"));
-        assert!(deny_matches("/ab", "/a*"), "a wildcard ignores segment boundaries");
+        assert!(
+            deny_matches("/ab", "/a*"),
+            "a wildcard ignores segment boundaries"
+        );
         assert!(deny_matches("/a/x", "/a/*"));
         assert!(!deny_matches("/a", "/a/*"), "the prefix before '*' is /a/");
     }

@@ -33,6 +33,12 @@ pub struct Route {
     pub timeout: Duration,
     /// true: the proxy requires an API key whose sha256 is among the file's `keys`.
     pub auth: bool,
+    /// `headers.litellm_user_api_key`: at the route's exact path, the header a client's key may
+    /// arrive in when no usual key header is present (LiteLLM's last resort). Lower-cased.
+    pub key_header: Option<String>,
+    /// `custom_auth_parser: langfuse`: at the route's exact path the key is the user part of
+    /// `Authorization: Basic base64(key:secret)`.
+    pub langfuse_auth: bool,
 }
 
 impl Route {
@@ -305,6 +311,9 @@ impl KeyHash {
 pub struct RoutesFile {
     routes: Vec<Route>,
     keys: Vec<KeyHash>,
+    /// LiteLLM's `general_settings.litellm_key_header_name`: a header that, when present, carries
+    /// the key (as `Bearer <key>`) ahead of every other. Lower-cased.
+    key_header_name: Option<String>,
 }
 
 impl RoutesFile {
@@ -361,7 +370,21 @@ impl RoutesFile {
                 .then_with(|| a.id.cmp(&b.id))
         });
         keys.sort();
-        RoutesFile { routes, keys }
+        RoutesFile {
+            routes,
+            keys,
+            key_header_name: None,
+        }
+    }
+
+    /// This table with LiteLLM's `litellm_key_header_name` (a valid header name, or `None`).
+    pub fn with_key_header_name(mut self, name: Option<String>) -> RoutesFile {
+        self.key_header_name = name.map(|n| n.to_ascii_lowercase());
+        self
+    }
+
+    pub fn key_header_name(&self) -> Option<&str> {
+        self.key_header_name.as_deref()
     }
 
     pub fn routes(&self) -> &[Route] {

@@ -15,7 +15,7 @@ use crate::path::check_route_path;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::redact::redact_target;
 
-pub(crate) const TOP_FIELDS: &[&str] = &["version", "routes", "keys"];
+pub(crate) const TOP_FIELDS: &[&str] = &["version", "routes", "keys", "litellm_key_header_name"];
 pub(crate) const ROUTE_FIELDS: &[&str] = &[
     "id",
     "path",
@@ -27,6 +27,7 @@ pub(crate) const ROUTE_FIELDS: &[&str] = &[
     "default_query_params",
     "timeout",
     "auth",
+    "custom_auth_parser",
 ];
 /// LiteLLM fields passthru knowingly does not implement: an error in a file (the operator should
 /// know the setting has no effect); a database source drops them before validation.
@@ -35,8 +36,10 @@ pub const LITELLM_ONLY_FIELDS: &[&str] = &[
     "guardrails",
     "is_from_config",
     "merge_query_params",
-    "custom_auth_parser",
 ];
+/// In `headers`, LiteLLM's name for "the client's key arrives in this header" (at the route's
+/// exact path): an instruction to the proxy, never sent upstream.
+pub const KEY_HEADER_FIELD: &str = "litellm_user_api_key";
 pub(crate) const KEY_FIELDS: &[&str] = &["sha256", "expires", "admin", "allow", "deny"];
 /// Configured headers the proxy owns: framing, connection management and routing.
 pub(crate) const RESERVED_HEADERS: &[&str] = &[
@@ -214,8 +217,30 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             format!("must be a list of key hashes, found {}", type_name(other)),
         )),
     }
+    let key_header_name = match map.get("litellm_key_header_name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => match http::HeaderName::from_bytes(name.as_bytes()) {
+            Ok(h) => Some(h.as_str().to_owned()),
+            Err(_) => {
+                problems.push(Problem::new(
+                    ProblemKind::BadHeader,
+                    top("litellm_key_header_name"),
+                    format!("{name:?} is not a valid header name"),
+                ));
+                None
+            }
+        },
+        Some(other) => {
+            problems.push(Problem::new(
+                ProblemKind::WrongType,
+                top("litellm_key_header_name"),
+                format!("must be a header name, found {}", type_name(other)),
+            ));
+            None
+        }
+    };
     match RoutesFile::new_located(routes, keys, &|i| route_indices[i], &|i| key_indices[i]) {
-        Ok(file) if problems.is_empty() => Ok(file),
+        Ok(file) if problems.is_empty() => Ok(file.with_key_header_name(key_header_name)),
         Ok(_) => Err(Problems(problems)),
         Err(Problems(mut clashes)) => {
             problems.append(&mut clashes);
@@ -452,7 +477,29 @@ impl Route {
         let include_subpath = parse_bool(map, "include_subpath", false, &mut rp);
         let forward_headers = parse_bool(map, "forward_headers", false, &mut rp);
         let auth = parse_bool(map, "auth", true, &mut rp);
-        let headers = parse_headers(map, &mut rp);
+        let mut headers = parse_headers(map, &mut rp);
+        let key_header = headers.remove(KEY_HEADER_FIELD).and_then(|name| {
+            parse_key_header(
+                name.as_str(),
+                &format!("headers.{KEY_HEADER_FIELD}"),
+                &mut rp,
+            )
+        });
+        let langfuse_auth = match map.get("custom_auth_parser") {
+            None | Some(Value::Null) => false,
+            Some(Value::String(s)) if s == "langfuse" => true,
+            Some(other) => {
+                rp.push(
+                    ProblemKind::UnsupportedField,
+                    "custom_auth_parser",
+                    format!(
+                        "{} is not a parser passthru implements; the only one is `langfuse` (LiteLLM's)",
+                        show(other)
+                    ),
+                );
+                false
+            }
+        };
         let default_query_params = parse_query_params(map, &mut rp);
         let timeout = parse_timeout(map, &mut rp);
 
@@ -473,7 +520,24 @@ impl Route {
             default_query_params,
             timeout,
             auth,
+            key_header,
+            langfuse_auth,
         })
+    }
+}
+
+/// A header name as a key source: valid, lower-cased.
+fn parse_key_header(name: &str, field: &str, rp: &mut RouteProblems) -> Option<String> {
+    match http::HeaderName::from_bytes(name.as_bytes()) {
+        Ok(h) => Some(h.as_str().to_owned()),
+        Err(_) => {
+            rp.push(
+                ProblemKind::BadHeader,
+                field,
+                format!("{name:?} is not a valid header name"),
+            );
+            None
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 use crate::model::{Route, RoutesFile};
+use crate::parse::KEY_HEADER_FIELD;
 
 #[derive(Serialize)]
 struct FileOut<'a> {
@@ -13,6 +14,8 @@ struct FileOut<'a> {
     routes: Vec<RouteOut<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     keys: Vec<KeyOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    litellm_key_header_name: Option<&'a str>,
 }
 
 /// Every field written out, defaults included: what a route does never depends on a default
@@ -30,6 +33,8 @@ struct RouteOut<'a> {
     #[serde(serialize_with = "seconds")]
     timeout: std::time::Duration,
     auth: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    custom_auth_parser: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -67,11 +72,13 @@ impl<'a> From<&'a Route> for RouteOut<'a> {
                 .headers
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
+                .chain(r.key_header.as_deref().map(|h| (KEY_HEADER_FIELD, h)))
                 .collect(),
             forward_headers: r.forward_headers,
             default_query_params: &r.default_query_params,
             timeout: r.timeout,
             auth: r.auth,
+            custom_auth_parser: r.langfuse_auth.then_some("langfuse"),
         }
     }
 }
@@ -99,6 +106,7 @@ impl RoutesFile {
                     }
                 })
                 .collect(),
+            litellm_key_header_name: self.key_header_name(),
         };
         serde_yaml::to_string(&out).expect("the table model always serialises")
     }

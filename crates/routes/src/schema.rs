@@ -4,9 +4,9 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::grants::{MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES};
 use crate::method::Method;
 use crate::model::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
-use crate::grants::{MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES};
 use crate::parse::{KEY_FIELDS, MAX_TIMEOUT_SECS, RESERVED_HEADERS, ROUTE_FIELDS, TOP_FIELDS};
 
 fn route_property(field: &str) -> Value {
@@ -33,7 +33,7 @@ fn route_property(field: &str) -> Value {
             "items": { "type": "string", "enum": Method::ALL.iter().flat_map(|m| [m.as_str().to_owned(), m.as_str().to_ascii_lowercase()]).collect::<Vec<_>>() }
         }),
         "headers" => json!({
-            "description": "Added to every upstream request; a value may end in os.environ/NAME.",
+            "description": "Added to every upstream request; a value may end in os.environ/NAME. The one exception is litellm_user_api_key, LiteLLM's name for the header a client's key arrives in at the route's exact path: read for auth, never sent.",
             "type": ["object", "null"],
             "maxProperties": MAX_HEADERS_PER_ROUTE,
             "propertyNames": {
@@ -58,6 +58,10 @@ fn route_property(field: &str) -> Value {
         "auth" => json!({
             "description": "true: callers must present an API key whose sha256 is under keys.",
             "type": ["boolean", "null"], "default": true
+        }),
+        "custom_auth_parser" => json!({
+            "description": "langfuse: at the route's exact path the key is the user part of Authorization: Basic base64(key:secret), as in LiteLLM.",
+            "enum": ["langfuse", null]
         }),
         other => unreachable!("the schema describes every route field; add {other}"),
     }
@@ -101,6 +105,10 @@ fn top_property(field: &str) -> Value {
         "version" => json!({ "const": 1 }),
         "routes" => json!({ "type": "array", "items": { "$ref": "#/$defs/route" } }),
         "keys" => json!({ "type": ["array", "null"], "items": { "$ref": "#/$defs/key" } }),
+        "litellm_key_header_name" => json!({
+            "description": "LiteLLM's general_settings.litellm_key_header_name: when a request carries this header, its `Bearer <key>` value is the key, ahead of every other key header.",
+            "type": ["string", "null"]
+        }),
         other => unreachable!("the schema describes every top-level field; add {other}"),
     }
 }
