@@ -232,19 +232,20 @@ fn print_key_scopes(table: &RouteTable) {
     }
     println!("KEYS  ACCESS TO auth: true ROUTES");
     for (grants, count) in scopes {
-        let access = if grants.admin {
+        let mut access = if grants.admin {
             "admin: every route".to_owned()
         } else {
-            let allow = match &grants.allow {
+            match &grants.allow {
                 None => "allow: every route".to_owned(),
                 Some(list) => format!("allow: {list:?}"),
-            };
-            if grants.deny.is_empty() {
-                allow
-            } else {
-                format!("{allow}, deny: {:?}", grants.deny)
             }
         };
+        if !grants.admin && !grants.deny.is_empty() {
+            access.push_str(&format!(", deny: {:?}", grants.deny));
+        }
+        if let Some(only) = &grants.only {
+            access.push_str(&format!(", only: {only:?}"));
+        }
         println!("{count:>4}  {access}");
     }
 }

@@ -127,6 +127,9 @@ fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, St
                         GrantRefusal::NotAllowed => {
                             format!("the key's `allow` list has no entry for {path}")
                         }
+                        GrantRefusal::NotInOnly => {
+                            format!("the key's `only` list has no entry for {path}")
+                        }
                     };
                     refuse(
                         403,

@@ -28,6 +28,9 @@ pub struct Grants {
     pub allow: Option<Vec<String>>,
     /// Checked first; a match refuses the request even when `allow` grants it.
     pub deny: Vec<String>,
+    /// `None`: no limit. Otherwise the key may call only paths an entry matches, admin or not
+    /// (LiteLLM's `LiteLLM_VerificationToken.allowed_routes`); checked before everything else.
+    pub only: Option<Vec<String>>,
 }
 
 /// Why a key may not use a route.
@@ -37,6 +40,8 @@ pub enum GrantRefusal<'g> {
     Denied(&'g str),
     /// The key has an `allow` list and nothing in it matched.
     NotAllowed,
+    /// The key has an `only` list and nothing in it matched.
+    NotInOnly,
 }
 
 impl Grants {
@@ -48,6 +53,11 @@ impl Grants {
 
     /// May this key use a route at the (normalised) request `path`?
     pub fn decide(&self, path: &str) -> Result<(), GrantRefusal<'_>> {
+        if let Some(only) = &self.only {
+            if !only.iter().any(|o| only_matches(path, o)) {
+                return Err(GrantRefusal::NotInOnly);
+            }
+        }
         if self.admin {
             return Ok(());
         }
@@ -68,6 +78,12 @@ pub fn allow_matches(path: &str, entry: &str) -> bool {
         || path
             .strip_prefix(entry)
             .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// LiteLLM's `is_virtual_key_allowed_to_call_route` for a path entry: the path itself, below it
+/// at a `/`, or (for an entry ending in `*`) any path starting with what precedes the `*`.
+pub fn only_matches(path: &str, entry: &str) -> bool {
+    allow_matches(path, entry) || entry.strip_suffix('*').is_some_and(|p| path.starts_with(p))
 }
 
 /// LiteLLM's `_route_matches_denied_route`.
@@ -136,6 +152,7 @@ mod tests {
             admin: false,
             allow: allow.map(|a| a.iter().map(|s| s.to_string()).collect()),
             deny: deny.iter().map(|s| s.to_string()).collect(),
+            only: None,
         }
     }
 
@@ -180,6 +197,17 @@ mod tests {
         assert_eq!(g.decide("/b"), Err(GrantRefusal::NotAllowed));
         let admin = Grants { admin: true, ..g };
         assert_eq!(admin.decide("/a/secret/x"), Ok(()));
+    }
+
+    #[test]
+    fn an_only_list_limits_admins_too() {
+        let g = Grants {
+            admin: true,
+            only: Some(vec!["/a/*".into()]),
+            ..Grants::default()
+        };
+        assert_eq!(g.decide("/a/x"), Ok(()));
+        assert_eq!(g.decide("/b"), Err(GrantRefusal::NotInOnly));
     }
 
     #[test]

@@ -17,8 +17,8 @@ mod table;
 mod write;
 
 pub use grants::{
-    allow_matches, check_list as check_grant_list, deny_matches, GrantRefusal, Grants,
-    GrantsInterner, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
+    allow_matches, check_list as check_grant_list, deny_matches, only_matches, GrantRefusal,
+    Grants, GrantsInterner, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
 };
 pub use id::StableId;
 pub use method::{Method, MethodSet};

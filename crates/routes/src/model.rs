@@ -274,6 +274,7 @@ impl KeyHash {
             admin: false,
             allow: None,
             deny: Vec::new(),
+            only: None,
         };
         self.grants.as_deref().unwrap_or(&UNSCOPED)
     }

@@ -40,7 +40,7 @@ pub const LITELLM_ONLY_FIELDS: &[&str] = &[
 /// In `headers`, LiteLLM's name for "the client's key arrives in this header" (at the route's
 /// exact path): an instruction to the proxy, never sent upstream.
 pub const KEY_HEADER_FIELD: &str = "litellm_user_api_key";
-pub(crate) const KEY_FIELDS: &[&str] = &["sha256", "expires", "admin", "allow", "deny"];
+pub(crate) const KEY_FIELDS: &[&str] = &["sha256", "expires", "admin", "allow", "deny", "only"];
 /// Configured headers the proxy owns: framing, connection management and routing.
 pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "connection",
@@ -733,7 +733,7 @@ fn key_from_value(
             ProblemKind::WrongType,
             at(None),
             format!(
-                "each key must be a mapping with `sha256` (and optionally `expires`, `admin`, `allow`, `deny`), found {}",
+                "each key must be a mapping with `sha256` (and optionally `expires`, `admin`, `allow`, `deny`, `only`), found {}",
                 type_name(value)
             ),
         )]);
@@ -843,9 +843,15 @@ fn key_from_value(
     };
     let allow = grant_list("allow");
     let deny = grant_list("deny").unwrap_or_default();
+    let only = grant_list("only");
     match sha256 {
         Some(sha256) if problems.is_empty() => {
-            let grants = Grants { admin, allow, deny };
+            let grants = Grants {
+                admin,
+                allow,
+                deny,
+                only,
+            };
             Ok(KeyHash::new(sha256, expires).with_grants(grants, interner))
         }
         _ => Err(problems),

@@ -48,6 +48,8 @@ struct KeyOut<'a> {
     allow: Option<&'a [String]>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     deny: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only: Option<&'a [String]>,
 }
 
 /// Whole seconds as an integer (`600`), fractions as the shortest decimal that reads back the same.
@@ -103,6 +105,7 @@ impl RoutesFile {
                         admin: grants.admin,
                         allow: grants.allow.as_deref(),
                         deny: &grants.deny,
+                        only: grants.only.as_deref(),
                     }
                 })
                 .collect(),

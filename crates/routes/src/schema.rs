@@ -87,6 +87,9 @@ fn key_property(field: &str) -> Value {
         "deny" => grant_list(
             "Checked before allow: an entry refuses its path and everything below it; a trailing '*' refuses every path starting with what precedes it; '/' refuses all (LiteLLM's denied_passthrough_routes).",
         ),
+        "only" => grant_list(
+            "Absent: no limit. Otherwise, admin or not, only paths an entry matches: the path, below it at a '/', or with a trailing '*' any path starting with what precedes it (LiteLLM's allowed_routes column).",
+        ),
         other => unreachable!("the schema describes every key field; add {other}"),
     }
 }
