@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A method a route may name. Extension methods (WebDAV and the like) are not routable: a route
-/// either names standard methods or accepts all of them.
+/// either names standard methods or accepts all of them but TRACE and CONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Method {
     Connect,
