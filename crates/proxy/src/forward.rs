@@ -272,14 +272,15 @@ pub fn rewrite_request(
         .keys()
         .filter(|name| {
             let n = name.as_str();
-            let keep = if upgrade
+            let keep = if has_underscore(n) {
+                false
+            } else if upgrade
                 && (n == "upgrade" || n == "connection" || n.starts_with("sec-websocket-"))
             {
                 true
             } else if route.forward_headers {
                 !(HOP_BY_HOP.contains(&n)
                     || CONSUMED.contains(&n)
-                    || has_underscore(n)
                     || listed_in(&listed, n)
                     || n == "host"
                     || (route.auth && KEY_HEADERS.contains(&n)))
