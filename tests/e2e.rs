@@ -6,6 +6,7 @@ mod cli;
 mod file_safety;
 mod forwarding;
 mod hardening;
+mod http_edges;
 mod operations;
 mod reload;
 mod system;

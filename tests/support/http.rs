@@ -127,16 +127,9 @@ fn read_body(
     Ok(body)
 }
 
-/// Sends raw request bytes on a new connection and reads one response.
-pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Message {
-    let mut stream = TcpStream::connect(addr).expect("connect to the proxy");
-    let _ = stream.set_nodelay(true);
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut reader = BufReader::new(stream);
-    let (start, headers) = read_head(&mut reader)
+/// Reads one response (a 1xx is a response of its own, without a body).
+fn read_response(reader: &mut impl BufRead, until_close: bool) -> Message {
+    let (start, headers) = read_head(reader)
         .expect("read the response head")
         .expect("a response");
     let status: u16 = start
@@ -144,15 +137,65 @@ pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Message {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let body = if status == 101 || status == 204 || status == 304 {
+    let body = if (100..200).contains(&status) || status == 204 || status == 304 {
         Vec::new()
     } else {
-        read_body(&mut reader, &headers, true).expect("read the response body")
+        read_body(reader, &headers, until_close).expect("read the response body")
     };
     Message {
         start,
         headers,
         body,
+    }
+}
+
+/// Sends raw request bytes on a new connection and reads one response.
+pub fn send_raw(addr: SocketAddr, request: &[u8]) -> Message {
+    let mut conn = Conn::open(addr);
+    conn.send(request);
+    read_response(&mut conn.reader, true)
+}
+
+/// One client connection, for exchanges that need more than one response on it (interim
+/// responses, pipelining, keep-alive) or raw bytes after an upgrade.
+pub struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    pub fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).expect("connect to the proxy");
+        let _ = stream.set_nodelay(true);
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        Conn {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// Writes `bytes` in one write.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).unwrap();
+    }
+
+    /// Reads the next response, framed by its headers (a 1xx has no body).
+    pub fn response(&mut self) -> Message {
+        read_response(&mut self.reader, false)
+    }
+
+    /// Reads exactly `n` raw bytes (after an upgrade).
+    pub fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.reader.read_exact(&mut buf).unwrap();
+        buf
+    }
+
+    /// True when the proxy closes the connection (end of stream) before sending anything more.
+    pub fn closed(&mut self) -> bool {
+        matches!(self.reader.fill_buf(), Ok([]) | Err(_))
     }
 }
 

@@ -121,16 +121,111 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// True for a protocol upgrade (WebSocket): `Connection: upgrade` with an `Upgrade` header.
+/// True for the one upgrade the proxy tunnels: an HTTP/1.1 request with `Upgrade: websocket`
+/// and `Connection: upgrade` (RFC 9110 §7.8: `Upgrade` alone, or on HTTP/1.0, is ignored).
+/// Other protocols (`h2c` above all) are not tunnelled: once switched, the client would speak
+/// to the upstream directly, past the route's path and method.
 pub fn is_upgrade(req: &RequestHeader) -> bool {
-    req.headers.contains_key("upgrade")
-        && req
-            .headers
-            .get_all("connection")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    req.version == http::Version::HTTP_11
+        && has_token(&req.headers, "connection", "upgrade")
+        && is_websocket(&req.headers)
+}
+
+/// `Upgrade: websocket` and nothing else.
+fn is_websocket(headers: &http::HeaderMap) -> bool {
+    let mut values = headers.get_all("upgrade").iter();
+    matches!(
+        (values.next(), values.next()),
+        (Some(v), None) if v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket")
+    )
+}
+
+/// True when a comma-separated header lists `token` (case-insensitively).
+fn has_token(headers: &http::HeaderMap, name: &str, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// Makes the client's request say what the proxy will do with it, before pingora acts on it:
+/// pingora treats any HTTP/1.1 request with an `Upgrade` header as an upgrade and tunnels on a
+/// 101, so an `Upgrade` that [`is_upgrade`] refuses is removed here. Returns whether the request
+/// is an upgrade.
+pub fn settle_upgrade(req: &mut RequestHeader) -> bool {
+    let upgrade = is_upgrade(req);
+    if !upgrade {
+        req.remove_header("upgrade");
+    }
+    upgrade
+}
+
+/// Why an upstream's 101 is not accepted, if it is not: the proxy asked for a WebSocket upgrade
+/// and the upstream agreed to exactly that (RFC 9110 §15.2.2: a 101 names the protocol).
+pub fn refuse_switch(asked: bool, resp: &ResponseHeader) -> Option<&'static str> {
+    if resp.status.as_u16() != 101 {
+        return None;
+    }
+    if !asked {
+        return Some("the upstream switched protocols on a request that did not ask to");
+    }
+    if !(has_token(&resp.headers, "connection", "upgrade") && is_websocket(&resp.headers)) {
+        return Some(
+            "the upstream's 101 did not carry `Upgrade: websocket` and `Connection: upgrade`",
+        );
+    }
+    None
+}
+
+/// True for a 100-continue expectation the proxy must answer (RFC 9110 §10.1.1: not on HTTP/1.0).
+pub fn expects_continue(req: &RequestHeader) -> bool {
+    req.version == http::Version::HTTP_11
+        && req.headers.get_all("expect").iter().any(|v| {
+            v.as_bytes()
+                .trim_ascii()
+                .eq_ignore_ascii_case(b"100-continue")
+        })
+}
+
+/// What to do with `Content-Length` before passing a message on.
+#[derive(Debug, PartialEq, Eq)]
+enum ContentLength {
+    Keep,
+    Remove,
+    Set(u64),
+}
+
+/// `Content-Length` as one decimal value. pingora frames the body by a list of equal values
+/// (`4, 4`) or repeated equal headers and refuses unequal ones, but passes the header on as sent;
+/// RFC 9110 §8.6 says a recipient that accepts such a list must send one value. Beside
+/// `Transfer-Encoding` it goes (RFC 9112 §6.3: TE wins).
+fn content_length(headers: &http::HeaderMap) -> ContentLength {
+    if !headers.contains_key("content-length") {
+        return ContentLength::Keep;
+    }
+    if headers.contains_key("transfer-encoding") {
+        return ContentLength::Remove;
+    }
+    let values: Vec<&str> = headers
+        .get_all("content-length")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let Some(first) = values.first().and_then(|v| v.parse::<u64>().ok()) else {
+        return ContentLength::Keep;
+    };
+    if values.len() == 1 && values[0] == first.to_string() {
+        ContentLength::Keep
+    } else if values.iter().all(|v| v.parse::<u64>().ok() == Some(first)) {
+        ContentLength::Set(first)
+    } else {
+        // Unequal values never get here: pingora refuses them with 400 / 502.
+        ContentLength::Keep
+    }
 }
 
 /// Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1).
@@ -150,6 +245,16 @@ fn listed_in(tokens: &[&str], name: &str) -> bool {
     tokens.iter().any(|t| t.eq_ignore_ascii_case(name))
 }
 
+/// Headers the proxy itself acts on, never forwarded: it answers `Expect: 100-continue` itself,
+/// so the upstream must not answer it a second time.
+const CONSUMED: &[&str] = &["expect"];
+
+/// Client header names with `_`: CGI-style frameworks read `X_Tenant` and `x-tenant` as one
+/// name, so a client could shadow a configured header. Dropped, as nginx does by default.
+fn has_underscore(name: &str) -> bool {
+    name.contains('_')
+}
+
 /// Turns the client's request header into the upstream's: target path and query, `Host`, the
 /// header policy of the route, then the route's configured headers, which always win.
 pub fn rewrite_request(
@@ -167,12 +272,15 @@ pub fn rewrite_request(
         .keys()
         .filter(|name| {
             let n = name.as_str();
-            let keep = if upgrade
+            let keep = if has_underscore(n) {
+                false
+            } else if upgrade
                 && (n == "upgrade" || n == "connection" || n.starts_with("sec-websocket-"))
             {
                 true
             } else if route.forward_headers {
                 !(HOP_BY_HOP.contains(&n)
+                    || CONSUMED.contains(&n)
                     || listed_in(&listed, n)
                     || n == "host"
                     || (route.auth && key::is_key_header(n, key_header_name, route)))
@@ -185,6 +293,13 @@ pub fn rewrite_request(
         .collect();
     for name in dropped {
         req.remove_header(&name);
+    }
+    match content_length(&req.headers) {
+        ContentLength::Keep => {}
+        ContentLength::Remove => {
+            req.remove_header("content-length");
+        }
+        ContentLength::Set(n) => req.insert_header("content-length", n)?,
     }
     if upgrade {
         req.insert_header("connection", "upgrade")?;
@@ -212,6 +327,16 @@ pub fn rewrite_response(resp: &mut ResponseHeader) {
         .collect();
     for name in dropped {
         resp.remove_header(&name);
+    }
+    match content_length(&resp.headers) {
+        ContentLength::Keep => {}
+        ContentLength::Remove => {
+            resp.remove_header("content-length");
+        }
+        ContentLength::Set(n) => {
+            // Cannot fail: a number is a valid header value.
+            let _ = resp.insert_header("content-length", n);
+        }
     }
 }
 
@@ -290,5 +415,86 @@ mod tests {
             ("connection", "keep-alive, Upgrade")
         ])));
         assert!(!is_upgrade(&request_with(&[("upgrade", "websocket")])));
+    }
+
+    #[test]
+    fn only_a_websocket_upgrade_on_http_1_1_is_an_upgrade() {
+        let both = [("upgrade", "websocket"), ("connection", "upgrade")];
+        let mut old = request_with(&both);
+        old.set_version(http::Version::HTTP_10);
+        assert!(!is_upgrade(&old));
+        assert!(!is_upgrade(&request_with(&[
+            ("upgrade", "h2c"),
+            ("connection", "upgrade")
+        ])));
+        assert!(!is_upgrade(&request_with(&[
+            ("upgrade", "websocket, h2c"),
+            ("connection", "upgrade")
+        ])));
+    }
+
+    #[test]
+    fn settling_removes_an_upgrade_the_proxy_will_not_do() {
+        let mut lone = request_with(&[("upgrade", "websocket")]);
+        assert!(!settle_upgrade(&mut lone));
+        assert!(!lone.headers.contains_key("upgrade"));
+        let mut ws = request_with(&[("upgrade", "websocket"), ("connection", "Upgrade")]);
+        assert!(settle_upgrade(&mut ws));
+        assert!(ws.headers.contains_key("upgrade"));
+    }
+
+    fn response(status: u16, headers: &[(&str, &str)]) -> ResponseHeader {
+        let mut resp = ResponseHeader::build(status, None).unwrap();
+        for (n, v) in headers {
+            resp.insert_header(n.to_string(), *v).unwrap();
+        }
+        resp
+    }
+
+    #[test]
+    fn a_101_is_accepted_only_for_an_asked_websocket_upgrade() {
+        let ok = response(101, &[("upgrade", "websocket"), ("connection", "Upgrade")]);
+        assert_eq!(refuse_switch(true, &ok), None);
+        assert!(refuse_switch(false, &ok).is_some());
+        assert!(refuse_switch(true, &response(101, &[("upgrade", "websocket")])).is_some());
+        assert!(refuse_switch(
+            true,
+            &response(101, &[("upgrade", "h2c"), ("connection", "upgrade")])
+        )
+        .is_some());
+        assert_eq!(refuse_switch(false, &response(200, &[])), None);
+    }
+
+    #[test]
+    fn expect_100_continue_counts_on_http_1_1_only() {
+        assert!(expects_continue(&request_with(&[(
+            "expect",
+            "100-Continue"
+        )])));
+        assert!(!expects_continue(&request_with(&[("expect", "something")])));
+        let mut old = request_with(&[("expect", "100-continue")]);
+        old.set_version(http::Version::HTTP_10);
+        assert!(!expects_continue(&old));
+    }
+
+    fn content_length_of(values: &[&str], te: bool) -> ContentLength {
+        let mut headers = http::HeaderMap::new();
+        for v in values {
+            headers.append("content-length", v.parse().unwrap());
+        }
+        if te {
+            headers.append("transfer-encoding", "chunked".parse().unwrap());
+        }
+        content_length(&headers)
+    }
+
+    #[test]
+    fn content_length_goes_on_as_one_decimal_value() {
+        assert_eq!(content_length_of(&["4"], false), ContentLength::Keep);
+        assert_eq!(content_length_of(&[], false), ContentLength::Keep);
+        assert_eq!(content_length_of(&["4, 4"], false), ContentLength::Set(4));
+        assert_eq!(content_length_of(&["4", "4"], false), ContentLength::Set(4));
+        assert_eq!(content_length_of(&["04"], false), ContentLength::Set(4));
+        assert_eq!(content_length_of(&["4"], true), ContentLength::Remove);
     }
 }

@@ -27,6 +27,8 @@ pub struct RequestCtx {
     route: Option<usize>,
     /// Upstream request target: path and query.
     target: String,
+    /// The request is a WebSocket upgrade ([`forward::is_upgrade`]); only then may a 101 tunnel.
+    upgrade: bool,
     upstream_started: Option<Instant>,
     _in_flight: InFlight,
 }
@@ -82,10 +84,14 @@ impl Refusal {
 /// the proxy gives itself (DESIGN.md §4: 400, 401, 404, 405, 501, 503).
 fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, String), Refusal> {
     let method_name = req.method.as_str();
-    let Some(method) = Method::parse(method_name) else {
+    let Some(method) = Method::from_request(method_name) else {
+        let hint = match Method::parse(method_name) {
+            Some(m) => format!(" (methods are case-sensitive: {m})"),
+            None => String::new(),
+        };
         return Err(Refusal::new(
             501,
-            format!("method {method_name} is not supported"),
+            format!("method {method_name} is not supported{hint}"),
         ));
     };
     let path =
@@ -173,6 +179,22 @@ fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, St
     Ok((index, target))
 }
 
+/// Answers `Expect: 100-continue` once the request is routed and authorised, so the client sends
+/// its body (curl otherwise waits a second, other clients until their timeout). The upstream
+/// never sees the expectation ([`forward::rewrite_request`]); a refused request gets its final
+/// status instead, and its unsent body is never awaited.
+async fn continue_if_expected(session: &mut Session) -> Result<()> {
+    if !forward::expects_continue(session.req_header()) || session.is_body_done() {
+        return Ok(());
+    }
+    // pingora turns keep-alive off for any response written before the body is read, 100
+    // included; the final response decides that again, so keep what the client asked for.
+    let keepalive = session.get_keepalive();
+    session.write_continue_response().await?;
+    session.set_keepalive(keepalive);
+    Ok(())
+}
+
 #[async_trait]
 impl ProxyHttp for PassthruProxy {
     type CTX = RequestCtx;
@@ -182,9 +204,22 @@ impl ProxyHttp for PassthruProxy {
             table: None,
             route: None,
             target: String::new(),
+            upgrade: false,
             upstream_started: None,
             _in_flight: self.shared.request_started(),
         }
+    }
+
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // HTTP/1.1 clients may pipeline (RFC 9112 §9.3.2); pingora answers pipelined requests in
+        // order only when asked to, and otherwise drops them after a keep-alive response.
+        session.set_pipelining_enabled(true);
+        ctx.upgrade = forward::settle_upgrade(session.req_header_mut());
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
@@ -197,6 +232,7 @@ impl ProxyHttp for PassthruProxy {
             Ok((index, target)) => {
                 ctx.route = Some(index);
                 ctx.target = target;
+                continue_if_expected(session).await?;
                 Ok(false)
             }
             Err(refusal) => {
@@ -267,6 +303,9 @@ impl ProxyHttp for PassthruProxy {
                 .upstream_seconds
                 .observe(started.elapsed().as_secs_f64());
         }
+        if let Some(why) = forward::refuse_switch(ctx.upgrade, upstream_response) {
+            return Err(Error::explain(ErrorType::HTTPStatus(502), why).into_up());
+        }
         forward::rewrite_response(upstream_response);
         Ok(())
     }
@@ -293,8 +332,18 @@ impl ProxyHttp for PassthruProxy {
                 ErrorSource::Internal | ErrorSource::Unset => 500,
             },
         };
-        if code > 0 && session.response_written().is_none() {
+        // A 100 Continue may already be out; the final status still has to follow it.
+        let final_written = session
+            .response_written()
+            .is_some_and(|r| r.status.as_u16() == 101 || !r.status.is_informational());
+        if code > 0 && !final_written {
             let message = match (code, ctx.route()) {
+                // A status the proxy chose itself carries its reason as context.
+                _ if matches!(e.etype(), ErrorType::HTTPStatus(_)) && e.context.is_some() => e
+                    .context
+                    .as_ref()
+                    .map(|c| c.as_str().to_owned())
+                    .unwrap_or_default(),
                 (504, Some(r)) => format!(
                     "upstream of route {} did not answer within {:?}",
                     r.id, r.timeout

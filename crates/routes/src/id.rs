@@ -11,7 +11,7 @@ pub struct StableId(String);
 
 impl StableId {
     /// `auto-` + the first 16 hex digits of sha256(`path:{path}|methods:{M1,M2}`), methods
-    /// upper-cased, de-duplicated and sorted; empty when the route answers every method.
+    /// upper-cased, de-duplicated and sorted; empty when the route names none.
     pub fn derive(path: &str, methods: MethodSet) -> StableId {
         let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
         let key = format!("path:{path}|methods:{}", methods.join(","));

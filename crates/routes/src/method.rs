@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A method a route may name. Extension methods (WebDAV and the like) are not routable: a route
-/// either names standard methods or accepts all of them.
+/// either names standard methods or accepts all of them but TRACE and CONNECT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Method {
     Connect,
@@ -45,11 +45,25 @@ impl Method {
         }
     }
 
-    /// Parses a method name case-insensitively (`get` and `GET` are the same method).
+    /// Parses a method name as the routes file writes it: case-insensitively (`get` and `GET`
+    /// name the same method there).
     pub fn parse(name: &str) -> Option<Method> {
         Method::ALL
             .into_iter()
             .find(|m| m.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// Parses the method of a request. Methods are case-sensitive on the wire (RFC 9110 §9.1):
+    /// `get` is an unknown extension method, not GET, so an upstream never receives a spelling
+    /// the route did not match.
+    pub fn from_request(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// TRACE reflects the request, configured credentials included, and CONNECT opens a tunnel:
+    /// a route serves them only when it names them.
+    pub fn needs_opt_in(self) -> bool {
+        matches!(self, Method::Trace | Method::Connect)
     }
 
     fn bit(self) -> u16 {
@@ -63,30 +77,32 @@ impl fmt::Display for Method {
     }
 }
 
-/// The methods a route answers. Empty means "every method", as in LiteLLM's `methods: null`.
+/// The methods a route answers. Empty (LiteLLM's `methods: null`) means every method except
+/// TRACE and CONNECT ([`Method::needs_opt_in`]); the set stays empty as written, so derived ids
+/// and the canonical file do not change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct MethodSet(u16);
 
 impl MethodSet {
-    /// The set a route with no `methods` answers: all of them.
+    /// The set a route with no `methods` has: every method except TRACE and CONNECT.
     pub const ANY: MethodSet = MethodSet(0);
 
     pub fn insert(&mut self, method: Method) {
         self.0 |= method.bit();
     }
 
-    /// True when the route names no methods and so answers every method.
+    /// True when the route names no methods (and so answers every method but TRACE and CONNECT).
     pub fn is_any(self) -> bool {
         self.0 == 0
     }
 
     pub fn allows(self, method: Method) -> bool {
-        self.is_any() || self.0 & method.bit() != 0
+        self.explicit().0 & method.bit() != 0
     }
 
     /// True when some method is answered by both sets.
     pub fn overlaps(self, other: MethodSet) -> bool {
-        self.is_any() || other.is_any() || self.0 & other.0 != 0
+        self.explicit().0 & other.explicit().0 != 0
     }
 
     /// The named methods in canonical order; empty for [`MethodSet::ANY`].
@@ -96,10 +112,15 @@ impl MethodSet {
             .filter(move |m| self.0 & m.bit() != 0)
     }
 
-    /// The methods both sets answer, spelled out (never `ANY`), for `Allow` headers and messages.
+    /// The methods the set answers, spelled out (never `ANY`), for `Allow` headers and messages.
     pub fn explicit(self) -> MethodSet {
         if self.is_any() {
-            MethodSet(Method::ALL.iter().fold(0, |acc, m| acc | m.bit()))
+            MethodSet(
+                Method::ALL
+                    .iter()
+                    .filter(|m| !m.needs_opt_in())
+                    .fold(0, |acc, m| acc | m.bit()),
+            )
         } else {
             self
         }
@@ -156,10 +177,28 @@ mod tests {
     }
 
     #[test]
-    fn empty_set_allows_every_method() {
+    fn request_methods_are_case_sensitive() {
+        assert_eq!(Method::from_request("GET"), Some(Method::Get));
+        assert_eq!(Method::from_request("get"), None);
+        assert_eq!(Method::from_request("Post"), None);
+    }
+
+    #[test]
+    fn empty_set_allows_every_method_but_trace_and_connect() {
         for m in Method::ALL {
-            assert!(MethodSet::ANY.allows(m));
+            assert_eq!(MethodSet::ANY.allows(m), !m.needs_opt_in(), "{m}");
         }
+        let trace: MethodSet = [Method::Trace].into_iter().collect();
+        assert!(trace.allows(Method::Trace));
+    }
+
+    #[test]
+    fn a_trace_route_does_not_overlap_an_unrestricted_one() {
+        let trace: MethodSet = [Method::Trace, Method::Connect].into_iter().collect();
+        assert!(!MethodSet::ANY.overlaps(trace));
+        assert!(!trace.overlaps(MethodSet::ANY));
+        let get_trace: MethodSet = [Method::Get, Method::Trace].into_iter().collect();
+        assert!(MethodSet::ANY.overlaps(get_trace));
     }
 
     #[test]
@@ -183,7 +222,7 @@ mod tests {
     fn allow_header_spells_out_any() {
         assert_eq!(
             MethodSet::ANY.to_allow_header(),
-            "CONNECT, DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT, TRACE"
+            "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
         );
     }
 }

@@ -14,6 +14,10 @@ pub enum PathRejection {
     Backslash,
     #[error("request path contains a NUL byte (%00)")]
     Nul,
+    /// pingora percent-encodes raw control bytes in the request line (a raw TAB arrives as `%09`),
+    /// so the encoded form is refused too: otherwise raw controls would be routed after all.
+    #[error("request path contains an encoded control character (%{0:02X})")]
+    EncodedControl(u8),
     #[error("request path contains '%' not followed by two hex digits")]
     BadPercentEncoding,
     #[error(
@@ -93,6 +97,7 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathRejection> {
             b'/' => return Err(PathRejection::EncodedSlash),
             b'\\' => return Err(PathRejection::Backslash),
             0 => return Err(PathRejection::Nul),
+            v if v < 0x20 || v == 0x7f => return Err(PathRejection::EncodedControl(v)),
             v if is_unreserved(v) => out.push(v as char),
             _ => {
                 out.push('%');
@@ -264,6 +269,18 @@ mod tests {
         assert_eq!(norm("/a\r\n"), Err(PathRejection::BadCharacter(b'\r')));
         assert!(matches!(norm("/é"), Err(PathRejection::BadCharacter(_))));
         assert_eq!(norm("/a?b"), Err(PathRejection::BadCharacter(b'?')));
+    }
+
+    #[test]
+    fn encoded_controls_are_rejected() {
+        assert_eq!(norm("/a%09b"), Err(PathRejection::EncodedControl(0x09)));
+        assert_eq!(norm("/a%7f"), Err(PathRejection::EncodedControl(0x7f)));
+        assert_eq!(norm("/a%0D%0A"), Err(PathRejection::EncodedControl(0x0d)));
+        assert_eq!(
+            norm("/a%1F").unwrap_err().to_string(),
+            "request path contains an encoded control character (%1F)"
+        );
+        assert_eq!(norm("/a%20b").unwrap(), "/a%20b");
     }
 
     #[test]

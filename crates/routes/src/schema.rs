@@ -28,7 +28,7 @@ fn route_property(field: &str) -> Value {
             "type": ["boolean", "null"], "default": false
         }),
         "methods" => json!({
-            "description": "HTTP methods the route answers; absent or empty: all.",
+            "description": "HTTP methods the route answers; absent or empty: all but TRACE and CONNECT.",
             "type": ["array", "null"],
             "items": { "type": "string", "enum": Method::ALL.iter().flat_map(|m| [m.as_str().to_owned(), m.as_str().to_ascii_lowercase()]).collect::<Vec<_>>() }
         }),

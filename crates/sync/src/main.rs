@@ -151,7 +151,7 @@ struct AddRoute {
     /// Also match everything below the path.
     #[arg(long)]
     include_subpath: bool,
-    /// Allowed method (repeatable); none: every method.
+    /// Allowed method (repeatable); none: every method except TRACE and CONNECT.
     #[arg(long = "method", value_name = "METHOD")]
     methods: Vec<String>,
     /// Header added upstream, NAME=VALUE (repeatable); VALUE may end in os.environ/VAR.
