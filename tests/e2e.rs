@@ -7,6 +7,7 @@ mod file_safety;
 mod forwarding;
 mod hardening;
 mod http_edges;
+mod litellm_access;
 mod operations;
 mod reload;
 mod system;

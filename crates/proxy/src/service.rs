@@ -61,12 +61,13 @@ async fn respond_json(
 }
 
 /// Why a request is answered by the proxy itself instead of going upstream.
-struct Refusal {
-    status: u16,
-    message: String,
-    allow: Option<String>,
+#[derive(Debug)]
+pub struct Refusal {
+    pub status: u16,
+    pub message: String,
+    pub allow: Option<String>,
     /// The route that matched, when one did (for metrics).
-    route: Option<usize>,
+    pub route: Option<usize>,
 }
 
 impl Refusal {
@@ -82,7 +83,10 @@ impl Refusal {
 
 /// Routes one request: the index of its route and the upstream path and query, or the answer
 /// the proxy gives itself (DESIGN.md §4: 400, 401, 404, 405, 501, 503).
-fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<(usize, String), Refusal> {
+pub fn route_request(
+    table: &ServingTable,
+    req: &RequestHeader,
+) -> Result<(usize, String), Refusal> {
     let method_name = req.method.as_str();
     let Some(method) = Method::from_request(method_name) else {
         let hint = match Method::parse(method_name) {

@@ -23,25 +23,29 @@ pub struct Snapshot {
     /// Where each entry of `routes` came from, for clash reports.
     route_rows: Vec<String>,
     keys: Vec<KeyHash>,
+    key_header_name: Option<String>,
     pub skipped: Vec<SkippedRow>,
 }
 
 impl Snapshot {
     /// Validates one route row given as JSON (null fields mean the default). `row` names the
     /// row for reports, e.g. `passthru_routes row_id 7`.
-    pub fn add_route_json(&mut self, row: String, value: &serde_json::Value) {
+    /// Returns the id of the route it added, `None` for a skipped row.
+    pub fn add_route_json(&mut self, row: String, value: &serde_json::Value) -> Option<String> {
         let yaml: Value = match serde_yaml::to_value(value) {
             Ok(v) => v,
             Err(e) => {
                 self.skip(row, format!("cannot be read as a route: {e}"));
-                return;
+                return None;
             }
         };
         match Route::from_value(self.routes.len(), &yaml) {
             Ok(route) => {
                 let row = format!("{row} (id {}, path {})", route.id, route.path);
+                let id = route.id.to_string();
                 self.routes.push(route);
                 self.route_rows.push(row);
+                Some(id)
             }
             Err(problems) => {
                 let (id, path) = id_and_path(&problems, value);
@@ -52,12 +56,23 @@ impl Snapshot {
                     .collect::<Vec<_>>()
                     .join("; ");
                 self.skip(row, reason);
+                None
             }
         }
     }
 
+    /// LiteLLM's `litellm_key_header_name` for the table (a valid header name).
+    pub fn set_key_header_name(&mut self, name: String) {
+        self.key_header_name = Some(name);
+    }
+
     pub fn add_key(&mut self, key: KeyHash) {
         self.keys.push(key);
+    }
+
+    /// The keys added so far, in the order they were added.
+    pub fn keys(&self) -> &[KeyHash] {
+        &self.keys
     }
 
     pub fn skip(&mut self, row: String, reason: String) {
@@ -77,6 +92,7 @@ impl Snapshot {
             self.keys.clear();
         }
         let (file, clashes) = RoutesFile::new_skipping_clashes(self.routes, self.keys);
+        let file = file.with_key_header_name(self.key_header_name.take());
         for problem in clashes {
             let row = match &problem.location {
                 Location::Route { index, .. } => self

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::litellm_access::{add_keys, AccessRows};
 use super::{key_from_row, short_hash, Read};
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
@@ -18,10 +19,6 @@ use crate::snapshot::Snapshot;
 
 /// Entry fields LiteLLM writes that passthru ignores: [`passthru_routes::LITELLM_ONLY_FIELDS`].
 pub const IGNORED_FIELDS: &[&str] = passthru_routes::LITELLM_ONLY_FIELDS;
-
-/// `headers.litellm_user_api_key` names the client header that carries the LiteLLM key; it is an
-/// instruction to LiteLLM, not a header to send upstream, so it is removed.
-pub const IGNORED_HEADER: &str = "litellm_user_api_key";
 
 const SETTINGS: &str =
     "SELECT param_value::text FROM \"LiteLLM_Config\" WHERE param_name = 'general_settings'";
@@ -89,6 +86,11 @@ pub struct Settings {
     pub endpoints: Vec<Value>,
     /// `pass_through_request_timeout`: LiteLLM's timeout for endpoints that set none.
     pub default_timeout: Option<Value>,
+    /// `litellm_key_header_name`: a header that carries the key ahead of every other.
+    pub key_header_name: Option<String>,
+    /// `master_key`, with an `os.environ/NAME` reference resolved from the sidecar's environment
+    /// or `$CREDENTIALS_DIRECTORY/NAME`. Written to the table only as its sha256.
+    pub master_key: Option<String>,
 }
 
 impl Settings {
@@ -112,11 +114,82 @@ impl Settings {
                 })
             }
         };
+        let text = |name: &str| match settings.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        };
         Ok(Settings {
             endpoints,
             default_timeout,
+            key_header_name: text("litellm_key_header_name"),
+            master_key: text("master_key").and_then(|k| resolve_secret(&k)),
         })
     }
+}
+
+/// A LiteLLM secret value: `os.environ/NAME` reads the variable, or the systemd credential
+/// `$CREDENTIALS_DIRECTORY/NAME` (first line); anything else is the value itself.
+pub fn resolve_secret(value: &str) -> Option<String> {
+    let Some(name) = value.strip_prefix("os.environ/") else {
+        return Some(value.to_owned());
+    };
+    if let Ok(v) = std::env::var(name) {
+        return Some(v).filter(|v| !v.is_empty());
+    }
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let text = std::fs::read_to_string(std::path::Path::new(&dir).join(name)).ok()?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
+
+/// The routes and keys of one read of LiteLLM's tables: the endpoints as LiteLLM serves them,
+/// and every key LiteLLM would accept with what it may use ([`litellm_access`]).
+pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> Snapshot {
+    let mut snapshot = Snapshot::default();
+    for (i, entry) in settings.endpoints.into_iter().enumerate() {
+        let row = format!("pass_through_endpoints[{i}]");
+        let entry = with_default_timeout(
+            without_ignored_fields(entry),
+            settings.default_timeout.as_ref(),
+        );
+        add_endpoint(&mut snapshot, row, entry);
+    }
+    add_keys(access, now, &mut snapshot);
+    match settings.key_header_name {
+        Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
+            snapshot.set_key_header_name(name)
+        }
+        Some(name) => snapshot.skip(
+            "\"LiteLLM_Config\" general_settings".into(),
+            format!("litellm_key_header_name {name:?} is not a header name; keys sent in it are refused"),
+        ),
+        None => {}
+    }
+    snapshot
+}
+
+/// One endpoint. LiteLLM opens an `auth: false` endpoint only at its exact path; below it a
+/// request needs a key with a grant (ACCESS_MODEL.md §6). So a subpath endpoint with
+/// `auth: false` becomes two routes: the exact path without a key, and everything below it with
+/// one, its id the exact route's plus `-subpath`.
+fn add_endpoint(snapshot: &mut Snapshot, row: String, entry: Value) {
+    let open_subpaths = entry.get("auth") == Some(&Value::Bool(false))
+        && entry.get("include_subpath") == Some(&Value::Bool(true));
+    if !open_subpaths {
+        snapshot.add_route_json(row, &entry);
+        return;
+    }
+    let mut exact = entry.clone();
+    exact["include_subpath"] = Value::Bool(false);
+    let Some(id) = snapshot.add_route_json(row.clone(), &exact) else {
+        return;
+    };
+    let mut below = entry;
+    below["auth"] = Value::Bool(true);
+    below["id"] = Value::String(format!("{id}-subpath"));
+    snapshot.add_route_json(format!("{row} (below its path)"), &below);
 }
 
 /// An entry without its own `timeout` gets `pass_through_request_timeout`, as in LiteLLM.
@@ -165,9 +238,6 @@ pub fn without_ignored_fields(mut entry: Value) -> Value {
     if let Value::Object(map) = &mut entry {
         for field in IGNORED_FIELDS {
             map.remove(*field);
-        }
-        if let Some(Value::Object(headers)) = map.get_mut("headers") {
-            headers.remove(IGNORED_HEADER);
         }
     }
     entry
@@ -223,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn ignored_fields_and_the_key_header_name_are_removed() {
+    fn ignored_fields_are_removed_and_the_key_sources_kept() {
         let entry = serde_json::json!({
             "path": "/a", "cost_per_request": 1.5, "guardrails": null, "is_from_config": false,
             "merge_query_params": true, "custom_auth_parser": "langfuse",
@@ -231,7 +301,8 @@ mod tests {
         });
         assert_eq!(
             without_ignored_fields(entry),
-            serde_json::json!({"path": "/a", "headers": {"a": "b"}})
+            serde_json::json!({"path": "/a", "custom_auth_parser": "langfuse",
+                "headers": {"litellm_user_api_key": "x-key", "a": "b"}})
         );
     }
 }

@@ -1,6 +1,7 @@
 //! Where routes come from: passthru's native tables, or LiteLLM's (read-only).
 
 pub mod litellm;
+pub mod litellm_access;
 pub mod native;
 
 use std::time::SystemTime;

@@ -56,7 +56,9 @@ pub async fn read(db: &Database, now: SystemTime) -> Result<Read, SyncError> {
     for row in rows {
         let (name, value) = row_to_json(&row);
         match value {
-            Ok(value) => snapshot.add_route_json(name, &value),
+            Ok(value) => {
+                snapshot.add_route_json(name, &value);
+            }
             Err(reason) => snapshot.skip(name, reason),
         }
     }
