@@ -448,6 +448,11 @@ async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<Exi
                     k.blocked,
                     k.note.as_deref().unwrap_or("")
                 );
+                // A row that cannot be read is listed with the reason, never an exit 1: the
+                // daemon serves the other rows.
+                for problem in &k.problems {
+                    eprintln!("{problem}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::cells::{required, Cells};
 use super::{key_from_row, short_hash, Read};
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
@@ -27,7 +28,7 @@ const SETTINGS: &str =
     "SELECT param_value::text FROM \"LiteLLM_Config\" WHERE param_name = 'general_settings'";
 /// `blocked` NULL counts as not blocked, as in LiteLLM. The session time zone is UTC, so this
 /// works whether `expires` is `timestamp` (LiteLLM's Prisma schema, UTC) or `timestamptz`.
-const TOKENS: &str = "SELECT token, to_char(expires, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+const TOKENS: &str = "SELECT token, to_char(expires, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS expires \
      FROM \"LiteLLM_VerificationToken\" \
      WHERE blocked IS NOT TRUE AND (expires IS NULL OR expires > now()) ORDER BY token";
 
@@ -49,7 +50,7 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
         .fetch_optional(&mut *tx)
         .await
         .map_err(q("reading \"LiteLLM_Config\" general_settings"))?;
-    let tokens: Vec<(String, Option<String>)> = sqlx::query_as(TOKENS)
+    let tokens = sqlx::query(TOKENS)
         .fetch_all(&mut *tx)
         .await
         .map_err(q("reading \"LiteLLM_VerificationToken\""))?;
@@ -67,14 +68,22 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
         );
         snapshot.add_route_json(row, &entry);
     }
-    for (token, expires) in tokens {
-        match key_from_row(&token, expires.as_deref(), now) {
+    // Column by column, so that a row LiteLLM's schema did not expect is one refused key, not a
+    // failed pass.
+    for row in &tokens {
+        let token = required(row.text("token"), "token");
+        let name = match &token {
+            Ok(token) => format!("\"LiteLLM_VerificationToken\" token {}", short_hash(token)),
+            Err(_) => "\"LiteLLM_VerificationToken\" row".to_owned(),
+        };
+        let key = token.and_then(|token| {
+            let expires = row.text("expires")?;
+            key_from_row(&token, expires.as_deref(), now)
+        });
+        match key {
             Ok(Some(key)) => snapshot.add_key(key),
             Ok(None) => {}
-            Err(why) => snapshot.skip(
-                format!("\"LiteLLM_VerificationToken\" token {}", short_hash(&token)),
-                why,
-            ),
+            Err(why) => snapshot.skip(name, why),
         }
     }
     Ok(Read {

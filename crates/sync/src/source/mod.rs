@@ -1,5 +1,6 @@
 //! Where routes come from: passthru's native tables, or LiteLLM's (read-only).
 
+mod cells;
 pub mod litellm;
 pub mod native;
 
@@ -40,7 +41,7 @@ impl Source {
     /// which case every poll reads everything and only the byte comparison avoids a write.
     pub async fn marker(&self) -> Result<Option<i64>, SyncError> {
         match self.schema {
-            Schema::Native => native::revision(&self.database).await.map(Some),
+            Schema::Native => native::revision(&self.database).await,
             Schema::Litellm => Ok(None),
         }
     }
