@@ -5,6 +5,7 @@ mod bypass;
 mod cli;
 mod forwarding;
 mod hardening;
+mod hostile_rows;
 mod operations;
 mod reload;
 mod system;
