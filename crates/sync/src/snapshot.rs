@@ -61,7 +61,10 @@ impl Snapshot {
     }
 
     pub fn skip(&mut self, row: String, reason: String) {
-        self.skipped.push(SkippedRow { row, reason });
+        self.skipped.push(SkippedRow {
+            row: printable(&row),
+            reason,
+        });
     }
 
     /// True when at least one valid route requires an API key.
@@ -88,12 +91,26 @@ impl Snapshot {
                 other => other.to_string(),
             };
             self.skipped.push(SkippedRow {
-                row,
+                row: printable(&row),
                 reason: problem.message.clone(),
             });
         }
         (file, self.skipped)
     }
+}
+
+/// The row's name with control characters escaped: names carry ids and paths as the database
+/// holds them, and a line break there would forge a log line.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn describe_row(row: &str, id: Option<&str>, path: Option<&str>) -> String {
@@ -128,5 +145,18 @@ fn problem_without_index(p: &Problem) -> String {
         } => format!("field `{field}` {}", p.message),
         Location::Route { field: None, .. } => p.message.clone(),
         _ => p.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_break_in_a_row_name_is_escaped_not_logged() {
+        let mut snapshot = Snapshot::default();
+        snapshot.skip("row (id x\n INFO forged)".into(), "why".into());
+        let (_, skipped) = snapshot.into_file();
+        assert_eq!(skipped[0].row, "row (id x\\n INFO forged)");
     }
 }
