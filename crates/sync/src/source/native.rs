@@ -317,7 +317,7 @@ fn usable<T>(cell: Cell<T>, problems: &mut Vec<String>) -> Option<T> {
 }
 
 /// One `passthru_keys` row, each column decoded on its own.
-pub struct KeyRow {
+struct KeyRow {
     /// SQLite's rowid, which names a row whose hash cannot be read; NULL on PostgreSQL, where
     /// `sha256` is a non-NULL text primary key.
     rowid: Option<i64>,
@@ -340,7 +340,7 @@ impl KeyRow {
 
     /// `passthru_keys sha256 0123456789ab` (the first 12 digits), or `passthru_keys rowid 7`
     /// when the hash cannot be read.
-    pub fn name(&self) -> String {
+    fn name(&self) -> String {
         match (&self.sha256, self.rowid) {
             (Ok(Some(hex)), _) => format!("passthru_keys sha256 {}", short_hash(hex)),
             (_, Some(rowid)) => format!("passthru_keys rowid {rowid}"),
@@ -352,7 +352,7 @@ impl KeyRow {
     /// false (PostgreSQL `false`, SQLite the integer 0) is "not blocked"; a clear true is
     /// "blocked"; anything else (NULL, text such as `'true'` or `'false'`, `2`, `0.5`, a BLOB)
     /// is `Err(why)`, and such a key is refused as if blocked.
-    pub fn blocked(&self) -> Result<bool, String> {
+    fn blocked(&self) -> Result<bool, String> {
         let refused = "the key is refused as if blocked (set blocked to 0 or 1)";
         match &self.blocked {
             Ok(Some(blocked)) => Ok(*blocked),
