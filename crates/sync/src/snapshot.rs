@@ -56,6 +56,16 @@ impl Snapshot {
         }
     }
 
+    /// Serves `routes` (already valid: the ones in the file) when the source's routes could not
+    /// be read; `from` names where they come from, for clash reports.
+    pub fn keep_routes(&mut self, routes: &[Route], from: &str) {
+        for route in routes {
+            self.route_rows
+                .push(format!("{from} (id {}, path {})", route.id, route.path));
+            self.routes.push(route.clone());
+        }
+    }
+
     pub fn add_key(&mut self, key: KeyHash) {
         self.keys.push(key);
     }

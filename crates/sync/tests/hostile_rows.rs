@@ -604,3 +604,56 @@ async fn a_revocation_with_blocked_true_reaches_the_file_within_one_poll_on_post
     assert!(start.elapsed() < ONE_POLL);
     assert!(!d.log().contains("pass failed"), "{}", d.log());
 }
+
+#[tokio::test]
+async fn a_revocation_reaches_the_file_while_the_litellm_settings_are_unusable() {
+    let pg = PgTestDatabase::new();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("routes.yaml");
+    let url = pg.url();
+    let ddl = litellm_ddl();
+    sql(&url, &ddl.iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let key = "a".repeat(64);
+    let settings = |endpoints: &str| {
+        format!(
+            r#"INSERT INTO "LiteLLM_Config" (param_name, param_value)
+               VALUES ('general_settings', '{{"pass_through_endpoints": {endpoints}}}'::jsonb)
+               ON CONFLICT (param_name) DO UPDATE SET param_value = EXCLUDED.param_value"#
+        )
+    };
+    sql(
+        &url,
+        &[
+            &format!(r#"INSERT INTO "LiteLLM_VerificationToken" (token) VALUES ('{key}')"#),
+            &settings(r#"[{"path": "/a", "target": "http://a"}]"#),
+        ],
+    )
+    .await;
+    let mut c = command(&url, &out);
+    c.args(["run", "--schema", "litellm", "--interval", "400ms"]);
+    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    wait_for(Duration::from_secs(10), "the route and its key", || {
+        read(&out).filter(|t| t.contains("/a") && t.contains(&key))
+    })
+    .await;
+
+    // One unusable value for every route: the routes in the file stay, keys still follow.
+    sql(&url, &[&settings(r#"{"path": "/b"}"#)]).await;
+    sql(
+        &url,
+        &[r#"UPDATE "LiteLLM_VerificationToken" SET blocked = true"#],
+    )
+    .await;
+    wait_for(ONE_POLL, "the revocation", || {
+        read(&out).filter(|t| !t.contains(&key))
+    })
+    .await;
+    assert!(read(&out).unwrap().contains("/a"));
+    let log = d.log();
+    assert!(
+        warn_line(&log, "\"LiteLLM_Config\" general_settings")
+            .contains("pass_through_endpoints must be a list"),
+        "{log}"
+    );
+    assert!(!log.contains("pass failed"), "{log}");
+}

@@ -12,7 +12,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use super::cells::{required, Cells};
-use super::{key_from_row, short_hash, Read};
+use super::{key_from_row, short_hash, Read, UnusableRoutes};
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
 use crate::snapshot::Snapshot;
@@ -59,7 +59,17 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
         .map_err(q("ending the read transaction"))?;
 
     let mut snapshot = Snapshot::default();
-    let settings = Settings::parse(settings.flatten().as_deref())?;
+    // Unusable settings are no reason to stop reading keys: the daemon keeps the routes it has.
+    let (settings, routes_unusable) = match Settings::parse(settings.flatten().as_deref()) {
+        Ok(settings) => (settings, None),
+        Err(error) => (
+            Settings::default(),
+            Some(UnusableRoutes {
+                row: "\"LiteLLM_Config\" general_settings".to_owned(),
+                error,
+            }),
+        ),
+    };
     for (i, entry) in settings.endpoints.into_iter().enumerate() {
         let row = format!("pass_through_endpoints[{i}]");
         let entry = with_default_timeout(
@@ -89,6 +99,7 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
     Ok(Read {
         marker: None,
         snapshot,
+        routes_unusable,
     })
 }
 
@@ -115,9 +126,9 @@ impl Settings {
             Some(other) => {
                 return Err(SyncError::LiteLlmSettings {
                     why: format!(
-                    "pass_through_endpoints must be a list, found {}; the file is left as it is",
-                    json_type(&other)
-                ),
+                        "pass_through_endpoints must be a list, found {}",
+                        json_type(&other)
+                    ),
                 })
             }
         };
@@ -163,7 +174,7 @@ fn settings_object(
         Value::Null => Ok(None),
         Value::Object(settings) => Ok(Some(settings)),
         other => Err(bad(format!(
-            "param_value must be a JSON object, found {}; the file is left as it is",
+            "param_value must be a JSON object, found {}",
             json_type(&other)
         ))),
     }

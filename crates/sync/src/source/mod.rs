@@ -25,6 +25,17 @@ pub struct Source {
 pub struct Read {
     pub marker: Option<i64>,
     pub snapshot: Snapshot,
+    /// Set when the routes could not be read but the keys could (LiteLLM's `general_settings`
+    /// is one value for every route). The daemon then keeps the routes already in the file and
+    /// writes the keys it read, so that one bad value never holds back a revocation.
+    pub routes_unusable: Option<UnusableRoutes>,
+}
+
+/// Where the routes are and why they could not be read.
+pub struct UnusableRoutes {
+    /// The row, for the report: `"LiteLLM_Config" general_settings`.
+    pub row: String,
+    pub error: SyncError,
 }
 
 impl Source {

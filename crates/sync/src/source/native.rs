@@ -111,7 +111,11 @@ pub async fn read(db: &Database, now: SystemTime) -> Result<Read, SyncError> {
         }
     }
     add_keys(&mut snapshot, &raw.keys, now);
-    Ok(Read { marker, snapshot })
+    Ok(Read {
+        marker,
+        snapshot,
+        routes_unusable: None,
+    })
 }
 
 /// The usable keys of `rows`. A hash that any row blocks (or leaves unclear) is refused in every
