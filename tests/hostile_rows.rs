@@ -66,26 +66,31 @@ fn sqlite_ok(db: &Path, sql: &str) {
 }
 
 /// Every `passthru_routes` column with values of every type it must not hold: text in the
-/// boolean and number columns, BLOBs and invalid UTF-8 in the text and JSON columns, integers
-/// other than 0 and 1 and reals in the boolean ones.
+/// boolean and number columns, BLOBs, invalid UTF-8 and numbers (which SQLite turns into text)
+/// in the text and JSON columns, integers other than 0 and 1 and reals in the boolean ones.
 const HOSTILE: &[(&str, &[&str])] = &[
     ("id", &["x'00'", "CAST(x'ff' AS TEXT)"]),
-    ("path", &["x'2f'", "CAST(x'2fff' AS TEXT)"]),
-    ("target", &["x'00'", "CAST(x'ff' AS TEXT)"]),
+    ("path", &["x'2f'", "CAST(x'2fff' AS TEXT)", "42"]),
+    ("target", &["x'00'", "CAST(x'ff' AS TEXT)", "1.5"]),
     (
         "include_subpath",
         &["'yes'", "'false'", "2", "0.5", "x'01'"],
     ),
     (
         "methods",
-        &["x'5b5d'", "CAST(x'ff' AS TEXT)", "'{\"GET\": 1}'"],
+        &["x'5b5d'", "CAST(x'ff' AS TEXT)", "'{\"GET\": 1}'", "42"],
     ),
     (
         "headers",
-        &["x'7b7d'", "CAST(x'7b2261223a22ff227d' AS TEXT)", "'[1]'"],
+        &[
+            "x'7b7d'",
+            "CAST(x'7b2261223a22ff227d' AS TEXT)",
+            "'[1]'",
+            "1.5",
+        ],
     ),
     ("forward_headers", &["'true'", "-1", "0.5", "x'00'"]),
-    ("default_query_params", &["x'7b7d'", "'not json'"]),
+    ("default_query_params", &["x'7b7d'", "'not json'", "7"]),
     ("timeout", &["'abc'", "''", "x'00'"]),
     ("auth", &["'false'", "'true'", "2", "0.5", "x'00'"]),
 ];
@@ -169,16 +174,19 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
              INSERT INTO passthru_keys (sha256, blocked) VALUES ('{a}', 0), ('{b}', 0), ('{c}', 'false');\n\
              INSERT INTO passthru_keys (sha256, blocked) VALUES (x'00', 0);\n\
              INSERT INTO passthru_keys (sha256, expires, blocked) VALUES ('{}', x'00', 0);\n\
-             INSERT INTO passthru_keys (sha256, blocked) VALUES ('{}', 'yes');\n",
+             INSERT INTO passthru_keys (sha256, blocked) VALUES ('{}', 'yes');\n\
+             INSERT INTO passthru_keys (sha256, blocked) VALUES (12345, 0);\n\
+             INSERT INTO passthru_keys (sha256, expires, blocked) VALUES ('{}', 1735689600, 0);\n",
             sha256_hex("sk-blob-expiry"),
             sha256_hex("sk-yes"),
+            sha256_hex("sk-integer-expiry"),
             up = up.url(),
             a = sha256_hex(a),
             b = sha256_hex(b),
             c = sha256_hex(c),
         ),
     );
-    let bad_keys = 4;
+    let bad_keys = 6;
 
     let sync = Sync::start(
         &file,
