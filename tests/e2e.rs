@@ -6,6 +6,7 @@ mod cli;
 mod file_safety;
 mod forwarding;
 mod hardening;
+mod hostile_rows;
 mod http_edges;
 mod litellm_access;
 mod operations;

@@ -21,7 +21,71 @@ use serde_json::Value;
 
 /// (case, passthru's status, why passthru differs). Every entry refuses at least as much as
 /// LiteLLM does.
-const DIFFERENT: &[(&str, u16, &str)] = &[];
+const DIFFERENT: &[(&str, u16, &str)] = &[
+    (
+        "path_encoded_slash_denied",
+        400,
+        "an encoded '/' in a path is refused before routing (no split view between proxy and upstream)",
+    ),
+    (
+        "path_encoded_dotdot_vs_allow",
+        403,
+        "LiteLLM lets `/acme/v1/%2e%2e/admin` through on an allow of /acme/v1 though the upstream gets \
+         /acme/admin; passthru requires the allow entry to match the path it forwards too",
+    ),
+    (
+        "no_master_key_configured_any_key",
+        401,
+        "LiteLLM without a master key runs unauthenticated; passthru never accepts an unknown key",
+    ),
+    (
+        "key_team_row_missing_key_allows",
+        401,
+        "a key whose team row is gone is left out of the table, so it is unknown (LiteLLM: 404)",
+    ),
+    (
+        "key_team_row_missing_no_allow",
+        401,
+        "a key whose team row is gone is left out of the table, so it is unknown (LiteLLM: 404)",
+    ),
+    (
+        "auth_false_subpath_valid_key_no_lists",
+        403,
+        "below an `auth: false` path a key needs a grant; passthru says 403 like any missing grant \
+         (LiteLLM: 401 'Only proxy admin ...')",
+    ),
+    (
+        "auth_false_subpath_valid_key_deny_root",
+        403,
+        "below an `auth: false` path a key needs a grant; passthru says 403 like any missing grant \
+         (LiteLLM: 401 'Only proxy admin ...')",
+    ),
+    (
+        "auth_false_subpath_allow_and_deny",
+        403,
+        "below an `auth: false` path LiteLLM ignores deny lists; passthru applies them as everywhere",
+    ),
+    (
+        "malformed_allow_non_string_entry_first",
+        403,
+        "malformed metadata fails closed: the key keeps no grant (LiteLLM: 401 from a Python TypeError)",
+    ),
+    (
+        "malformed_allow_non_string_entry_after_match",
+        403,
+        "malformed metadata fails closed: the key keeps no grant (LiteLLM: 200 when an earlier entry matches)",
+    ),
+    (
+        "malformed_allow_is_object",
+        403,
+        "malformed metadata fails closed: an object is not a list (LiteLLM iterates its keys)",
+    ),
+    (
+        "malformed_deny_non_string_entry",
+        403,
+        "malformed metadata fails closed: the key keeps no grant (LiteLLM: 401 from a Python error)",
+    ),
+];
 
 fn cases() -> Vec<Value> {
     let path = passthru_tests::repo_root().join("tests/litellm/access_cases.json");

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use passthru_routes::{normalize_request_path, GrantRefusal, KeyStatus, Lookup, Method, Route};
+use passthru_routes::{
+    normalize_request_path, percent_decode_path, GrantRefusal, KeyStatus, Lookup, Method,
+    RequestPaths, Route,
+};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -116,45 +119,7 @@ pub fn route_request(
         ..Refusal::new(status, message)
     };
     if route.auth {
-        let from = KeySources {
-            key_header_name: table.table.file().key_header_name(),
-            route,
-            exact_path: path == route.path,
-            path: &path,
-        };
-        let status = match presented_key(req, &from) {
-            PresentedKey::Key(key) => Some(table.table.key_status(&key, SystemTime::now())),
-            PresentedKey::Malformed(why) => return Err(refuse(401, why.to_owned())),
-            PresentedKey::Missing => None,
-        };
-        let refusal = match status {
-            Some(KeyStatus::Valid(grants)) => {
-                grants.decide(&path).map_err(|why| {
-                    let rule = match why {
-                        GrantRefusal::Denied(entry) => {
-                            format!("`{entry}` in the key's `deny` list matches {path}")
-                        }
-                        GrantRefusal::NotAllowed => {
-                            format!("the key's `allow` list has no entry for {path}")
-                        }
-                        GrantRefusal::NotInOnly => {
-                            format!("the key's `only` list has no entry for {path}")
-                        }
-                    };
-                    refuse(
-                        403,
-                        format!("the API key may not use route {}: {rule}", route.id),
-                    )
-                })?;
-                None
-            }
-            Some(KeyStatus::Expired) => Some("the API key has expired"),
-            Some(KeyStatus::Unknown) => Some("the API key is not valid"),
-            None => Some("this route requires an API key: send `Authorization: Bearer <key>`"),
-        };
-        if let Some(message) = refusal {
-            return Err(refuse(401, message.to_owned()));
-        }
+        check_key(table, req, index, &path, subpath)?;
     }
     if let Err(why) = table.headers(index) {
         tracing::error!(route = %route.id, "503: {why}");
@@ -197,6 +162,74 @@ async fn continue_if_expected(session: &mut Session) -> Result<()> {
     session.write_continue_response().await?;
     session.set_keepalive(keepalive);
     Ok(())
+}
+
+/// The API key of a request to the `auth: true` route `index`: present, known, unexpired, and
+/// allowed on this path (401 or 403 otherwise). `path` is the normalised request path.
+fn check_key(
+    table: &ServingTable,
+    req: &RequestHeader,
+    index: usize,
+    path: &str,
+    subpath: &str,
+) -> Result<(), Refusal> {
+    let route = &table.table.routes()[index];
+    let file = table.table.file();
+    let refuse = |status, message: String| Refusal {
+        route: Some(index),
+        ..Refusal::new(status, message)
+    };
+    let from = KeySources {
+        key_header_name: file.key_header_name(),
+        route,
+        exact_path: path == route.path,
+        path,
+    };
+    let key = match presented_key(req, &from) {
+        PresentedKey::Key(key) => key,
+        PresentedKey::Malformed(why) => return Err(refuse(401, why.to_owned())),
+        PresentedKey::Missing => {
+            return Err(refuse(
+                401,
+                "this route requires an API key: send `Authorization: Bearer <key>`".into(),
+            ))
+        }
+    };
+    let grants = match table.table.key_status(&key, SystemTime::now()) {
+        KeyStatus::Valid(grants) => grants,
+        KeyStatus::Expired => return Err(refuse(401, "the API key has expired".into())),
+        KeyStatus::Unknown => return Err(refuse(401, "the API key is not valid".into())),
+    };
+    if let Some(prefix) = file.key_prefix() {
+        if !grants.admin && !key.starts_with(prefix.as_bytes()) {
+            return Err(refuse(
+                401,
+                format!("the API key is not valid: virtual keys start with {prefix:?}"),
+            ));
+        }
+    }
+    if grants.is_unscoped() {
+        return Ok(());
+    }
+    let decoded = percent_decode_path(req.uri.path());
+    let paths = RequestPaths {
+        normalized: path,
+        decoded: &decoded,
+        at_subpath_root: route.include_subpath && subpath.is_empty(),
+    };
+    grants.decide(&paths).map_err(|why| {
+        let rule = match why {
+            GrantRefusal::Denied(entry) => {
+                format!("`{entry}` in the key's `deny` list matches {path}")
+            }
+            GrantRefusal::NotAllowed => format!("the key's `allow` list has no entry for {path}"),
+            GrantRefusal::NotInOnly => format!("the key's `only` list has no entry for {path}"),
+        };
+        refuse(
+            403,
+            format!("the API key may not use route {}: {rule}", route.id),
+        )
+    })
 }
 
 #[async_trait]

@@ -33,6 +33,48 @@ pub struct Grants {
     pub only: Option<Vec<String>>,
 }
 
+/// The views of one request path that a decision looks at. passthru routes and forwards the
+/// normalised path; LiteLLM compares `allow` entries with the percent-decoded path as sent, and
+/// `deny` entries with the path as it would forward it. A decision takes the stricter answer of
+/// the views, so it never lets through what either would refuse.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestPaths<'a> {
+    /// The normalised path: what matched and what goes upstream.
+    pub normalized: &'a str,
+    /// The path as sent, every `%XX` decoded, nothing else changed.
+    pub decoded: &'a str,
+    /// A subpath route matched at its own path, which LiteLLM forwards as `path/`.
+    pub at_subpath_root: bool,
+}
+
+impl<'a> RequestPaths<'a> {
+    /// One path seen the same way by every view (tests, and requests without encodings).
+    pub fn plain(path: &'a str) -> RequestPaths<'a> {
+        RequestPaths {
+            normalized: path,
+            decoded: path,
+            at_subpath_root: false,
+        }
+    }
+
+    /// Every path a `deny` entry is tested against.
+    fn deny_candidates(&self) -> Vec<std::borrow::Cow<'a, str>> {
+        use std::borrow::Cow;
+        let mut out = vec![Cow::Borrowed(self.normalized), Cow::Borrowed(self.decoded)];
+        if let Some(cut) = self.decoded.find(['?', '#']) {
+            let cut = &self.decoded[..cut];
+            out.push(Cow::Borrowed(cut));
+            if let Ok(normal) = crate::path::normalize_request_path(cut) {
+                out.push(Cow::Owned(normal.into_owned()));
+            }
+        }
+        if self.at_subpath_root {
+            out.push(Cow::Owned(format!("{}/", self.normalized)));
+        }
+        out
+    }
+}
+
 /// Why a key may not use a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GrantRefusal<'g> {
@@ -51,22 +93,32 @@ impl Grants {
         *self == Grants::default()
     }
 
-    /// May this key use a route at the (normalised) request `path`?
-    pub fn decide(&self, path: &str) -> Result<(), GrantRefusal<'_>> {
+    /// May this key use a route at the request path seen as `paths`?
+    pub fn decide(&self, paths: &RequestPaths<'_>) -> Result<(), GrantRefusal<'_>> {
+        let both = |matches: &dyn Fn(&str) -> bool| {
+            matches(paths.normalized) && matches(paths.decoded)
+        };
         if let Some(only) = &self.only {
-            if !only.iter().any(|o| only_matches(path, o)) {
+            if !only.iter().any(|o| both(&|p| only_matches(p, o))) {
                 return Err(GrantRefusal::NotInOnly);
             }
         }
         if self.admin {
             return Ok(());
         }
-        if let Some(entry) = self.deny.iter().find(|d| deny_matches(path, d)) {
-            return Err(GrantRefusal::Denied(entry));
+        if !self.deny.is_empty() {
+            let candidates = paths.deny_candidates();
+            if let Some(entry) = self
+                .deny
+                .iter()
+                .find(|d| candidates.iter().any(|p| deny_matches(p, d)))
+            {
+                return Err(GrantRefusal::Denied(entry));
+            }
         }
         match &self.allow {
             None => Ok(()),
-            Some(allow) if allow.iter().any(|a| allow_matches(path, a)) => Ok(()),
+            Some(allow) if allow.iter().any(|a| both(&|p| allow_matches(p, a))) => Ok(()),
             Some(_) => Err(GrantRefusal::NotAllowed),
         }
     }
@@ -189,14 +241,14 @@ mod tests {
     #[test]
     fn deny_beats_allow_and_admin_beats_both() {
         let g = scoped(Some(&["/a"]), &["/a/secret"]);
-        assert_eq!(g.decide("/a/x"), Ok(()));
+        assert_eq!(g.decide(&RequestPaths::plain("/a/x")), Ok(()));
         assert_eq!(
-            g.decide("/a/secret/x"),
+            g.decide(&RequestPaths::plain("/a/secret/x")),
             Err(GrantRefusal::Denied("/a/secret"))
         );
-        assert_eq!(g.decide("/b"), Err(GrantRefusal::NotAllowed));
+        assert_eq!(g.decide(&RequestPaths::plain("/b")), Err(GrantRefusal::NotAllowed));
         let admin = Grants { admin: true, ..g };
-        assert_eq!(admin.decide("/a/secret/x"), Ok(()));
+        assert_eq!(admin.decide(&RequestPaths::plain("/a/secret/x")), Ok(()));
     }
 
     #[test]
@@ -206,17 +258,47 @@ mod tests {
             only: Some(vec!["/a/*".into()]),
             ..Grants::default()
         };
-        assert_eq!(g.decide("/a/x"), Ok(()));
-        assert_eq!(g.decide("/b"), Err(GrantRefusal::NotInOnly));
+        assert_eq!(g.decide(&RequestPaths::plain("/a/x")), Ok(()));
+        assert_eq!(g.decide(&RequestPaths::plain("/b")), Err(GrantRefusal::NotInOnly));
     }
 
     #[test]
     fn an_empty_allow_list_allows_nothing_and_none_allows_everything() {
         assert_eq!(
-            scoped(Some(&[]), &[]).decide("/a"),
+            scoped(Some(&[]), &[]).decide(&RequestPaths::plain("/a")),
             Err(GrantRefusal::NotAllowed)
         );
-        assert_eq!(Grants::default().decide("/a"), Ok(()));
+        assert_eq!(Grants::default().decide(&RequestPaths::plain("/a")), Ok(()));
+    }
+
+    #[test]
+    fn allow_needs_every_view_and_deny_any_view() {
+        let g = scoped(Some(&["/acme/v1"]), &["/acme/x"]);
+        let dots = RequestPaths {
+            normalized: "/acme/admin",
+            decoded: "/acme/v1/../admin",
+            at_subpath_root: false,
+        };
+        assert_eq!(g.decide(&dots), Err(GrantRefusal::NotAllowed));
+        let double = RequestPaths {
+            normalized: "/acme/v1/chat",
+            decoded: "/acme//v1/chat",
+            at_subpath_root: false,
+        };
+        assert_eq!(g.decide(&double), Err(GrantRefusal::NotAllowed));
+        let query = RequestPaths {
+            normalized: "/acme/x%3Fq=/y",
+            decoded: "/acme/x?q=/y",
+            at_subpath_root: false,
+        };
+        assert_eq!(g.decide(&query), Err(GrantRefusal::Denied("/acme/x")));
+        let root = RequestPaths {
+            normalized: "/acme",
+            decoded: "/acme",
+            at_subpath_root: true,
+        };
+        let star = scoped(Some(&["/acme"]), &["/acme/*"]);
+        assert_eq!(star.decide(&root), Err(GrantRefusal::Denied("/acme/*")));
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod write;
 
 pub use grants::{
     allow_matches, check_list as check_grant_list, deny_matches, only_matches, GrantRefusal,
-    Grants, GrantsInterner, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
+    Grants, GrantsInterner, RequestPaths, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
 };
 pub use id::StableId;
 pub use method::{Method, MethodSet};
@@ -27,7 +27,7 @@ pub use model::{
     MAX_HEADER_VALUE_BYTES,
 };
 pub use parse::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS};
-pub use path::{normalize_request_path, PathRejection};
+pub use path::{normalize_request_path, percent_decode_path, PathRejection};
 pub use problem::{Location, Problem, ProblemKind, Problems};
 pub use redact::redact_target;
 pub use schema::json_schema;

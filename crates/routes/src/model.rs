@@ -315,6 +315,9 @@ pub struct RoutesFile {
     /// LiteLLM's `general_settings.litellm_key_header_name`: a header that, when present, carries
     /// the key (as `Bearer <key>`) ahead of every other. Lower-cased.
     key_header_name: Option<String>,
+    /// Keys that do not start with this are refused unless their entry is `admin` (LiteLLM
+    /// accepts only `sk-` virtual keys, and its master key whatever it looks like).
+    key_prefix: Option<String>,
 }
 
 impl RoutesFile {
@@ -375,6 +378,7 @@ impl RoutesFile {
             routes,
             keys,
             key_header_name: None,
+            key_prefix: None,
         }
     }
 
@@ -386,6 +390,17 @@ impl RoutesFile {
 
     pub fn key_header_name(&self) -> Option<&str> {
         self.key_header_name.as_deref()
+    }
+
+    /// This table with a required key prefix (see [`RoutesFile::key_prefix`]).
+    pub fn with_key_prefix(mut self, prefix: Option<String>) -> RoutesFile {
+        self.key_prefix = prefix.filter(|p| !p.is_empty());
+        self
+    }
+
+    /// Non-admin keys must start with this.
+    pub fn key_prefix(&self) -> Option<&str> {
+        self.key_prefix.as_deref()
     }
 
     pub fn routes(&self) -> &[Route] {

@@ -15,7 +15,13 @@ use crate::path::check_route_path;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::redact::redact_target;
 
-pub(crate) const TOP_FIELDS: &[&str] = &["version", "routes", "keys", "litellm_key_header_name"];
+pub(crate) const TOP_FIELDS: &[&str] = &[
+    "version",
+    "routes",
+    "keys",
+    "litellm_key_header_name",
+    "key_prefix",
+];
 pub(crate) const ROUTE_FIELDS: &[&str] = &[
     "id",
     "path",
@@ -239,8 +245,24 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             None
         }
     };
+    let key_prefix = match map.get("key_prefix") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(prefix)) if !prefix.is_empty() && !prefix.contains(char::is_control) => {
+            Some(prefix.clone())
+        }
+        Some(other) => {
+            problems.push(Problem::new(
+                ProblemKind::WrongType,
+                top("key_prefix"),
+                format!("must be a non-empty string such as sk-, found {}", show(other)),
+            ));
+            None
+        }
+    };
     match RoutesFile::new_located(routes, keys, &|i| route_indices[i], &|i| key_indices[i]) {
-        Ok(file) if problems.is_empty() => Ok(file.with_key_header_name(key_header_name)),
+        Ok(file) if problems.is_empty() => Ok(file
+            .with_key_header_name(key_header_name)
+            .with_key_prefix(key_prefix)),
         Ok(_) => Err(Problems(problems)),
         Err(Problems(mut clashes)) => {
             problems.append(&mut clashes);

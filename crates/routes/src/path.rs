@@ -47,6 +47,30 @@ fn hex_value(b: u8) -> Option<u8> {
 ///
 /// The result never contains `//`, a `.` or `..` segment, or an encoded unreserved character, so
 /// normalising it again returns it unchanged.
+/// The path with every `%XX` decoded and nothing else changed (invalid UTF-8 replaced), as
+/// ASGI servers hand it to LiteLLM. For comparisons only; never forwarded.
+pub fn percent_decode_path(raw: &str) -> Cow<'_, str> {
+    if !raw.contains('%') {
+        return Cow::Borrowed(raw);
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
+}
+
 pub fn normalize_request_path(raw: &str) -> Result<Cow<'_, str>, PathRejection> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {

@@ -16,6 +16,8 @@ struct FileOut<'a> {
     keys: Vec<KeyOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     litellm_key_header_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_prefix: Option<&'a str>,
 }
 
 /// Every field written out, defaults included: what a route does never depends on a default
@@ -110,6 +112,7 @@ impl RoutesFile {
                 })
                 .collect(),
             litellm_key_header_name: self.key_header_name(),
+            key_prefix: self.key_prefix(),
         };
         serde_yaml::to_string(&out).expect("the table model always serialises")
     }

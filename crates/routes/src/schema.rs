@@ -108,6 +108,10 @@ fn top_property(field: &str) -> Value {
         "version" => json!({ "const": 1 }),
         "routes" => json!({ "type": "array", "items": { "$ref": "#/$defs/route" } }),
         "keys" => json!({ "type": ["array", "null"], "items": { "$ref": "#/$defs/key" } }),
+        "key_prefix" => json!({
+            "description": "Keys that do not start with this are refused unless their entry is admin (LiteLLM accepts only sk- virtual keys, and its master key).",
+            "type": ["string", "null"], "minLength": 1
+        }),
         "litellm_key_header_name" => json!({
             "description": "LiteLLM's general_settings.litellm_key_header_name: when a request carries this header, its `Bearer <key>` value is the key, ahead of every other key header.",
             "type": ["string", "null"]

@@ -194,7 +194,7 @@ pub async fn remove_key(db: &Database, sha256_hex: &str) -> Result<u64, SyncErro
     }
 }
 
-pub use native::{key_rows as list_keys, KeyRow};
+pub use native::{key_rows as list_keys, ListedKey};
 
 #[cfg(test)]
 mod tests {

@@ -184,14 +184,30 @@ impl Syncer {
         let read = tokio::time::timeout(limit, self.source.read(SystemTime::now()))
             .await
             .map_err(|_| timed_out())??;
-        let (file, skipped) = read.snapshot.into_file();
-        self.report_skips(skipped);
-        let bytes = file.render();
         if self.in_file.is_none() {
             self.in_file = std::fs::read(&self.output)
                 .ok()
                 .and_then(|b| RoutesFile::parse(&b).ok());
         }
+        let mut snapshot = read.snapshot;
+        if let Some(unusable) = read.routes_unusable {
+            // Keep the routes in the file and write the keys just read, so that a revocation
+            // still reaches the proxy. With no file to keep, the pass fails as before.
+            let Some(current) = &self.in_file else {
+                return Err(unusable.error);
+            };
+            snapshot.keep_routes(current.routes(), "the routes file");
+            snapshot.skip(
+                unusable.row,
+                format!(
+                    "{}; the routes already in the file are kept, and the keys are updated",
+                    unusable.error
+                ),
+            );
+        }
+        let (file, skipped) = snapshot.into_file();
+        self.report_skips(skipped);
+        let bytes = file.render();
         // No await after this point: a shutdown never interrupts the write.
         let outcome = write_atomically(&self.output, bytes.as_bytes())?;
         self.synced_marker = read.marker;

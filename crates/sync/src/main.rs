@@ -13,7 +13,7 @@ use passthru_sync::admin::{self, NewRoute};
 use passthru_sync::config::{resolve_url, Schema};
 use passthru_sync::daemon::{self, LoopOptions};
 use passthru_sync::signals::Wakeups;
-use passthru_sync::source::Source;
+use passthru_sync::source::{MasterKey, Source};
 use passthru_sync::{Database, PassOutcome, Syncer};
 use passthru_systemd::Notifier;
 
@@ -99,6 +99,12 @@ struct Global {
     /// Do not LISTEN for commits on PostgreSQL; rely on polling alone.
     #[arg(long, env = "PASSTHRU_SYNC_NO_LISTEN", global = true)]
     no_listen: bool,
+
+    /// LiteLLM schema: a file holding LiteLLM's master key (its first line), accepted as an
+    /// admin key on every route. Default: the systemd credential `litellm-master-key` when
+    /// present, else `general_settings.master_key`. Only its sha256 is written to the file.
+    #[arg(long, env = "PASSTHRU_LITELLM_MASTER_KEY_FILE", global = true)]
+    litellm_master_key_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -299,7 +305,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 interval = %humantime::format_duration(g.interval),
                 "starting"
             );
-            let syncer = Syncer::new(Source::new(db, g.schema)?, g.output.clone())
+            let syncer = Syncer::new(source(db, g)?, g.output.clone())
                 .with_query_timeout(g.query_timeout);
             let options = LoopOptions {
                 interval: g.interval,
@@ -311,7 +317,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Once => {
             let db = open(g).await?;
-            let mut syncer = Syncer::new(Source::new(db.clone(), g.schema)?, g.output.clone())
+            let mut syncer = Syncer::new(source(db.clone(), g)?, g.output.clone())
                 .with_query_timeout(g.query_timeout);
             syncer.remove_stale_temp_files();
             let outcome = syncer.pass(true).await;
@@ -448,6 +454,11 @@ async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<Exi
                     k.blocked,
                     k.note.as_deref().unwrap_or("")
                 );
+                // A row that cannot be read is listed with the reason, never an exit 1: the
+                // daemon serves the other rows.
+                for problem in &k.problems {
+                    eprintln!("{problem}");
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -457,4 +468,26 @@ async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<Exi
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The source the daemon reads, with LiteLLM's master key when one is given.
+fn source(db: Database, g: &Global) -> anyhow::Result<Source> {
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| PathBuf::from(dir).join("litellm-master-key"))
+        .filter(|p| p.exists());
+    let key = match g.litellm_master_key_file.clone().or(credential) {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read the LiteLLM master key from {}; check the path and its mode",
+                    path.display()
+                )
+            })?;
+            let key = text.lines().map(str::trim).find(|l| !l.is_empty());
+            let key = key.with_context(|| format!("{} is empty", path.display()))?;
+            Some(MasterKey(key.to_owned()))
+        }
+    };
+    Ok(Source::new(db, g.schema)?.with_litellm_master_key(key))
 }

@@ -24,6 +24,7 @@ pub struct Snapshot {
     route_rows: Vec<String>,
     keys: Vec<KeyHash>,
     key_header_name: Option<String>,
+    key_prefix: Option<String>,
     pub skipped: Vec<SkippedRow>,
 }
 
@@ -61,9 +62,24 @@ impl Snapshot {
         }
     }
 
+    /// Non-admin keys of the table must start with `prefix`.
+    pub fn set_key_prefix(&mut self, prefix: &str) {
+        self.key_prefix = Some(prefix.to_owned());
+    }
+
     /// LiteLLM's `litellm_key_header_name` for the table (a valid header name).
     pub fn set_key_header_name(&mut self, name: String) {
         self.key_header_name = Some(name);
+    }
+
+    /// Serves `routes` (already valid: the ones in the file) when the source's routes could not
+    /// be read; `from` names where they come from, for clash reports.
+    pub fn keep_routes(&mut self, routes: &[Route], from: &str) {
+        for route in routes {
+            self.route_rows
+                .push(format!("{from} (id {}, path {})", route.id, route.path));
+            self.routes.push(route.clone());
+        }
     }
 
     pub fn add_key(&mut self, key: KeyHash) {
@@ -76,7 +92,10 @@ impl Snapshot {
     }
 
     pub fn skip(&mut self, row: String, reason: String) {
-        self.skipped.push(SkippedRow { row, reason });
+        self.skipped.push(SkippedRow {
+            row: printable(&row),
+            reason,
+        });
     }
 
     /// True when at least one valid route requires an API key.
@@ -92,7 +111,9 @@ impl Snapshot {
             self.keys.clear();
         }
         let (file, clashes) = RoutesFile::new_skipping_clashes(self.routes, self.keys);
-        let file = file.with_key_header_name(self.key_header_name.take());
+        let file = file
+            .with_key_header_name(self.key_header_name.take())
+            .with_key_prefix(self.key_prefix.take());
         for problem in clashes {
             let row = match &problem.location {
                 Location::Route { index, .. } => self
@@ -104,12 +125,26 @@ impl Snapshot {
                 other => other.to_string(),
             };
             self.skipped.push(SkippedRow {
-                row,
+                row: printable(&row),
                 reason: problem.message.clone(),
             });
         }
         (file, self.skipped)
     }
+}
+
+/// The row's name with control characters escaped: names carry ids and paths as the database
+/// holds them, and a line break there would forge a log line.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn describe_row(row: &str, id: Option<&str>, path: Option<&str>) -> String {
@@ -144,5 +179,18 @@ fn problem_without_index(p: &Problem) -> String {
         } => format!("field `{field}` {}", p.message),
         Location::Route { field: None, .. } => p.message.clone(),
         _ => p.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_break_in_a_row_name_is_escaped_not_logged() {
+        let mut snapshot = Snapshot::default();
+        snapshot.skip("row (id x\n INFO forged)".into(), "why".into());
+        let (_, skipped) = snapshot.into_file();
+        assert_eq!(skipped[0].row, "row (id x\\n INFO forged)");
     }
 }

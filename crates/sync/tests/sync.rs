@@ -228,26 +228,6 @@ fn wait_for_fast(out: &Path, needle: &str) {
     panic!("{needle} never reached the file");
 }
 
-/// LiteLLM's two tables as its Prisma migrations create them; the same file the LiteLLM sidecar
-/// example ships, so the example is what these tests run.
-fn litellm_ddl() -> Vec<String> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../examples/litellm/litellm-tables.sql"
-    );
-    let text = fs::read_to_string(path).expect("examples/litellm/litellm-tables.sql");
-    let code: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    code.split(';')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 /// `general_settings` as LiteLLM's UI writes it: `model_dump(exclude={"is_from_config"})` of
 /// each endpoint, with a UUID id; plus a record written before ids existed.
 const LITELLM_SETTINGS: &str = r#"{

@@ -11,8 +11,9 @@ use std::time::SystemTime;
 use serde_json::Value;
 use sqlx::PgPool;
 
-use super::litellm_access::{add_keys, AccessRows};
-use super::{key_from_row, short_hash, Read};
+use super::cells::{required, Cells};
+use super::litellm_access::{add_keys, AccessRows, DeprecatedRow, TeamRow, TokenRow};
+use super::{parse_utc, short_hash, Read, UnusableRoutes};
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
 use crate::snapshot::Snapshot;
@@ -24,11 +25,31 @@ const SETTINGS: &str =
     "SELECT param_value::text FROM \"LiteLLM_Config\" WHERE param_name = 'general_settings'";
 /// `blocked` NULL counts as not blocked, as in LiteLLM. The session time zone is UTC, so this
 /// works whether `expires` is `timestamp` (LiteLLM's Prisma schema, UTC) or `timestamptz`.
-const TOKENS: &str = "SELECT token, to_char(expires, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') \
+const TOKENS: &str = "SELECT token, metadata::text AS metadata, team_id, user_id, \
+     to_char(expires, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS expires, \
+     array_to_json(allowed_routes)::text AS allowed_routes \
      FROM \"LiteLLM_VerificationToken\" \
      WHERE blocked IS NOT TRUE AND (expires IS NULL OR expires > now()) ORDER BY token";
+const TEAMS: &str =
+    "SELECT team_id, metadata::text AS metadata, blocked FROM \"LiteLLM_TeamTable\"";
+/// Only admins matter: every other role is an ordinary key for pass-through routes.
+const ADMIN_USERS: &str =
+    "SELECT user_id FROM \"LiteLLM_UserTable\" WHERE user_role = 'proxy_admin'";
+/// Rotated keys in their grace period. The table is newer than some LiteLLM databases.
+const HAS_DEPRECATED: &str =
+    "SELECT to_regclass('\"LiteLLM_DeprecatedVerificationToken\"') IS NOT NULL";
+const DEPRECATED: &str = "SELECT token, active_token_id, \
+     to_char(revoke_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS revoke_at \
+     FROM \"LiteLLM_DeprecatedVerificationToken\" WHERE revoke_at > now()";
 
-pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<Read, SyncError> {
+/// Reads the endpoints and everything that decides access in one REPEATABLE READ snapshot.
+/// `master_key` (from `--litellm-master-key-file`) wins over `general_settings.master_key`.
+pub async fn read(
+    pool: &PgPool,
+    url: &DatabaseUrl,
+    now: SystemTime,
+    master_key: Option<&str>,
+) -> Result<Read, SyncError> {
     let q = |doing| move |e| SyncError::query(url, doing, e);
     let mut tx = pool
         .begin()
@@ -46,38 +67,150 @@ pub async fn read(pool: &PgPool, url: &DatabaseUrl, now: SystemTime) -> Result<R
         .fetch_optional(&mut *tx)
         .await
         .map_err(q("reading \"LiteLLM_Config\" general_settings"))?;
-    let tokens: Vec<(String, Option<String>)> = sqlx::query_as(TOKENS)
+    let tokens = sqlx::query(TOKENS)
         .fetch_all(&mut *tx)
         .await
         .map_err(q("reading \"LiteLLM_VerificationToken\""))?;
+    let teams = sqlx::query(TEAMS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("reading \"LiteLLM_TeamTable\""))?;
+    let admin_users: Vec<String> = sqlx::query_scalar(ADMIN_USERS)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q("reading \"LiteLLM_UserTable\""))?;
+    let has_deprecated: bool = sqlx::query_scalar(HAS_DEPRECATED)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q("looking for \"LiteLLM_DeprecatedVerificationToken\""))?;
+    let deprecated = if has_deprecated {
+        sqlx::query(DEPRECATED)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(q("reading \"LiteLLM_DeprecatedVerificationToken\""))?
+    } else {
+        Vec::new()
+    };
     tx.commit()
         .await
         .map_err(q("ending the read transaction"))?;
 
-    let mut snapshot = Snapshot::default();
-    let settings = Settings::parse(settings.flatten().as_deref())?;
-    for (i, entry) in settings.endpoints.into_iter().enumerate() {
-        let row = format!("pass_through_endpoints[{i}]");
-        let entry = with_default_timeout(
-            without_ignored_fields(entry),
-            settings.default_timeout.as_ref(),
-        );
-        snapshot.add_route_json(row, &entry);
-    }
-    for (token, expires) in tokens {
-        match key_from_row(&token, expires.as_deref(), now) {
-            Ok(Some(key)) => snapshot.add_key(key),
-            Ok(None) => {}
-            Err(why) => snapshot.skip(
-                format!("\"LiteLLM_VerificationToken\" token {}", short_hash(&token)),
-                why,
-            ),
+    // Unusable settings are no reason to stop reading keys: the daemon keeps the routes it has.
+    let (mut settings, routes_unusable) = match Settings::parse(settings.flatten().as_deref()) {
+        Ok(settings) => (settings, None),
+        Err(error) => (
+            Settings::default(),
+            Some(UnusableRoutes {
+                row: "\"LiteLLM_Config\" general_settings".to_owned(),
+                error,
+            }),
+        ),
+    };
+    let mut bad_rows = Vec::new();
+    let mut access = AccessRows {
+        admin_users,
+        master_key: master_key.map(str::to_owned).or(settings.master_key.take()),
+        ..AccessRows::default()
+    };
+    // Column by column, so that a row LiteLLM's schema did not expect is one refused key, not a
+    // failed pass.
+    for row in &tokens {
+        match token_row(row) {
+            Ok(token) => access.tokens.push(token),
+            Err(bad) => bad_rows.push(bad),
         }
+    }
+    for row in &teams {
+        match team_row(row) {
+            Ok(team) => access.teams.push(team),
+            Err(bad) => bad_rows.push(bad),
+        }
+    }
+    for row in &deprecated {
+        match deprecated_row(row) {
+            Ok(old) => access.deprecated.push(old),
+            Err(bad) => bad_rows.push(bad),
+        }
+    }
+    let mut snapshot = snapshot_of(settings, &access, now);
+    for (row, why) in bad_rows {
+        snapshot.skip(row, why);
     }
     Ok(Read {
         marker: None,
         snapshot,
+        routes_unusable,
     })
+}
+
+type BadRow = (String, String);
+
+fn json_cell(row: &sqlx::postgres::PgRow, column: &str) -> Result<Option<Value>, String> {
+    row.text(column)?
+        .map(|text| {
+            serde_json::from_str(&text).map_err(|e| format!("column `{column}` is not JSON ({e})"))
+        })
+        .transpose()
+}
+
+fn token_row(row: &sqlx::postgres::PgRow) -> Result<TokenRow, BadRow> {
+    let token = required(row.text("token"), "token")
+        .map_err(|why| ("\"LiteLLM_VerificationToken\" row".to_owned(), why))?;
+    let name = format!("\"LiteLLM_VerificationToken\" token {}", short_hash(&token));
+    let read = || -> Result<TokenRow, String> {
+        let allowed_routes = match json_cell(row, "allowed_routes")? {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(format!("allowed_routes holds {other}, not a route")),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => return Err(format!("allowed_routes is {other}, not a list")),
+        };
+        Ok(TokenRow {
+            token: token.clone(),
+            metadata: json_cell(row, "metadata")?,
+            team_id: row.text("team_id")?,
+            user_id: row.text("user_id")?,
+            blocked: None,
+            expires: row.text("expires")?.as_deref().map(parse_utc).transpose()?,
+            allowed_routes,
+        })
+    };
+    read().map_err(|why| (name, why))
+}
+
+fn team_row(row: &sqlx::postgres::PgRow) -> Result<TeamRow, BadRow> {
+    let team_id = required(row.text("team_id"), "team_id")
+        .map_err(|why| ("\"LiteLLM_TeamTable\" row".to_owned(), why))?;
+    let name = format!("\"LiteLLM_TeamTable\" team_id {team_id:?}");
+    let read = || -> Result<TeamRow, String> {
+        Ok(TeamRow {
+            team_id: team_id.clone(),
+            metadata: json_cell(row, "metadata")?,
+            blocked: row.boolean("blocked")?,
+        })
+    };
+    // A team that cannot be read is refused, and so are its keys (as a missing team).
+    read().map_err(|why| (name, why))
+}
+
+fn deprecated_row(row: &sqlx::postgres::PgRow) -> Result<DeprecatedRow, BadRow> {
+    let token = required(row.text("token"), "token").unwrap_or_default();
+    let name = format!(
+        "\"LiteLLM_DeprecatedVerificationToken\" token {}",
+        short_hash(&token)
+    );
+    let read = || -> Result<DeprecatedRow, String> {
+        Ok(DeprecatedRow {
+            token: token.clone(),
+            active_token_id: required(row.text("active_token_id"), "active_token_id")?,
+            revoke_at: parse_utc(&required(row.text("revoke_at"), "revoke_at")?)?,
+        })
+    };
+    read().map_err(|why| (name, why))
 }
 
 /// What passthru reads from `general_settings`.
@@ -108,9 +241,9 @@ impl Settings {
             Some(other) => {
                 return Err(SyncError::LiteLlmSettings {
                     why: format!(
-                    "pass_through_endpoints must be a list, found {}; the file is left as it is",
-                    json_type(&other)
-                ),
+                        "pass_through_endpoints must be a list, found {}",
+                        json_type(&other)
+                    ),
                 })
             }
         };
@@ -157,6 +290,8 @@ pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> 
         add_endpoint(&mut snapshot, row, entry);
     }
     add_keys(access, now, &mut snapshot);
+    // LiteLLM refuses any key but its master key that does not start with `sk-`.
+    snapshot.set_key_prefix("sk-");
     match settings.key_header_name {
         Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
             snapshot.set_key_header_name(name)
@@ -227,7 +362,7 @@ fn settings_object(
         Value::Null => Ok(None),
         Value::Object(settings) => Ok(Some(settings)),
         other => Err(bad(format!(
-            "param_value must be a JSON object, found {}; the file is left as it is",
+            "param_value must be a JSON object, found {}",
             json_type(&other)
         ))),
     }

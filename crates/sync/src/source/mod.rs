@@ -1,5 +1,6 @@
 //! Where routes come from: passthru's native tables, or LiteLLM's (read-only).
 
+mod cells;
 pub mod litellm;
 pub mod litellm_access;
 pub mod native;
@@ -18,6 +19,18 @@ use crate::snapshot::Snapshot;
 pub struct Source {
     pub database: Database,
     pub schema: Schema,
+    /// LiteLLM's master key, when given to the sidecar (`--litellm-master-key-file`).
+    pub litellm_master_key: Option<MasterKey>,
+}
+
+/// A master key that never prints.
+#[derive(Clone)]
+pub struct MasterKey(pub String);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
 }
 
 /// What one full read returned: the change marker it is consistent with (native schema only)
@@ -25,6 +38,17 @@ pub struct Source {
 pub struct Read {
     pub marker: Option<i64>,
     pub snapshot: Snapshot,
+    /// Set when the routes could not be read but the keys could (LiteLLM's `general_settings`
+    /// is one value for every route). The daemon then keeps the routes already in the file and
+    /// writes the keys it read, so that one bad value never holds back a revocation.
+    pub routes_unusable: Option<UnusableRoutes>,
+}
+
+/// Where the routes are and why they could not be read.
+pub struct UnusableRoutes {
+    /// The row, for the report: `"LiteLLM_Config" general_settings`.
+    pub row: String,
+    pub error: SyncError,
 }
 
 impl Source {
@@ -34,14 +58,24 @@ impl Source {
                 url: database.url().redacted(),
             });
         }
-        Ok(Source { database, schema })
+        Ok(Source {
+            database,
+            schema,
+            litellm_master_key: None,
+        })
+    }
+
+    /// This source with LiteLLM's master key (it wins over `general_settings.master_key`).
+    pub fn with_litellm_master_key(mut self, key: Option<MasterKey>) -> Source {
+        self.litellm_master_key = key;
+        self
     }
 
     /// The cheap change marker: one tiny query. `None` when the schema has none (LiteLLM), in
     /// which case every poll reads everything and only the byte comparison avoids a write.
     pub async fn marker(&self) -> Result<Option<i64>, SyncError> {
         match self.schema {
-            Schema::Native => native::revision(&self.database).await.map(Some),
+            Schema::Native => native::revision(&self.database).await,
             Schema::Litellm => Ok(None),
         }
     }
@@ -51,7 +85,10 @@ impl Source {
         match self.schema {
             Schema::Native => native::read(&self.database, now).await,
             Schema::Litellm => match &self.database {
-                Database::Postgres { pool, url } => litellm::read(pool, url, now).await,
+                Database::Postgres { pool, url } => {
+                    let master = self.litellm_master_key.as_ref().map(|k| k.0.as_str());
+                    litellm::read(pool, url, now, master).await
+                }
                 Database::Sqlite { url, .. } => Err(SyncError::LiteLlmNeedsPostgres {
                     url: url.redacted(),
                 }),
@@ -75,18 +112,18 @@ pub(crate) fn key_from_row(
     now: SystemTime,
 ) -> Result<Option<KeyHash>, String> {
     let sha256 = KeyHash::parse_hex(sha256.trim())?;
-    let expires = match expires {
-        None => None,
-        Some(text) => Some(
-            humantime::parse_rfc3339_weak(text.trim())
-                .map_err(|e| format!("expiry {text:?} is not an RFC 3339 UTC time ({e})"))?,
-        ),
-    };
+    let expires = expires.map(parse_utc).transpose()?;
     let key = KeyHash::new(sha256, expires);
     if key.expires.is_some_and(|t| t <= now) {
         return Ok(None);
     }
     Ok(Some(key))
+}
+
+/// An RFC 3339 UTC time as the queries format it.
+pub(crate) fn parse_utc(text: &str) -> Result<SystemTime, String> {
+    humantime::parse_rfc3339_weak(text.trim())
+        .map_err(|e| format!("expiry {text:?} is not an RFC 3339 UTC time ({e})"))
 }
 
 /// The first characters of a hash, enough to find the row, for reports.

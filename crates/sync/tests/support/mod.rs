@@ -181,3 +181,23 @@ pub fn ids(path: &Path) -> Vec<String> {
         .map(|r| r.id.to_string())
         .collect()
 }
+
+/// LiteLLM's two tables as its Prisma migrations create them; the same file the LiteLLM sidecar
+/// example ships, so the example is what these tests run.
+pub fn litellm_ddl() -> Vec<String> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/litellm/litellm-tables.sql"
+    );
+    let text = fs::read_to_string(path).expect("examples/litellm/litellm-tables.sql");
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
