@@ -121,11 +121,21 @@ fn without_forward_headers_only_body_headers_and_configured_headers_go_upstream(
     let names: Vec<&str> = got.headers.iter().map(|(n, _)| n.as_str()).collect();
     let mut names = names;
     names.sort();
+    // `user-agent` is passthru's own: an upstream request always carries one.
     assert_eq!(
         names,
-        ["content-length", "content-type", "host", "x-api-key"]
+        [
+            "content-length",
+            "content-type",
+            "host",
+            "user-agent",
+            "x-api-key"
+        ]
     );
     assert_eq!(got.header("x-api-key"), Some("configured"));
+    assert!(got
+        .header("user-agent")
+        .is_some_and(|ua| ua.starts_with("passthru/")));
     assert_eq!(got.body, b"{\"a\":1}");
 }
 

@@ -800,13 +800,14 @@ const CREDENTIALS: &[(&str, &str)] = &[
     ("proxy-authorization", "Basic client-secret-6"),
 ];
 
-/// A client's credentials reach an upstream only on a route with `forward_headers: true` and
-/// `auth: false`; on an `auth: true` route the key that passthru checked is removed.
+/// A client's credentials reach an upstream only on a route with `forward_headers: true`; on an
+/// `auth: true` route the key that passthru checked is removed.
 #[test]
 fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
     let up = Upstream::start(Behaviour::Echo);
     let dir = tempfile::tempdir().unwrap();
-    // The sha256 of "client-secret-1".
+    // The sha256 of "client-secret-5": the client's LiteLLM key, in x-litellm-api-key, which
+    // LiteLLM (and so passthru) reads before Authorization.
     let key = {
         use std::process::Stdio;
         let mut c = Command::new("sha256sum")
@@ -817,7 +818,7 @@ fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
         c.stdin
             .take()
             .unwrap()
-            .write_all(b"client-secret-1")
+            .write_all(b"client-secret-5")
             .unwrap();
         let out = c.wait_with_output().unwrap();
         String::from_utf8(out.stdout).unwrap()[..64].to_owned()
@@ -850,8 +851,12 @@ fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
                 "x-litellm-api-key",
             ][..],
         ),
-        // The key headers passthru reads are removed; other credentials go on purpose.
-        ("/auth-forward", &["cookie", "x-api-key"][..]),
+        // The header that carried the checked key is removed; the client's other credentials
+        // (a provider key in Authorization beside its LiteLLM key) go on purpose.
+        (
+            "/auth-forward",
+            &["authorization", "cookie", "x-api-key", "api-key"][..],
+        ),
     ] {
         let resp = raw_get(&proxy, path, &extra);
         assert_eq!(resp.status(), 200, "{path}: {}", resp.body_text());

@@ -263,14 +263,20 @@ pub fn rewrite_request(
     path_and_query: &str,
     configured: &[(http::HeaderName, http::HeaderValue)],
     key_header_name: Option<&str>,
+    client_key: Option<&key::ClientKey>,
 ) -> pingora::Result<()> {
     req.set_raw_path(path_and_query.as_bytes())?;
     let upgrade = is_upgrade(req);
+    let carries_key = |name: &str, value: &http::HeaderValue| {
+        client_key.is_some_and(|k| k.is_carried_by(name, value.as_bytes()))
+    };
+    let mut passed = pass_headers(&req.headers, key_header_name, route);
+    passed.retain(|(name, value)| !carries_key(name.as_str(), value));
     let listed = connection_tokens(&req.headers);
     let dropped: Vec<http::HeaderName> = req
         .headers
-        .keys()
-        .filter(|name| {
+        .iter()
+        .filter(|(name, value)| {
             let n = name.as_str();
             let keep = if has_underscore(n) {
                 false
@@ -283,13 +289,13 @@ pub fn rewrite_request(
                     || CONSUMED.contains(&n)
                     || listed_in(&listed, n)
                     || n == "host"
-                    || (route.auth && key::is_key_header(n, key_header_name, route)))
+                    || carries_key(n, value))
             } else {
                 BODY_HEADERS.contains(&n)
             };
             !keep
         })
-        .cloned()
+        .map(|(name, _)| name.clone())
         .collect();
     for name in dropped {
         req.remove_header(&name);
@@ -305,10 +311,68 @@ pub fn rewrite_request(
         req.insert_header("connection", "upgrade")?;
     }
     req.insert_header("host", route.target.authority())?;
+    for (name, value) in passed {
+        req.insert_header(name, value)?;
+    }
     for (name, value) in configured {
         req.insert_header(name.clone(), value.clone())?;
     }
+    // Upstreams behind bot protection refuse requests without one (LiteLLM always sends its own).
+    if !req.headers.contains_key(http::header::USER_AGENT) {
+        req.insert_header(http::header::USER_AGENT, USER_AGENT)?;
+    }
     Ok(())
+}
+
+/// What an upstream request without the client's `User-Agent` carries.
+pub const USER_AGENT: &str = concat!("passthru/", env!("CARGO_PKG_VERSION"));
+
+/// LiteLLM's `x-pass-` prefix: `x-pass-anthropic-beta: v` goes upstream as `anthropic-beta: v`
+/// whatever `forward_headers` says.
+const PASS_PREFIX: &str = "x-pass-";
+
+/// Names an `x-pass-` header may not become: LiteLLM's protected credentials and framing
+/// (`litellm/passthrough/utils.py`), plus what the proxy owns.
+const PASS_PROTECTED: &[&str] = &[
+    "authorization",
+    "api-key",
+    "x-api-key",
+    "x-goog-api-key",
+    "ocp-apim-subscription-key",
+    "host",
+    "content-length",
+    "accept-encoding",
+    "transfer-encoding",
+    "expect",
+];
+
+/// The `x-pass-` headers of a request as the headers they stand for, protected names left out.
+/// The route's configured headers are set after these, so they still win (LiteLLM lets the
+/// client's `x-pass-` header override them; passthru does not).
+fn pass_headers(
+    headers: &http::HeaderMap,
+    key_header_name: Option<&str>,
+    route: &Route,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            let actual = name.as_str().strip_prefix(PASS_PREFIX)?;
+            let protected = PASS_PROTECTED.contains(&actual)
+                || actual.starts_with("x-amz-")
+                || actual.starts_with(PASS_PREFIX)
+                || HOP_BY_HOP.contains(&actual)
+                || has_underscore(actual)
+                || key::is_key_header(actual, key_header_name, route);
+            if protected {
+                return None;
+            }
+            Some((
+                http::HeaderName::from_bytes(actual.as_bytes()).ok()?,
+                value.clone(),
+            ))
+        })
+        .collect()
 }
 
 /// Strips hop-by-hop headers from the upstream's response (an accepted upgrade keeps its own).
@@ -406,6 +470,89 @@ mod tests {
             req.insert_header(n.to_string(), *v).unwrap();
         }
         req
+    }
+
+    fn route(extra: &str) -> Route {
+        let text =
+            format!("version: 1\nroutes:\n- {{path: /p, target: 'http://u', auth: true{extra}}}\n");
+        passthru_routes::RoutesFile::parse(text.as_bytes())
+            .unwrap()
+            .routes()[0]
+            .clone()
+    }
+
+    fn upstream_of(
+        route: &Route,
+        headers: &[(&str, &str)],
+        configured: &[(&str, &str)],
+    ) -> RequestHeader {
+        let mut req = request_with(headers);
+        let configured: Vec<_> = configured
+            .iter()
+            .map(|(n, v)| {
+                (
+                    http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    http::HeaderValue::from_str(v).unwrap(),
+                )
+            })
+            .collect();
+        rewrite_request(&mut req, route, "/", &configured, None, None).unwrap();
+        req
+    }
+
+    #[test]
+    fn x_pass_headers_arrive_without_their_prefix_whatever_forward_headers_says() {
+        let req = upstream_of(&route(""), &[("x-pass-anthropic-beta", "tools")], &[]);
+        assert_eq!(req.headers["anthropic-beta"], "tools");
+        assert!(!req.headers.contains_key("x-pass-anthropic-beta"));
+    }
+
+    #[test]
+    fn x_pass_headers_never_become_credentials_framing_or_key_headers() {
+        let req = upstream_of(
+            &route(", forward_headers: true"),
+            &[
+                ("x-pass-authorization", "Bearer evil"),
+                ("x-pass-x-amz-date", "x"),
+                ("x-pass-host", "evil"),
+                ("x-pass-x-litellm-api-key", "sk-1"),
+                ("x-pass-transfer-encoding", "chunked"),
+            ],
+            &[],
+        );
+        for name in [
+            "authorization",
+            "x-amz-date",
+            "x-litellm-api-key",
+            "transfer-encoding",
+        ] {
+            assert!(!req.headers.contains_key(name), "{name} was set");
+        }
+        assert_eq!(req.headers["host"], "u");
+    }
+
+    #[test]
+    fn configured_headers_win_over_x_pass_headers() {
+        let req = upstream_of(
+            &route(""),
+            &[("x-pass-x-tenant", "evil")],
+            &[("x-tenant", "configured")],
+        );
+        assert_eq!(req.headers["x-tenant"], "configured");
+    }
+
+    #[test]
+    fn an_upstream_request_always_carries_a_user_agent() {
+        let req = upstream_of(&route(""), &[("user-agent", "client/1")], &[]);
+        assert_eq!(req.headers["user-agent"], USER_AGENT);
+        let forwarded = upstream_of(
+            &route(", forward_headers: true"),
+            &[("user-agent", "client/1")],
+            &[],
+        );
+        assert_eq!(forwarded.headers["user-agent"], "client/1");
+        let configured = upstream_of(&route(""), &[], &[("user-agent", "mine/2")]);
+        assert_eq!(configured.headers["user-agent"], "mine/2");
     }
 
     #[test]

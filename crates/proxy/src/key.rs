@@ -26,10 +26,47 @@ pub const KEY_HEADERS: &[&str] = &[
 /// What a request presents as its API key.
 #[derive(Debug, PartialEq, Eq)]
 pub enum PresentedKey<'r> {
-    Key(Cow<'r, [u8]>),
+    Key(Cow<'r, [u8]>, Carrier),
     /// A key source was present but yielded no usable key: refused with this reason.
     Malformed(&'static str),
     Missing,
+}
+
+/// Where the key was found: never forwarded upstream on an `auth: true` route.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carrier {
+    Header(&'static str),
+    /// The table's `litellm_key_header_name` or the route's `litellm_user_api_key`.
+    NamedHeader(String),
+    /// `?key=`.
+    Query,
+}
+
+impl Carrier {
+    /// The header that carried the key, if a header did.
+    pub fn header(&self) -> Option<&str> {
+        match self {
+            Carrier::Header(name) => Some(name),
+            Carrier::NamedHeader(name) => Some(name),
+            Carrier::Query => None,
+        }
+    }
+}
+
+/// A key a client presented, kept for the request so that nothing carrying it goes upstream.
+#[derive(Debug, Clone)]
+pub struct ClientKey {
+    pub key: Vec<u8>,
+    pub carrier: Carrier,
+}
+
+impl ClientKey {
+    /// True for a header the upstream must not see: the one that carried the key, or any whose
+    /// value holds the key (a duplicate, another key header, an `x-pass-` copy).
+    pub fn is_carried_by(&self, name: &str, value: &[u8]) -> bool {
+        self.carrier.header() == Some(name)
+            || (!self.key.is_empty() && value.windows(self.key.len()).any(|w| w == self.key))
+    }
 }
 
 /// Where a key may come from for one request.
@@ -55,30 +92,33 @@ pub fn presented_key<'r>(req: &'r RequestHeader, from: &KeySources<'_>) -> Prese
             .map(|v| v.as_bytes())
             .filter(|v| !v.is_empty())
     };
-    let mut key: Option<Cow<'r, [u8]>> = KEY_HEADERS.iter().find_map(|&name| {
+    let mut key: Option<(Cow<'r, [u8]>, Carrier)> = KEY_HEADERS.iter().find_map(|&name| {
         let value = header(name)?;
-        Some(match name {
+        let key = match name {
             "x-litellm-api-key" => bearer_or_received(value),
             "authorization" => bearer_token(value),
             _ => Cow::Borrowed(value),
-        })
+        };
+        Some((key, Carrier::Header(name)))
     });
     if key.is_none() && from.path.contains("generateContent") {
-        key = query_key(req.uri.query()).map(Cow::Owned);
+        key = query_key(req.uri.query()).map(|k| (Cow::Owned(k), Carrier::Query));
     }
     if key.is_none() && from.exact_path {
         if let Some(name) = from.route.key_header.as_deref() {
-            key = header(name).map(Cow::Borrowed);
+            key = header(name).map(|k| (Cow::Borrowed(k), Carrier::NamedHeader(name.to_owned())));
         }
     }
     // `litellm_key_header_name` overrides whatever was found, and must be `Bearer <key>`.
-    if let Some(value) = from.key_header_name.and_then(header) {
-        key = Some(bearer_token(value));
+    if let Some(name) = from.key_header_name {
+        if let Some(value) = header(name) {
+            key = Some((bearer_token(value), Carrier::NamedHeader(name.to_owned())));
+        }
     }
     if from.route.langfuse_auth && from.exact_path {
-        if let Some(found) = &key {
-            match langfuse_key(found) {
-                Some(user) => key = Some(Cow::Owned(user)),
+        if let Some((found, carrier)) = key.take() {
+            match langfuse_key(&found) {
+                Some(user) => key = Some((Cow::Owned(user), carrier)),
                 None => return PresentedKey::Malformed(
                     "malformed langfuse credentials: send `Authorization: Basic base64(key:secret)`",
                 ),
@@ -87,13 +127,13 @@ pub fn presented_key<'r>(req: &'r RequestHeader, from: &KeySources<'_>) -> Prese
     }
     match key {
         None => PresentedKey::Missing,
-        Some(k) if k.is_empty() => PresentedKey::Malformed(MALFORMED),
-        Some(k) => PresentedKey::Key(k),
+        Some((k, _)) if k.is_empty() => PresentedKey::Malformed(MALFORMED),
+        Some((k, carrier)) => PresentedKey::Key(k, carrier),
     }
 }
 
-/// True for the header names a key may arrive in on this table and route: dropped before the
-/// request goes upstream on `auth: true` routes.
+/// True for the header names a key may arrive in on this table and route: an `x-pass-` header
+/// may never become one.
 pub fn is_key_header(name: &str, key_header_name: Option<&str>, route: &Route) -> bool {
     KEY_HEADERS.contains(&name)
         || key_header_name == Some(name)
@@ -215,14 +255,27 @@ mod tests {
             path: req.uri.path(),
         };
         match presented_key(&req, &from) {
-            PresentedKey::Key(k) => PresentedKey::Key(Cow::Owned(k.into_owned())),
+            PresentedKey::Key(k, _) => {
+                PresentedKey::Key(Cow::Owned(k.into_owned()), Carrier::Query)
+            }
             PresentedKey::Malformed(m) => PresentedKey::Malformed(m),
             PresentedKey::Missing => PresentedKey::Missing,
         }
     }
 
     fn key(k: &str) -> PresentedKey<'static> {
-        PresentedKey::Key(Cow::Owned(k.as_bytes().to_vec()))
+        PresentedKey::Key(Cow::Owned(k.as_bytes().to_vec()), Carrier::Query)
+    }
+
+    #[test]
+    fn a_client_key_is_recognised_under_any_header_that_holds_it() {
+        let key = ClientKey {
+            key: b"sk-1".to_vec(),
+            carrier: Carrier::Header("x-litellm-api-key"),
+        };
+        assert!(key.is_carried_by("x-litellm-api-key", b"anything"));
+        assert!(key.is_carried_by("x-other", b"Bearer sk-1"));
+        assert!(!key.is_carried_by("authorization", b"Bearer provider-key"));
     }
 
     #[test]

@@ -148,7 +148,10 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
     print_table(&table);
     for route in table.routes() {
         for (name, value) in &route.headers {
-            if let Some(var) = value.env_var().filter(|v| std::env::var_os(v).is_none()) {
+            if let Some(var) = value
+                .env_var()
+                .filter(|v| passthru_systemd::env_or_credential(v).is_none())
+            {
                 eprintln!(
                     "warning: {}: route {} header `{name}` reads os.environ/{var}, which is not set here; \
                      the proxy answers 503 on this route unless its environment sets it",

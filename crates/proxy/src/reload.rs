@@ -268,7 +268,7 @@ pub fn swap_in(
         RouteTable::new(file),
         generation,
         content_hash,
-        |name| std::env::var(name).ok(),
+        passthru_systemd::env_or_credential,
     ));
     let ids = route_ids(&serving.table);
     let diff = TableDiff::between(current.as_deref().map(|t| &t.table), &serving.table, &ids);

@@ -16,7 +16,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::ErrorType;
 
 use crate::forward;
-use crate::key::{presented_key, query_without_key, KeySources, PresentedKey};
+use crate::key::{presented_key, query_without_key, ClientKey, KeySources, PresentedKey};
 use crate::metrics::status_class;
 use crate::serving::{InFlight, ServingTable, Shared};
 
@@ -32,6 +32,8 @@ pub struct RequestCtx {
     target: String,
     /// The request is a WebSocket upgrade ([`forward::is_upgrade`]); only then may a 101 tunnel.
     upgrade: bool,
+    /// The key presented on an `auth: true` route: nothing that carries it goes upstream.
+    client_key: Option<ClientKey>,
     upstream_started: Option<Instant>,
     _in_flight: InFlight,
 }
@@ -84,12 +86,20 @@ impl Refusal {
     }
 }
 
+/// Where a request goes.
+#[derive(Debug)]
+pub struct Routed {
+    /// The route's index in the table.
+    pub index: usize,
+    /// Upstream path and query.
+    pub target: String,
+    /// The key the client presented on an `auth: true` route.
+    pub client_key: Option<ClientKey>,
+}
+
 /// Routes one request: the index of its route and the upstream path and query, or the answer
 /// the proxy gives itself (DESIGN.md §4: 400, 401, 404, 405, 501, 503).
-pub fn route_request(
-    table: &ServingTable,
-    req: &RequestHeader,
-) -> Result<(usize, String), Refusal> {
+pub fn route_request(table: &ServingTable, req: &RequestHeader) -> Result<Routed, Refusal> {
     let method_name = req.method.as_str();
     let Some(method) = Method::from_request(method_name) else {
         let hint = match Method::parse(method_name) {
@@ -118,9 +128,10 @@ pub fn route_request(
         route: Some(index),
         ..Refusal::new(status, message)
     };
-    if route.auth {
-        check_key(table, req, index, &path, subpath)?;
-    }
+    let client_key = match route.auth {
+        true => Some(check_key(table, req, index, &path, subpath)?),
+        false => None,
+    };
     if let Err(why) = table.headers(index) {
         tracing::error!(route = %route.id, "503: {why}");
         return Err(refuse(
@@ -145,7 +156,11 @@ pub fn route_request(
         target.push('?');
         target.push_str(&query);
     }
-    Ok((index, target))
+    Ok(Routed {
+        index,
+        target,
+        client_key,
+    })
 }
 
 /// Answers `Expect: 100-continue` once the request is routed and authorised, so the client sends
@@ -172,7 +187,7 @@ fn check_key(
     index: usize,
     path: &str,
     subpath: &str,
-) -> Result<(), Refusal> {
+) -> Result<ClientKey, Refusal> {
     let route = &table.table.routes()[index];
     let file = table.table.file();
     let refuse = |status, message: String| Refusal {
@@ -185,8 +200,8 @@ fn check_key(
         exact_path: path == route.path,
         path,
     };
-    let key = match presented_key(req, &from) {
-        PresentedKey::Key(key) => key,
+    let (key, carrier) = match presented_key(req, &from) {
+        PresentedKey::Key(key, carrier) => (key, carrier),
         PresentedKey::Malformed(why) => return Err(refuse(401, why.to_owned())),
         PresentedKey::Missing => {
             return Err(refuse(
@@ -208,8 +223,12 @@ fn check_key(
             ));
         }
     }
+    let client_key = ClientKey {
+        key: key.into_owned(),
+        carrier,
+    };
     if grants.is_unscoped() {
-        return Ok(());
+        return Ok(client_key);
     }
     let decoded = percent_decode_path(req.uri.path());
     let paths = RequestPaths {
@@ -217,7 +236,7 @@ fn check_key(
         decoded: &decoded,
         at_subpath_root: route.include_subpath && subpath.is_empty(),
     };
-    grants.decide(&paths).map_err(|why| {
+    grants.decide(&paths).map(|()| client_key).map_err(|why| {
         let rule = match why {
             GrantRefusal::Denied(entry) => {
                 format!("`{entry}` in the key's `deny` list matches {path}")
@@ -242,6 +261,7 @@ impl ProxyHttp for PassthruProxy {
             route: None,
             target: String::new(),
             upgrade: false,
+            client_key: None,
             upstream_started: None,
             _in_flight: self.shared.request_started(),
         }
@@ -266,9 +286,10 @@ impl ProxyHttp for PassthruProxy {
         let routed = route_request(&table, session.req_header());
         ctx.table = Some(table);
         match routed {
-            Ok((index, target)) => {
-                ctx.route = Some(index);
-                ctx.target = target;
+            Ok(routed) => {
+                ctx.route = Some(routed.index);
+                ctx.target = routed.target;
+                ctx.client_key = routed.client_key;
                 continue_if_expected(session).await?;
                 Ok(false)
             }
@@ -325,6 +346,7 @@ impl ProxyHttp for PassthruProxy {
             &ctx.target,
             configured,
             table.table.file().key_header_name(),
+            ctx.client_key.as_ref(),
         )
     }
 

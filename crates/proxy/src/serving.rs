@@ -87,9 +87,40 @@ impl ServingTable {
     }
 }
 
+/// LiteLLM's langfuse pair: the two route headers become one
+/// `Authorization: Basic base64(public:secret)`, as Langfuse's API wants.
+const LANGFUSE_PUBLIC: &str = "langfuse_public_key";
+const LANGFUSE_SECRET: &str = "langfuse_secret_key";
+
 fn resolve_headers(route: &Route, env: &impl Fn(&str) -> Option<String>) -> ResolvedHeaders {
     let mut out = Vec::with_capacity(route.headers.len());
+    let resolve = |name: &str| {
+        route.headers.get(name).map(|t| {
+            t.resolve(env).map_err(|var| {
+                format!("header `{name}` reads os.environ/{var}, which is not set in the proxy's environment")
+            })
+        })
+    };
+    match (resolve(LANGFUSE_PUBLIC), resolve(LANGFUSE_SECRET)) {
+        (None, None) => {}
+        (Some(public), Some(secret)) => {
+            use base64::Engine;
+            let pair = format!("{}:{}", public?, secret?);
+            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+            let value = HeaderValue::from_str(&format!("Basic {basic}"))
+                .map_err(|_| "the langfuse key pair is not a valid header value".to_owned())?;
+            out.push((http::header::AUTHORIZATION, value));
+        }
+        _ => {
+            return Err(format!(
+                "sets only one of `{LANGFUSE_PUBLIC}` and `{LANGFUSE_SECRET}`; LiteLLM's langfuse pair needs both"
+            ))
+        }
+    }
     for (name, template) in &route.headers {
+        if name == LANGFUSE_PUBLIC || name == LANGFUSE_SECRET {
+            continue;
+        }
         let value = template.resolve(env).map_err(|var| {
             format!("header `{name}` reads os.environ/{var}, which is not set in the proxy's environment")
         })?;
@@ -250,6 +281,31 @@ mod tests {
         let serving = ServingTable::build(t, 1, [0; 32], |n| (n == "K").then(|| "v".into()));
         let headers = serving.headers(0).as_ref().unwrap();
         assert_eq!(headers[0].1, "Bearer v");
+    }
+
+    #[test]
+    fn the_langfuse_key_pair_becomes_one_basic_authorization() {
+        let t = table(
+            "- {path: /lf, target: 'http://x', headers: {LANGFUSE_PUBLIC_KEY: pk-1, LANGFUSE_SECRET_KEY: os.environ/LF_SECRET}}\n",
+        );
+        let serving =
+            ServingTable::build(t, 1, [0; 32], |n| (n == "LF_SECRET").then(|| "sk-2".into()));
+        let headers = serving.headers(0).as_ref().unwrap();
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers[0].0, "authorization");
+        // base64("pk-1:sk-2")
+        assert_eq!(headers[0].1, "Basic cGstMTpzay0y");
+    }
+
+    #[test]
+    fn half_a_langfuse_pair_makes_the_route_unservable() {
+        let t = table("- {path: /lf, target: 'http://x', headers: {LANGFUSE_PUBLIC_KEY: pk-1}}\n");
+        let serving = ServingTable::build(t, 1, [0; 32], |_| None);
+        assert!(serving
+            .headers(0)
+            .as_ref()
+            .unwrap_err()
+            .contains("needs both"));
     }
 
     #[test]

@@ -194,8 +194,11 @@ impl HeaderTemplate {
         if let Some(at) = env_at {
             let name = &raw[at + ENV_PREFIX.len()..];
             if !is_env_name(name) {
+                // What follows is not quoted: it may be a secret pasted in place of a name.
                 return Err(format!(
-                    "`os.environ/` must end the value and name a variable (letters, digits, '_'), found {name:?}"
+                    "`os.environ/` must end the value and name a variable (letters, digits, '_'); \
+                     found {} characters that are not a variable name",
+                    name.chars().count()
                 ));
             }
         }

@@ -22,7 +22,8 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "litellm_key_header_name",
     "key_prefix",
 ];
-pub(crate) const ROUTE_FIELDS: &[&str] = &[
+/// The fields a route may carry, in canonical order.
+pub const ROUTE_FIELDS: &[&str] = &[
     "id",
     "path",
     "target",
@@ -254,7 +255,10 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             problems.push(Problem::new(
                 ProblemKind::WrongType,
                 top("key_prefix"),
-                format!("must be a non-empty string such as sk-, found {}", show(other)),
+                format!(
+                    "must be a non-empty string such as sk-, found {}",
+                    show(other)
+                ),
             ));
             None
         }

@@ -10,7 +10,7 @@ use sqlx::postgres::PgListener;
 use crate::database::Database;
 use crate::error::SyncError;
 use crate::signals::Wakeups;
-use crate::snapshot::SkippedRow;
+use crate::snapshot::{SkipKind, SkippedRow};
 use crate::source::Source;
 use passthru_systemd::{watchdog_interval, Notifier};
 
@@ -249,21 +249,33 @@ impl Syncer {
     fn report_skips(&mut self, skipped: Vec<SkippedRow>) {
         let repeated = skipped == self.last_skipped;
         for skip in &skipped {
+            let (row, reason) = (&skip.row, &skip.reason);
             if repeated {
-                tracing::debug!(row = %skip.row, reason = %skip.reason, "skipped row (unchanged)");
-            } else {
-                self.stats.skips_reported += 1;
-                tracing::warn!(row = %skip.row, reason = %skip.reason, "skipped row");
+                tracing::debug!(%row, %reason, kind = ?skip.kind, "reported row (unchanged)");
+                continue;
+            }
+            self.stats.skips_reported += 1;
+            match skip.kind {
+                SkipKind::Skipped => tracing::warn!(%row, %reason, "skipped row"),
+                SkipKind::Unenforceable => {
+                    tracing::error!(%row, %reason, "skipped row: passthru cannot enforce it")
+                }
+                SkipKind::FieldIgnored => {
+                    tracing::warn!(%row, %reason, "field ignored; the route is served")
+                }
             }
         }
-        if !repeated && !skipped.is_empty() {
+        let left_out = skipped
+            .iter()
+            .filter(|s| s.kind != SkipKind::FieldIgnored)
+            .count();
+        if !repeated && left_out > 0 {
             tracing::warn!(
-                count = skipped.len(),
-                "skipped {} row(s); the other rows are written",
-                skipped.len()
+                count = left_out,
+                "skipped {left_out} row(s); the other rows are written"
             );
         }
-        self.stats.skipped_rows = skipped.len();
+        self.stats.skipped_rows = left_out;
         self.last_skipped = skipped;
     }
 

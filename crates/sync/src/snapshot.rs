@@ -2,12 +2,25 @@
 
 use passthru_routes::{KeyHash, Location, Problem, Route, RoutesFile, Value};
 
-/// A row the source could not serve, and why. Logged at WARN and counted.
+/// A row the source could not serve (or served without one of its fields), and why. Logged
+/// when the set of reports changes, not on every poll.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SkippedRow {
     /// Where the row is: `passthru_routes row_id 7 (id x, path /p)`, `pass_through_endpoints[2] ...`.
     pub row: String,
     pub reason: String,
+    pub kind: SkipKind,
+}
+
+/// What happened to a reported row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipKind {
+    /// Left out of the file (WARN).
+    Skipped,
+    /// Left out because serving it would drop a protection it asks for (ERROR).
+    Unenforceable,
+    /// Served, without a field passthru does not implement (WARN).
+    FieldIgnored,
 }
 
 impl std::fmt::Display for SkippedRow {
@@ -92,9 +105,15 @@ impl Snapshot {
     }
 
     pub fn skip(&mut self, row: String, reason: String) {
+        self.report(row, reason, SkipKind::Skipped);
+    }
+
+    /// Records what happened to `row` (see [`SkipKind`]).
+    pub fn report(&mut self, row: String, reason: String, kind: SkipKind) {
         self.skipped.push(SkippedRow {
             row: printable(&row),
             reason,
+            kind,
         });
     }
 
@@ -127,6 +146,7 @@ impl Snapshot {
             self.skipped.push(SkippedRow {
                 row: printable(&row),
                 reason: problem.message.clone(),
+                kind: SkipKind::Skipped,
             });
         }
         (file, self.skipped)

@@ -1,9 +1,28 @@
 //! sd_notify(3) for both passthru daemons, over the datagram socket systemd names in
 //! `$NOTIFY_SOCKET`: READY, STATUS,
 //! WATCHDOG, STOPPING. Without the variable (not under systemd) every call does nothing.
+//! Also: secrets by name from the environment or systemd credentials ([`env_or_credential`]).
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
+
+/// The secret `name` (an `os.environ/NAME` reference): the environment variable, else the
+/// first non-empty line of the systemd credential `$CREDENTIALS_DIRECTORY/NAME`, so provider
+/// keys need not sit in a unit's environment (`LoadCredential=NAME:/etc/passthru/NAME`).
+pub fn env_or_credential(name: &str) -> Option<String> {
+    if let Ok(value) = std::env::var(name) {
+        return Some(value);
+    }
+    if name.is_empty() || name.contains(['/', '\0']) || name == "." || name == ".." {
+        return None;
+    }
+    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
+    let text = std::fs::read_to_string(std::path::Path::new(&dir).join(name)).ok()?;
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
+}
 
 #[derive(Debug, Default)]
 pub struct Notifier {

@@ -111,6 +111,19 @@ fn a_refused_target_is_quoted_without_its_credentials() {
     assert!(message.contains("***@"), "{message}");
 }
 
+/// Regression (found by the hostile-rows work): a secret pasted after `os.environ/` instead of
+/// a variable name was quoted in the refusal, so it reached the logs of both daemons.
+#[test]
+fn a_secret_pasted_after_os_environ_is_not_quoted() {
+    let problems = RoutesFile::parse(
+        b"version: 1\nroutes:\n- {path: /a, target: 'http://x', headers: {authorization: 'Bearer os.environ/sk-live-S3CRET-value'}}\n",
+    )
+    .unwrap_err();
+    let text = problems.to_string();
+    assert!(text.contains("must end the value"), "{text}");
+    assert!(!text.contains("S3CRET"), "{text}");
+}
+
 #[test]
 fn every_problem_in_a_file_is_reported_at_once() {
     let bytes = std::fs::read(data("invalid/many_problems.yaml")).unwrap();

@@ -2,12 +2,14 @@
 //! `param_value` → `pass_through_endpoints`, and the virtual-key hashes in
 //! `"LiteLLM_VerificationToken"` (`token` is the sha256 hex of the key).
 //!
-//! LiteLLM fields passthru does not implement ([`IGNORED_FIELDS`]) are removed before validation,
-//! knowingly; any other unknown field makes the entry a skipped row, so that a setting passthru
-//! does not understand never silently changes meaning.
+//! Entries are read tolerantly ([`tolerate`]): a field passthru does not implement is dropped,
+//! silently when it holds null or LiteLLM's default and with a report otherwise, so a LiteLLM
+//! upgrade that adds a field never makes a route vanish; a route that asks for `guardrails` is
+//! not served at all. Hand-written routes.yaml files stay strict (a typo must not pass).
 
 use std::time::SystemTime;
 
+use passthru_routes::{MethodSet, StableId};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -16,10 +18,7 @@ use super::litellm_access::{add_keys, AccessRows, DeprecatedRow, TeamRow, TokenR
 use super::{parse_utc, short_hash, Read, UnusableRoutes};
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
-use crate::snapshot::Snapshot;
-
-/// Entry fields LiteLLM writes that passthru ignores: [`passthru_routes::LITELLM_ONLY_FIELDS`].
-pub const IGNORED_FIELDS: &[&str] = passthru_routes::LITELLM_ONLY_FIELDS;
+use crate::snapshot::{SkipKind, Snapshot};
 
 const SETTINGS: &str =
     "SELECT param_value::text FROM \"LiteLLM_Config\" WHERE param_name = 'general_settings'";
@@ -261,20 +260,12 @@ impl Settings {
 }
 
 /// A LiteLLM secret value: `os.environ/NAME` reads the variable, or the systemd credential
-/// `$CREDENTIALS_DIRECTORY/NAME` (first line); anything else is the value itself.
+/// `$CREDENTIALS_DIRECTORY/NAME`; anything else is the value itself.
 pub fn resolve_secret(value: &str) -> Option<String> {
-    let Some(name) = value.strip_prefix("os.environ/") else {
-        return Some(value.to_owned());
-    };
-    if let Ok(v) = std::env::var(name) {
-        return Some(v).filter(|v| !v.is_empty());
+    match value.strip_prefix("os.environ/") {
+        Some(name) => passthru_systemd::env_or_credential(name).filter(|v| !v.is_empty()),
+        None => Some(value.to_owned()),
     }
-    let dir = std::env::var_os("CREDENTIALS_DIRECTORY")?;
-    let text = std::fs::read_to_string(std::path::Path::new(&dir).join(name)).ok()?;
-    text.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_owned)
 }
 
 /// The routes and keys of one read of LiteLLM's tables: the endpoints as LiteLLM serves them,
@@ -282,11 +273,24 @@ pub fn resolve_secret(value: &str) -> Option<String> {
 pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for (i, entry) in settings.endpoints.into_iter().enumerate() {
-        let row = format!("pass_through_endpoints[{i}]");
-        let entry = with_default_timeout(
-            without_ignored_fields(entry),
-            settings.default_timeout.as_ref(),
-        );
+        let path = entry.get("path").and_then(Value::as_str).map(str::to_owned);
+        let row = match path {
+            Some(path) => format!("pass_through_endpoints[{i}] (path {path})"),
+            None => format!("pass_through_endpoints[{i}]"),
+        };
+        let Tolerated {
+            entry,
+            ignored,
+            unenforceable,
+        } = tolerate(entry);
+        if let Some(why) = unenforceable {
+            snapshot.report(row, why, SkipKind::Unenforceable);
+            continue;
+        }
+        for why in ignored {
+            snapshot.report(row.clone(), why, SkipKind::FieldIgnored);
+        }
+        let entry = with_default_timeout(entry, settings.default_timeout.as_ref());
         add_endpoint(&mut snapshot, row, entry);
     }
     add_keys(access, now, &mut snapshot);
@@ -309,7 +313,8 @@ pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> 
 /// request needs a key with a grant (ACCESS_MODEL.md §6). So a subpath endpoint with
 /// `auth: false` becomes two routes: the exact path without a key, and everything below it with
 /// one, its id the exact route's plus `-subpath`.
-fn add_endpoint(snapshot: &mut Snapshot, row: String, entry: Value) {
+fn add_endpoint(snapshot: &mut Snapshot, row: String, mut entry: Value) {
+    with_litellm_methods(&mut entry);
     let open_subpaths = entry.get("auth") == Some(&Value::Bool(false))
         && entry.get("include_subpath") == Some(&Value::Bool(true));
     if !open_subpaths {
@@ -325,6 +330,42 @@ fn add_endpoint(snapshot: &mut Snapshot, row: String, entry: Value) {
     below["auth"] = Value::Bool(true);
     below["id"] = Value::String(format!("{id}-subpath"));
     snapshot.add_route_json(format!("{row} (below its path)"), &below);
+}
+
+/// The methods LiteLLM registers for an endpoint that lists none (HEAD, OPTIONS and the rest
+/// get 405 there).
+pub const LITELLM_DEFAULT_METHODS: [&str; 5] = ["GET", "POST", "PUT", "DELETE", "PATCH"];
+
+/// An endpoint without `methods` serves LiteLLM's five. Its id stays the one derived from the
+/// row as stored (no methods), so adopting this changes no id.
+fn with_litellm_methods(entry: &mut Value) {
+    let Value::Object(map) = entry else {
+        return;
+    };
+    let listed = match map.get("methods") {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(list)) => !list.is_empty(),
+        Some(_) => true,
+    };
+    if listed {
+        return;
+    }
+    if map.get("id").map_or(true, Value::is_null) {
+        let Some(path) = map.get("path").and_then(Value::as_str) else {
+            return;
+        };
+        let id = StableId::derive(path, MethodSet::default());
+        map.insert("id".into(), Value::String(id.to_string()));
+    }
+    map.insert(
+        "methods".into(),
+        Value::Array(
+            LITELLM_DEFAULT_METHODS
+                .iter()
+                .map(|m| (*m).into())
+                .collect(),
+        ),
+    );
 }
 
 /// An entry without its own `timeout` gets `pass_through_request_timeout`, as in LiteLLM.
@@ -368,14 +409,69 @@ fn settings_object(
     }
 }
 
-/// The entry without the fields passthru knowingly ignores.
-pub fn without_ignored_fields(mut entry: Value) -> Value {
+/// An entry read tolerantly: LiteLLM writes every field of its model into each row, and later
+/// releases add fields, so a field passthru does not implement must not make a route vanish.
+#[derive(Debug, PartialEq)]
+pub struct Tolerated {
+    /// The entry with only the fields passthru implements.
+    pub entry: Value,
+    /// Fields dropped although they held something other than null or LiteLLM's default.
+    pub ignored: Vec<String>,
+    /// Why the route must not be served at all (a protection passthru cannot give).
+    pub unenforceable: Option<String>,
+}
+
+/// LiteLLM fields that carry no behaviour passthru would have to give (`is_from_config` says
+/// where the row came from).
+const BOOKKEEPING_FIELDS: &[&str] = &["is_from_config"];
+
+/// Reads a LiteLLM entry the way a newer LiteLLM may have written it.
+pub fn tolerate(mut entry: Value) -> Tolerated {
+    let mut ignored = Vec::new();
+    let mut unenforceable = None;
     if let Value::Object(map) = &mut entry {
-        for field in IGNORED_FIELDS {
-            map.remove(*field);
+        let unknown: Vec<String> = map
+            .keys()
+            .filter(|k| !passthru_routes::ROUTE_FIELDS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for field in unknown {
+            let value = map.remove(&field).unwrap_or(Value::Null);
+            if is_litellm_default(&field, &value) || BOOKKEEPING_FIELDS.contains(&field.as_str()) {
+                continue;
+            }
+            if field == "guardrails" {
+                unenforceable = Some(
+                    "sets `guardrails`, which passthru cannot enforce; the route is not served \
+                     rather than served without them"
+                        .to_owned(),
+                );
+                continue;
+            }
+            ignored.push(format!(
+                "field `{field}` is {}, which passthru does not implement; the route is served \
+                 without it",
+                json_type(&value)
+            ));
         }
     }
-    entry
+    Tolerated {
+        entry,
+        ignored,
+        unenforceable,
+    }
+}
+
+/// Null, an empty collection, or the value LiteLLM 1.110.2 writes when nothing is set.
+fn is_litellm_default(field: &str, value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        Value::Number(n) => field == "cost_per_request" && n.as_f64() == Some(0.0),
+        Value::Bool(b) => field == "merge_query_params" && !b,
+        Value::String(_) => false,
+    }
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -428,16 +524,36 @@ mod tests {
     }
 
     #[test]
-    fn ignored_fields_are_removed_and_the_key_sources_kept() {
+    fn unimplemented_fields_at_their_default_are_dropped_silently() {
         let entry = serde_json::json!({
-            "path": "/a", "cost_per_request": 1.5, "guardrails": null, "is_from_config": false,
-            "merge_query_params": true, "custom_auth_parser": "langfuse",
+            "path": "/a", "cost_per_request": 0.0, "guardrails": null, "is_from_config": true,
+            "merge_query_params": false, "another": null, "custom_auth_parser": "langfuse",
             "headers": {"litellm_user_api_key": "x-key", "a": "b"}
         });
         assert_eq!(
-            without_ignored_fields(entry),
-            serde_json::json!({"path": "/a", "custom_auth_parser": "langfuse",
-                "headers": {"litellm_user_api_key": "x-key", "a": "b"}})
+            tolerate(entry),
+            Tolerated {
+                entry: serde_json::json!({"path": "/a", "custom_auth_parser": "langfuse",
+                    "headers": {"litellm_user_api_key": "x-key", "a": "b"}}),
+                ignored: vec![],
+                unenforceable: None,
+            }
         );
+    }
+
+    #[test]
+    fn a_field_from_a_future_litellm_is_dropped_with_a_report() {
+        let t =
+            tolerate(serde_json::json!({"path": "/a", "new_field": 1, "cost_per_request": 2.5}));
+        assert_eq!(t.entry, serde_json::json!({"path": "/a"}));
+        assert_eq!(t.ignored.len(), 2);
+        assert!(t.ignored.iter().any(|w| w.contains("`new_field`")));
+        assert!(t.unenforceable.is_none());
+    }
+
+    #[test]
+    fn a_route_with_guardrails_is_not_served() {
+        let t = tolerate(serde_json::json!({"path": "/a", "guardrails": {"pii": null}}));
+        assert!(t.unenforceable.unwrap().contains("guardrails"));
     }
 }
