@@ -3,6 +3,7 @@
 
 mod bypass;
 mod cli;
+mod cors;
 mod file_safety;
 mod forwarding;
 mod hardening;

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod allocator;
+pub mod cors;
 pub mod forward;
 pub mod key;
 pub mod loader;

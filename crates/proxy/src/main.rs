@@ -90,6 +90,10 @@ struct RunArgs {
     /// Worker threads for the proxy (default: the number of CPUs, or `threads` of the -c file).
     #[arg(long, env = "PASSTHRU_THREADS")]
     threads: Option<usize>,
+    /// Serve every route under this path prefix, as LiteLLM does behind SERVER_ROOT_PATH
+    /// (`/llmproxy`: a route `/cohere` answers at `/llmproxy/cohere`; other paths get 404).
+    #[arg(long, env = "PASSTHRU_ROOT_PATH")]
+    root_path: Option<String>,
     #[command(flatten)]
     pingora: Opt,
 }
@@ -127,6 +131,19 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     if !(args.recheck.is_finite() && args.recheck > 0.0) {
         anyhow::bail!("--recheck must be a positive number of seconds");
     }
+    let root_path = args
+        .root_path
+        .filter(|r| r != "/" && !r.is_empty())
+        .map(|root| {
+            let normal = passthru_routes::normalize_request_path(&root).ok();
+            if normal.as_deref() != Some(root.as_str()) || root.ends_with('/') {
+                anyhow::bail!(
+                    "--root-path {root:?} must be a path in normal form without a trailing '/', like /llmproxy"
+                );
+            }
+            Ok(root)
+        })
+        .transpose()?;
     run::run(RunConfig {
         routes: args.routes,
         listen: args.listen,
@@ -135,6 +152,7 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         recheck: Duration::from_secs_f64(args.recheck),
         debounce: Duration::from_millis(args.debounce_ms),
         threads: args.threads,
+        root_path,
         pingora: args.pingora,
     })?;
     Ok(ExitCode::SUCCESS)

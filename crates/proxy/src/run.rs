@@ -28,6 +28,8 @@ pub struct RunConfig {
     pub recheck: Duration,
     pub debounce: Duration,
     pub threads: Option<usize>,
+    /// Serve every route under this prefix (`/llmproxy`), in normal form without a trailing `/`.
+    pub root_path: Option<String>,
     pub pingora: Opt,
 }
 
@@ -83,6 +85,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
         &server.configuration,
         PassthruProxy {
             shared: shared.clone(),
+            root_path: config.root_path.clone(),
         },
         "passthru",
     );

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use passthru_routes::{
-    normalize_request_path, percent_decode_path, GrantRefusal, KeyStatus, Lookup, Method,
+    normalize_request_path, percent_decode_path, Cors, GrantRefusal, KeyStatus, Lookup, Method,
     RequestPaths, Route,
 };
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -15,6 +15,7 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::ErrorType;
 
+use crate::cors;
 use crate::forward;
 use crate::key::{presented_key, query_without_key, ClientKey, KeySources, PresentedKey};
 use crate::metrics::status_class;
@@ -22,6 +23,8 @@ use crate::serving::{InFlight, ServingTable, Shared};
 
 pub struct PassthruProxy {
     pub shared: Arc<Shared>,
+    /// `--root-path`: every route is served under this prefix (LiteLLM's `SERVER_ROOT_PATH`).
+    pub root_path: Option<String>,
 }
 
 /// Per request: the table loaded once at the start, and the route it chose.
@@ -34,6 +37,8 @@ pub struct RequestCtx {
     upgrade: bool,
     /// The key presented on an `auth: true` route: nothing that carries it goes upstream.
     client_key: Option<ClientKey>,
+    /// `Access-Control-*` headers every response to this request carries.
+    cors: cors::Headers,
     upstream_started: Option<Instant>,
     _in_flight: InFlight,
 }
@@ -50,6 +55,7 @@ async fn respond_json(
     status: u16,
     message: &str,
     allow: Option<String>,
+    cors: &cors::Headers,
 ) -> Result<bool> {
     let body = serde_json::json!({ "error": { "status": status, "message": message } }).to_string();
     let mut resp = ResponseHeader::build(status, Some(4))?;
@@ -57,6 +63,9 @@ async fn respond_json(
     resp.insert_header("content-length", body.len().to_string())?;
     if let Some(allow) = allow {
         resp.insert_header("allow", allow)?;
+    }
+    for (name, value) in cors {
+        resp.insert_header(name.clone(), value.clone())?;
     }
     session.write_response_header(Box::new(resp), false).await?;
     session
@@ -251,6 +260,63 @@ fn check_key(
     })
 }
 
+/// The CORS policy for a request: its route's, else the table's. A preflight is matched with
+/// the method it asks about.
+fn cors_policy<'t>(table: &'t ServingTable, req: &RequestHeader) -> Option<&'t Cors> {
+    let file_policy = table.table.file().cors();
+    let method = if cors::is_preflight(req) {
+        cors::requested_method(req)
+    } else {
+        Some(req.method.as_str())
+    };
+    let route_policy = (|| {
+        let method = Method::from_request(method?)?;
+        let path = normalize_request_path(req.uri.path()).ok()?;
+        match table.table.lookup(&path, method) {
+            Lookup::Found(m) => m.route.cors.as_ref(),
+            _ => None,
+        }
+    })();
+    route_policy.or(file_policy)
+}
+
+/// 200 with the preflight's grant and no body worth reading, as Starlette answers.
+async fn respond_preflight(session: &mut Session, headers: cors::Headers) -> Result<bool> {
+    let mut resp = ResponseHeader::build(200, Some(headers.len() + 2))?;
+    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
+    resp.insert_header("content-length", "2")?;
+    for (name, value) in headers {
+        resp.insert_header(name, value)?;
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    session
+        .write_response_body(Some(Bytes::from_static(b"OK")), true)
+        .await?;
+    Ok(true)
+}
+
+/// Removes `root` from the start of the request path (at a segment boundary); false when the
+/// path is not under it.
+fn strip_root_path(req: &mut RequestHeader, root: &str) -> bool {
+    let path = req.uri.path();
+    let rest = match path.strip_prefix(root) {
+        Some("") => "/",
+        Some(rest) if rest.starts_with('/') => rest,
+        _ => return false,
+    };
+    let path_and_query = match req.uri.query() {
+        Some(query) => format!("{rest}?{query}"),
+        None => rest.to_owned(),
+    };
+    match path_and_query.parse::<http::Uri>() {
+        Ok(uri) => {
+            req.set_uri(uri);
+            true
+        }
+        Err(_) => false,
+    }
+}
+
 #[async_trait]
 impl ProxyHttp for PassthruProxy {
     type CTX = RequestCtx;
@@ -262,6 +328,7 @@ impl ProxyHttp for PassthruProxy {
             target: String::new(),
             upgrade: false,
             client_key: None,
+            cors: Vec::new(),
             upstream_started: None,
             _in_flight: self.shared.request_started(),
         }
@@ -280,8 +347,28 @@ impl ProxyHttp for PassthruProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let none = Vec::new();
         let Some(table) = self.shared.table.load_full() else {
-            return respond_json(session, 404, "no routes are loaded yet", None).await;
+            return respond_json(session, 404, "no routes are loaded yet", None, &none).await;
+        };
+        if let Some(root) = &self.root_path {
+            if !strip_root_path(session.req_header_mut(), root) {
+                let message = format!("no route: every route is served under {root}");
+                return respond_json(session, 404, &message, None, &none).await;
+            }
+        }
+        let req = session.req_header();
+        let policy = cors_policy(&table, req);
+        if let (Some(policy), true) = (policy, cors::is_preflight(req)) {
+            // Answered here, without a key, and never forwarded.
+            return match cors::preflight(policy, req) {
+                Ok(headers) => respond_preflight(session, headers).await,
+                Err(why) => respond_json(session, 400, why, None, &none).await,
+            };
+        }
+        ctx.cors = match (policy, cors::origin(req)) {
+            (Some(policy), Some(origin)) => cors::response_headers(policy, origin),
+            _ => Vec::new(),
         };
         let routed = route_request(&table, session.req_header());
         ctx.table = Some(table);
@@ -295,7 +382,8 @@ impl ProxyHttp for PassthruProxy {
             }
             Err(refusal) => {
                 ctx.route = refusal.route;
-                respond_json(session, refusal.status, &refusal.message, refusal.allow).await
+                let (status, allow) = (refusal.status, refusal.allow);
+                respond_json(session, status, &refusal.message, allow, &ctx.cors).await
             }
         }
     }
@@ -366,6 +454,9 @@ impl ProxyHttp for PassthruProxy {
             return Err(Error::explain(ErrorType::HTTPStatus(502), why).into_up());
         }
         forward::rewrite_response(upstream_response);
+        for (name, value) in &ctx.cors {
+            upstream_response.insert_header(name.clone(), value.clone())?;
+        }
         Ok(())
     }
 
@@ -414,7 +505,7 @@ impl ProxyHttp for PassthruProxy {
                 ),
                 _ => e.etype().as_str().to_owned(),
             };
-            let _ = respond_json(session, code, &message, None).await;
+            let _ = respond_json(session, code, &message, None, &ctx.cors).await;
         }
         FailToProxy {
             error_code: code,

@@ -2,6 +2,7 @@
 //! serves it): the model, stable ids, validation, canonical rendering, request-path normalisation,
 //! the route table and the atomic write. No async runtime, database or HTTP server here.
 
+mod cors;
 mod grants;
 mod id;
 mod method;
@@ -16,6 +17,7 @@ mod schema;
 mod table;
 mod write;
 
+pub use cors::{Cors, CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE, SAFELISTED_HEADERS};
 pub use grants::{
     allow_matches, check_list as check_grant_list, deny_matches, only_matches, GrantRefusal,
     Grants, GrantsInterner, RequestPaths, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,

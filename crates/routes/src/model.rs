@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::cors::Cors;
 use crate::grants::{Grants, GrantsInterner};
 use crate::id::StableId;
 use crate::method::MethodSet;
@@ -39,6 +40,8 @@ pub struct Route {
     /// `custom_auth_parser: langfuse`: at the route's exact path the key is the user part of
     /// `Authorization: Basic base64(key:secret)`.
     pub langfuse_auth: bool,
+    /// This route's CORS policy, instead of the file's.
+    pub cors: Option<Cors>,
 }
 
 impl Route {
@@ -321,6 +324,8 @@ pub struct RoutesFile {
     /// Keys that do not start with this are refused unless their entry is `admin` (LiteLLM
     /// accepts only `sk-` virtual keys, and its master key whatever it looks like).
     key_prefix: Option<String>,
+    /// The CORS policy of routes that set none.
+    cors: Option<Cors>,
 }
 
 impl RoutesFile {
@@ -382,6 +387,7 @@ impl RoutesFile {
             keys,
             key_header_name: None,
             key_prefix: None,
+            cors: None,
         }
     }
 
@@ -399,6 +405,17 @@ impl RoutesFile {
     pub fn with_key_prefix(mut self, prefix: Option<String>) -> RoutesFile {
         self.key_prefix = prefix.filter(|p| !p.is_empty());
         self
+    }
+
+    /// This table with a CORS policy for routes that set none.
+    pub fn with_cors(mut self, cors: Option<Cors>) -> RoutesFile {
+        self.cors = cors;
+        self
+    }
+
+    /// The CORS policy of routes that set none.
+    pub fn cors(&self) -> Option<&Cors> {
+        self.cors.as_ref()
     }
 
     /// Non-admin keys must start with this.

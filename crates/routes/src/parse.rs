@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::cors::Cors;
 use crate::grants::{check_list as check_grant_list, Grants, GrantsInterner};
 use crate::id::StableId;
 use crate::method::{Method, MethodSet};
@@ -21,6 +22,7 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "keys",
     "litellm_key_header_name",
     "key_prefix",
+    "cors",
 ];
 /// The fields a route may carry, in canonical order.
 pub const ROUTE_FIELDS: &[&str] = &[
@@ -35,6 +37,7 @@ pub const ROUTE_FIELDS: &[&str] = &[
     "timeout",
     "auth",
     "custom_auth_parser",
+    "cors",
 ];
 /// LiteLLM fields passthru knowingly does not implement: an error in a file (the operator should
 /// know the setting has no effect); a database source drops them before validation.
@@ -263,10 +266,28 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             None
         }
     };
+    let cors = match map.get("cors") {
+        None | Some(Value::Null) => None,
+        Some(value) => match Cors::from_value(value) {
+            Ok(cors) => Some(cors),
+            Err(found) => {
+                for (field, why) in found {
+                    let field = if field.is_empty() {
+                        "cors".to_owned()
+                    } else {
+                        format!("cors.{field}")
+                    };
+                    problems.push(Problem::new(ProblemKind::BadCors, top(&field), why));
+                }
+                None
+            }
+        },
+    };
     match RoutesFile::new_located(routes, keys, &|i| route_indices[i], &|i| key_indices[i]) {
         Ok(file) if problems.is_empty() => Ok(file
             .with_key_header_name(key_header_name)
-            .with_key_prefix(key_prefix)),
+            .with_key_prefix(key_prefix)
+            .with_cors(cors)),
         Ok(_) => Err(Problems(problems)),
         Err(Problems(mut clashes)) => {
             problems.append(&mut clashes);
@@ -526,6 +547,23 @@ impl Route {
                 false
             }
         };
+        let cors = match map.get("cors") {
+            None | Some(Value::Null) => None,
+            Some(value) => match Cors::from_value(value) {
+                Ok(cors) => Some(cors),
+                Err(problems) => {
+                    for (field, why) in problems {
+                        let field = if field.is_empty() {
+                            "cors".to_owned()
+                        } else {
+                            format!("cors.{field}")
+                        };
+                        rp.push(ProblemKind::BadCors, &field, why);
+                    }
+                    None
+                }
+            },
+        };
         let default_query_params = parse_query_params(map, &mut rp);
         let timeout = parse_timeout(map, &mut rp);
 
@@ -548,6 +586,7 @@ impl Route {
             auth,
             key_header,
             langfuse_auth,
+            cors,
         })
     }
 }

@@ -80,6 +80,8 @@ pub enum ProblemKind {
     BadExpiry,
     /// A key's `allow` or `deny` list is too long or holds an unusable entry.
     BadGrant,
+    /// A `cors` policy that is malformed or unsafe.
+    BadCors,
     DuplicateId,
     /// Two routes would answer the same (path, method).
     Conflict,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Serialize, Serializer};
 
+use crate::cors::Cors;
 use crate::model::{Route, RoutesFile};
 use crate::parse::KEY_HEADER_FIELD;
 
@@ -18,6 +19,31 @@ struct FileOut<'a> {
     litellm_key_header_name: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     key_prefix: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cors: Option<CorsOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct CorsOut<'a> {
+    allow_origins: &'a [String],
+    allow_methods: &'a [String],
+    allow_headers: &'a [String],
+    allow_credentials: bool,
+    expose_headers: &'a [String],
+    max_age: u32,
+}
+
+impl<'a> From<&'a Cors> for CorsOut<'a> {
+    fn from(c: &'a Cors) -> Self {
+        CorsOut {
+            allow_origins: &c.allow_origins,
+            allow_methods: &c.allow_methods,
+            allow_headers: &c.allow_headers,
+            allow_credentials: c.allow_credentials,
+            expose_headers: &c.expose_headers,
+            max_age: c.max_age,
+        }
+    }
 }
 
 /// Every field written out, defaults included: what a route does never depends on a default
@@ -37,6 +63,8 @@ struct RouteOut<'a> {
     auth: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     custom_auth_parser: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cors: Option<CorsOut<'a>>,
 }
 
 #[derive(Serialize)]
@@ -83,6 +111,7 @@ impl<'a> From<&'a Route> for RouteOut<'a> {
             timeout: r.timeout,
             auth: r.auth,
             custom_auth_parser: r.langfuse_auth.then_some("langfuse"),
+            cors: r.cors.as_ref().map(CorsOut::from),
         }
     }
 }
@@ -113,6 +142,7 @@ impl RoutesFile {
                 .collect(),
             litellm_key_header_name: self.key_header_name(),
             key_prefix: self.key_prefix(),
+            cors: self.cors().map(CorsOut::from),
         };
         serde_yaml::to_string(&out).expect("the table model always serialises")
     }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::cors::{CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE};
 use crate::grants::{MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES};
 use crate::method::Method;
 use crate::model::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
@@ -59,6 +60,7 @@ fn route_property(field: &str) -> Value {
             "description": "true: callers must present an API key whose sha256 is under keys.",
             "type": ["boolean", "null"], "default": true
         }),
+        "cors" => json!({ "$ref": "#/$defs/cors" }),
         "custom_auth_parser" => json!({
             "description": "langfuse: at the route's exact path the key is the user part of Authorization: Basic base64(key:secret), as in LiteLLM.",
             "enum": ["langfuse", null]
@@ -94,6 +96,30 @@ fn key_property(field: &str) -> Value {
     }
 }
 
+fn cors_property(field: &str) -> Value {
+    let strings = |description: &str| json!({ "description": description, "type": ["array", "null"], "items": { "type": "string" } });
+    match field {
+        "allow_origins" => {
+            strings("`*`, or origins as browsers send them: https://app.example.com")
+        }
+        "allow_methods" => {
+            strings("`*` (default: every method the route serves), or method names.")
+        }
+        "allow_headers" => strings("`*` (whatever the browser asks for), or request header names."),
+        "allow_credentials" => json!({
+            "description": "Cookies and credentials may be sent; never with `*` origins.",
+            "type": ["boolean", "null"], "default": false
+        }),
+        "expose_headers" => strings("Response headers a page may read."),
+        "max_age" => json!({
+            "description": "Seconds a browser may cache a preflight answer.",
+            "type": ["integer", "null"], "minimum": 0, "maximum": MAX_CORS_MAX_AGE,
+            "default": DEFAULT_CORS_MAX_AGE
+        }),
+        other => unreachable!("the schema describes every cors field; add {other}"),
+    }
+}
+
 fn grant_list(description: &str) -> Value {
     json!({
         "description": description,
@@ -108,6 +134,7 @@ fn top_property(field: &str) -> Value {
         "version" => json!({ "const": 1 }),
         "routes" => json!({ "type": "array", "items": { "$ref": "#/$defs/route" } }),
         "keys" => json!({ "type": ["array", "null"], "items": { "$ref": "#/$defs/key" } }),
+        "cors" => json!({ "$ref": "#/$defs/cors" }),
         "key_prefix" => json!({
             "description": "Keys that do not start with this are refused unless their entry is admin (LiteLLM accepts only sk- virtual keys, and its master key).",
             "type": ["string", "null"], "minLength": 1
@@ -143,6 +170,7 @@ pub fn json_schema() -> String {
         "$defs": {
             "route": object(ROUTE_FIELDS, route_property, &["path", "target"]),
             "key": object(KEY_FIELDS, key_property, &["sha256"]),
+            "cors": object(CORS_FIELDS, cors_property, &["allow_origins"]),
         }
     });
     let map = schema.as_object_mut().expect("an object");

@@ -1,6 +1,6 @@
 //! One read of the source turned into a routes table: bad rows skipped and reported, the rest kept.
 
-use passthru_routes::{KeyHash, Location, Problem, Route, RoutesFile, Value};
+use passthru_routes::{Cors, KeyHash, Location, Problem, Route, RoutesFile, Value};
 
 /// A row the source could not serve (or served without one of its fields), and why. Logged
 /// when the set of reports changes, not on every poll.
@@ -38,6 +38,7 @@ pub struct Snapshot {
     keys: Vec<KeyHash>,
     key_header_name: Option<String>,
     key_prefix: Option<String>,
+    cors: Option<Cors>,
     pub skipped: Vec<SkippedRow>,
 }
 
@@ -73,6 +74,11 @@ impl Snapshot {
                 None
             }
         }
+    }
+
+    /// The CORS policy of routes that set none.
+    pub fn set_cors(&mut self, cors: Cors) {
+        self.cors = Some(cors);
     }
 
     /// Non-admin keys of the table must start with `prefix`.
@@ -132,7 +138,8 @@ impl Snapshot {
         let (file, clashes) = RoutesFile::new_skipping_clashes(self.routes, self.keys);
         let file = file
             .with_key_header_name(self.key_header_name.take())
-            .with_key_prefix(self.key_prefix.take());
+            .with_key_prefix(self.key_prefix.take())
+            .with_cors(self.cors.take());
         for problem in clashes {
             let row = match &problem.location {
                 Location::Route { index, .. } => self

@@ -87,6 +87,8 @@ malformed! {
     key_admin_not_bool: WrongType at "keys[0] field `admin`", says "true or false";
     key_allow_too_long: BadGrant at "keys[0] field `allow`", says "has 1001 entries; at most 1000";
     key_deny_control_character: BadGrant at "keys[0] field `deny`", says "entry 0 contains the control character 0x07";
+    cors_credentials_with_any_origin: BadCors at "field `cors.allow_credentials`", says "cannot be true with `*` origins";
+    cors_origin_with_path: BadCors at "routes[0] (id auto-14f168a8aae4f092, path /a) field `cors.allow_origins`", says "no path";
     query_param_not_mapping: WrongType at "routes[0] (id auto-14f168a8aae4f092, path /a) field `default_query_params`", says "found a string";
 }
 

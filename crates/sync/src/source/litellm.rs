@@ -9,7 +9,7 @@
 
 use std::time::SystemTime;
 
-use passthru_routes::{MethodSet, StableId};
+use passthru_routes::{Cors, MethodSet, StableId};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -296,6 +296,16 @@ pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> 
     add_keys(access, now, &mut snapshot);
     // LiteLLM refuses any key but its master key that does not start with `sk-`.
     snapshot.set_key_prefix("sk-");
+    let cors = litellm_cors(
+        std::env::var("LITELLM_CORS_ORIGINS").ok().as_deref(),
+        std::env::var("LITELLM_CORS_ALLOW_CREDENTIALS")
+            .ok()
+            .as_deref(),
+        &mut snapshot,
+    );
+    if let Some(cors) = cors {
+        snapshot.set_cors(cors);
+    }
     match settings.key_header_name {
         Some(name) if http::HeaderName::from_bytes(name.as_bytes()).is_ok() => {
             snapshot.set_key_header_name(name)
@@ -307,6 +317,66 @@ pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> 
         None => {}
     }
     snapshot
+}
+
+/// LiteLLM's CORS policy (`proxy_server.py` `_get_cors_config`), from the same variables in the
+/// sidecar's environment: any origin unless `LITELLM_CORS_ORIGINS` lists some, any method and
+/// header, credentials only for listed origins unless `LITELLM_CORS_ALLOW_CREDENTIALS` says.
+/// passthru never allows credentials with any origin (LiteLLM warns against it): that
+/// combination is written without credentials, with a report.
+fn litellm_cors(
+    origins: Option<&str>,
+    credentials: Option<&str>,
+    snapshot: &mut Snapshot,
+) -> Option<Cors> {
+    let origins: Vec<String> = match origins.map(str::trim).filter(|o| !o.is_empty()) {
+        None => vec!["*".into()],
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let any = origins.iter().any(|o| o == "*");
+    let mut allow_credentials = match credentials {
+        Some(v) => v.trim().eq_ignore_ascii_case("true"),
+        None => !any,
+    };
+    let row = "LITELLM_CORS_ALLOW_CREDENTIALS".to_owned();
+    if allow_credentials && any {
+        allow_credentials = false;
+        snapshot.report(
+            row.clone(),
+            "credentials with any origin would let every site make credentialed requests; \
+             written without credentials (list the origins in LITELLM_CORS_ORIGINS)"
+                .into(),
+            SkipKind::FieldIgnored,
+        );
+    }
+    let policy = serde_json::json!({
+        "allow_origins": origins,
+        "allow_methods": ["*"],
+        "allow_headers": ["*"],
+        "allow_credentials": allow_credentials,
+    });
+    let value = serde_yaml::to_value(&policy).expect("JSON converts to YAML");
+    match Cors::from_value(&value) {
+        Ok(cors) => Some(cors),
+        Err(problems) => {
+            let why = problems
+                .into_iter()
+                .map(|(field, why)| format!("{field} {why}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            snapshot.report(
+                "LITELLM_CORS_ORIGINS".into(),
+                format!("{why}; no CORS headers are sent"),
+                SkipKind::FieldIgnored,
+            );
+            None
+        }
+    }
 }
 
 /// One endpoint. LiteLLM opens an `auth: false` endpoint only at its exact path; below it a
