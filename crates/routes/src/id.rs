@@ -11,10 +11,15 @@ pub struct StableId(String);
 
 impl StableId {
     /// `auto-` + the first 16 hex digits of sha256(`path:{path}|methods:{M1,M2}`), methods
-    /// upper-cased, de-duplicated and sorted; empty when the route names none.
-    pub fn derive(path: &str, methods: MethodSet) -> StableId {
+    /// upper-cased, de-duplicated and sorted; empty when the route names none. A subpath route
+    /// appends `|subpath` to the hashed text, so an exact and a subpath route on one path and
+    /// methods (which do not clash) get distinct ids; exact routes keep LiteLLM's proposed ids.
+    pub fn derive(path: &str, methods: MethodSet, include_subpath: bool) -> StableId {
         let methods: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
-        let key = format!("path:{path}|methods:{}", methods.join(","));
+        let mut key = format!("path:{path}|methods:{}", methods.join(","));
+        if include_subpath {
+            key.push_str("|subpath");
+        }
         let digest = Sha256::digest(key.as_bytes());
         let mut id = String::with_capacity(21);
         id.push_str("auto-");
@@ -48,16 +53,24 @@ mod tests {
     #[test]
     fn derived_id_matches_the_upstream_test_vector() {
         assert_eq!(
-            StableId::derive("/my-service", MethodSet::ANY).as_str(),
+            StableId::derive("/my-service", MethodSet::ANY, false).as_str(),
             "auto-64ec647a7877a6c4"
+        );
+    }
+
+    #[test]
+    fn an_exact_and_a_subpath_route_on_one_path_get_distinct_ids() {
+        assert_ne!(
+            StableId::derive("/my-service", MethodSet::ANY, false),
+            StableId::derive("/my-service", MethodSet::ANY, true)
         );
     }
 
     #[test]
     fn derived_id_depends_on_path() {
         assert_ne!(
-            StableId::derive("/svc-alpha", MethodSet::ANY),
-            StableId::derive("/svc-beta", MethodSet::ANY)
+            StableId::derive("/svc-alpha", MethodSet::ANY, false),
+            StableId::derive("/svc-beta", MethodSet::ANY, false)
         );
     }
 
@@ -67,7 +80,10 @@ mod tests {
         let b: MethodSet = [Method::Get, Method::Post, Method::Get]
             .into_iter()
             .collect();
-        assert_eq!(StableId::derive("/x", a), StableId::derive("/x", b));
+        assert_eq!(
+            StableId::derive("/x", a, false),
+            StableId::derive("/x", b, false)
+        );
     }
 
     #[test]
@@ -76,7 +92,7 @@ mod tests {
         let digest = Sha256::digest(b"path:/x|methods:GET,POST");
         let expected: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         assert_eq!(
-            StableId::derive("/x", methods).as_str(),
+            StableId::derive("/x", methods, false).as_str(),
             format!("auto-{expected}")
         );
     }

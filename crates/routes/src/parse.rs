@@ -443,12 +443,14 @@ impl Route {
         };
         rp.path = map.get("path").and_then(Value::as_str).map(str::to_owned);
         let methods = parse_methods(map, &mut rp);
+        // Read leniently here, for the derived id only; `parse_bool` below reports a bad value.
+        let subpath = map.get("include_subpath") == Some(&Value::Bool(true));
         let explicit_id = map.get("id").filter(|v| !v.is_null());
         rp.id = match explicit_id {
             Some(v) => scalar_text(v),
             None => match (&rp.path, methods) {
                 (Some(path), Some(methods)) if check_route_path(path).is_ok() => {
-                    Some(StableId::derive(path, methods).to_string())
+                    Some(StableId::derive(path, methods, subpath).to_string())
                 }
                 _ => None,
             },
@@ -574,7 +576,7 @@ impl Route {
             unreachable!("a missing field is always reported")
         };
         Ok(Route {
-            id: id.unwrap_or_else(|| StableId::derive(&path, methods)),
+            id: id.unwrap_or_else(|| StableId::derive(&path, methods, include_subpath)),
             path,
             target,
             include_subpath,

@@ -424,7 +424,8 @@ fn with_litellm_methods(entry: &mut Value) {
         let Some(path) = map.get("path").and_then(Value::as_str) else {
             return;
         };
-        let id = StableId::derive(path, MethodSet::default());
+        let subpath = map.get("include_subpath") == Some(&Value::Bool(true));
+        let id = StableId::derive(path, MethodSet::default(), subpath);
         map.insert("id".into(), Value::String(id.to_string()));
     }
     map.insert(
