@@ -381,24 +381,27 @@ fn litellm_cors(
 
 /// One endpoint. LiteLLM opens an `auth: false` endpoint only at its exact path; below it a
 /// request needs a key with a grant (ACCESS_MODEL.md §6). So a subpath endpoint with
-/// `auth: false` becomes two routes: the exact path without a key, and everything below it with
-/// one, its id the exact route's plus `-subpath`.
-fn add_endpoint(snapshot: &mut Snapshot, row: String, mut entry: Value) {
-    with_litellm_methods(&mut entry);
+/// `auth: false` becomes two routes, as if it were two rows: the exact path without a key, and
+/// everything below it with one (an explicit id gets `-subpath` on the second).
+fn add_endpoint(snapshot: &mut Snapshot, row: String, entry: Value) {
     let open_subpaths = entry.get("auth") == Some(&Value::Bool(false))
         && entry.get("include_subpath") == Some(&Value::Bool(true));
     if !open_subpaths {
+        let mut entry = entry;
+        with_litellm_methods(&mut entry);
         snapshot.add_route_json(row, &entry);
         return;
     }
     let mut exact = entry.clone();
     exact["include_subpath"] = Value::Bool(false);
-    let Some(id) = snapshot.add_route_json(row.clone(), &exact) else {
-        return;
-    };
+    with_litellm_methods(&mut exact);
+    snapshot.add_route_json(row.clone(), &exact);
     let mut below = entry;
     below["auth"] = Value::Bool(true);
-    below["id"] = Value::String(format!("{id}-subpath"));
+    if let Some(id) = below.get("id").and_then(Value::as_str) {
+        below["id"] = Value::String(format!("{id}-subpath"));
+    }
+    with_litellm_methods(&mut below);
     snapshot.add_route_json(format!("{row} (below its path)"), &below);
 }
 
