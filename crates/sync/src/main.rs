@@ -105,6 +105,13 @@ struct Global {
     /// present, else `general_settings.master_key`. Only its sha256 is written to the file.
     #[arg(long, env = "PASSTHRU_LITELLM_MASTER_KEY_FILE", global = true)]
     litellm_master_key_file: Option<PathBuf>,
+
+    /// LiteLLM schema: LiteLLM's config.yaml. Its `general_settings.pass_through_endpoints` are
+    /// served beside the database's (a database endpoint wins on the same path), and its
+    /// pass_through_request_timeout, litellm_key_header_name and master_key win over the
+    /// database's, as in LiteLLM. Re-read on every poll.
+    #[arg(long, env = "PASSTHRU_LITELLM_CONFIG", global = true)]
+    litellm_config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -489,5 +496,7 @@ fn source(db: Database, g: &Global) -> anyhow::Result<Source> {
             Some(MasterKey(key.to_owned()))
         }
     };
-    Ok(Source::new(db, g.schema)?.with_litellm_master_key(key))
+    Ok(Source::new(db, g.schema)?
+        .with_litellm_master_key(key)
+        .with_litellm_config(g.litellm_config.clone()))
 }

@@ -7,6 +7,7 @@
 //! upgrade that adds a field never makes a route vanish; a route that asks for `guardrails` is
 //! not served at all. Hand-written routes.yaml files stay strict (a typo must not pass).
 
+use std::path::Path;
 use std::time::SystemTime;
 
 use passthru_routes::{Cors, MethodSet, StableId};
@@ -48,6 +49,7 @@ pub async fn read(
     url: &DatabaseUrl,
     now: SystemTime,
     master_key: Option<&str>,
+    config_file: Option<&Path>,
 ) -> Result<Read, SyncError> {
     let q = |doing| move |e| SyncError::query(url, doing, e);
     let mut tx = pool
@@ -95,14 +97,21 @@ pub async fn read(
         .map_err(q("ending the read transaction"))?;
 
     // Unusable settings are no reason to stop reading keys: the daemon keeps the routes it has.
-    let (mut settings, routes_unusable) = match Settings::parse(settings.flatten().as_deref()) {
-        Ok(settings) => (settings, None),
-        Err(error) => (
-            Settings::default(),
-            Some(UnusableRoutes {
-                row: "\"LiteLLM_Config\" general_settings".to_owned(),
-                error,
-            }),
+    let unusable = |row: String, error| (Settings::default(), Some(UnusableRoutes { row, error }));
+    let db_row = "\"LiteLLM_Config\" general_settings".to_owned();
+    let (mut settings, routes_unusable) = match (
+        Settings::parse(settings.flatten().as_deref()),
+        config_file.map(Settings::from_config_file).transpose(),
+    ) {
+        (Ok(db), Ok(None)) => (db, None),
+        (Ok(db), Ok(Some(file))) => (db.beside_config_file(file), None),
+        (Err(error), _) => unusable(db_row, error),
+        (Ok(_), Err(error)) => unusable(
+            format!(
+                "general_settings of {}",
+                config_file.unwrap_or(Path::new("")).display()
+            ),
+            error,
         ),
     };
     let mut bad_rows = Vec::new();
@@ -256,6 +265,49 @@ impl Settings {
             key_header_name: text("litellm_key_header_name"),
             master_key: text("master_key").and_then(|k| resolve_secret(&k)),
         })
+    }
+}
+
+impl Settings {
+    /// The `general_settings` of LiteLLM's config.yaml (`--litellm-config`).
+    pub fn from_config_file(path: &Path) -> Result<Settings, SyncError> {
+        let bad = |why: String| SyncError::LiteLlmSettings {
+            why: format!("{}: {why}", path.display()),
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it ({e})")))?;
+        let config: Value =
+            serde_yaml::from_str(&text).map_err(|e| bad(format!("is not YAML ({e})")))?;
+        match config.get("general_settings") {
+            None | Some(Value::Null) => Ok(Settings::default()),
+            Some(general) => Settings::parse(Some(&general.to_string())),
+        }
+    }
+
+    /// The settings LiteLLM serves from its database row and its config file together: the
+    /// database's endpoints, then the file's whose `path` no database endpoint has
+    /// (`proxy_server.py` `_pass_through_endpoints_beside_db`); a setting the file sets wins
+    /// over the database's (the file owns it).
+    pub fn beside_config_file(self, file: Settings) -> Settings {
+        let db_paths: std::collections::HashSet<Option<&str>> = self
+            .endpoints
+            .iter()
+            .map(|e| e.get("path").and_then(Value::as_str))
+            .collect();
+        let from_file: Vec<Value> = file
+            .endpoints
+            .iter()
+            .filter(|e| !db_paths.contains(&e.get("path").and_then(Value::as_str)))
+            .cloned()
+            .collect();
+        let mut endpoints = self.endpoints;
+        endpoints.extend(from_file);
+        Settings {
+            endpoints,
+            default_timeout: file.default_timeout.or(self.default_timeout),
+            key_header_name: file.key_header_name.or(self.key_header_name),
+            master_key: file.master_key.or(self.master_key),
+        }
     }
 }
 
@@ -595,6 +647,27 @@ mod tests {
         };
         assert_eq!(t(&s.endpoints[0]), serde_json::json!(120));
         assert_eq!(t(&s.endpoints[1]), serde_json::json!(5));
+    }
+
+    #[test]
+    fn config_file_endpoints_join_the_database_ones_unless_the_path_is_taken() {
+        let db = Settings::parse(Some(
+            r#"{"pass_through_request_timeout": 30, "pass_through_endpoints": [{"path": "/a", "target": "http://db"}]}"#,
+        ))
+        .unwrap();
+        let file = Settings::parse(Some(
+            r#"{"pass_through_request_timeout": 90, "litellm_key_header_name": "x-k", "pass_through_endpoints": [{"path": "/a", "target": "http://file"}, {"path": "/b", "target": "http://file"}]}"#,
+        ))
+        .unwrap();
+        let merged = db.beside_config_file(file);
+        let targets: Vec<(&str, &str)> = merged
+            .endpoints
+            .iter()
+            .map(|e| (e["path"].as_str().unwrap(), e["target"].as_str().unwrap()))
+            .collect();
+        assert_eq!(targets, [("/a", "http://db"), ("/b", "http://file")]);
+        assert_eq!(merged.default_timeout, Some(serde_json::json!(90)));
+        assert_eq!(merged.key_header_name.as_deref(), Some("x-k"));
     }
 
     #[test]

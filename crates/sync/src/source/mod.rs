@@ -21,6 +21,8 @@ pub struct Source {
     pub schema: Schema,
     /// LiteLLM's master key, when given to the sidecar (`--litellm-master-key-file`).
     pub litellm_master_key: Option<MasterKey>,
+    /// LiteLLM's config.yaml, read on every pass beside the database (`--litellm-config`).
+    pub litellm_config: Option<std::path::PathBuf>,
 }
 
 /// A master key that never prints.
@@ -62,7 +64,15 @@ impl Source {
             database,
             schema,
             litellm_master_key: None,
+            litellm_config: None,
         })
+    }
+
+    /// This source with LiteLLM's config.yaml, whose endpoints and settings LiteLLM serves
+    /// beside its database's.
+    pub fn with_litellm_config(mut self, path: Option<std::path::PathBuf>) -> Source {
+        self.litellm_config = path;
+        self
     }
 
     /// This source with LiteLLM's master key (it wins over `general_settings.master_key`).
@@ -87,7 +97,8 @@ impl Source {
             Schema::Litellm => match &self.database {
                 Database::Postgres { pool, url } => {
                     let master = self.litellm_master_key.as_ref().map(|k| k.0.as_str());
-                    litellm::read(pool, url, now, master).await
+                    let config = self.litellm_config.as_deref();
+                    litellm::read(pool, url, now, master, config).await
                 }
                 Database::Sqlite { url, .. } => Err(SyncError::LiteLlmNeedsPostgres {
                     url: url.redacted(),
