@@ -13,5 +13,6 @@ mod litellm_access;
 mod litellm_headers;
 mod operations;
 mod reload;
+mod route_tests;
 mod system;
 mod systemd;

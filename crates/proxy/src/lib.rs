@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod allocator;
 pub mod cors;
+pub mod dry_run;
 pub mod forward;
 pub mod key;
 pub mod loader;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use passthru_proxy::dry_run;
 use passthru_proxy::loader::{self, LoadError};
 use passthru_proxy::run::{self, RunConfig};
 use passthru_routes::{write_atomically, RouteTable, WriteOutcome};
@@ -55,6 +56,27 @@ enum Command {
     },
     /// Print the JSON Schema of routes.yaml, for editors (yaml-language-server).
     Schema,
+    /// Show what the proxy would do with one request: the normalised path, every route that
+    /// covers it and why it did or did not win, and the exact upstream request (configured
+    /// secrets shown as their os.environ/ references).
+    Explain {
+        /// The routes file.
+        file: PathBuf,
+        /// The request line, e.g. 'GET /cohere/v1/chat?x=1'.
+        request: String,
+        /// A request header, e.g. -H 'Authorization: Bearer sk-...' (repeatable).
+        #[arg(short = 'H', long = "header")]
+        headers: Vec<String>,
+    },
+    /// Run route tests: each case's request goes through the proxy's own routing and auth code
+    /// and is checked against what it expects (status, route, upstream URL, headers). Prints a
+    /// diff for each failure and exits 1 if any failed.
+    Test {
+        /// The routes file.
+        file: PathBuf,
+        /// The cases file (YAML; schema: examples/route-tests.schema.json).
+        cases: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -106,6 +128,12 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => serve(args),
         Some(Command::Check { file }) => check(&file),
         Some(Command::Fmt { check, file }) => fmt(&file, check),
+        Some(Command::Explain {
+            file,
+            request,
+            headers,
+        }) => explain(&file, &request, &headers),
+        Some(Command::Test { file, cases }) => route_tests(&file, &cases),
         Some(Command::Schema) => {
             print!("{}", passthru_routes::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -269,6 +297,94 @@ fn print_key_scopes(table: &RouteTable) {
         }
         println!("{count:>4}  {access}");
     }
+}
+
+fn explain(path: &Path, line: &str, headers: &[String]) -> anyhow::Result<ExitCode> {
+    let table = match loader::load_routes(path) {
+        Ok(table) => table,
+        Err(e) => return Ok(report(e)),
+    };
+    let headers = headers
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+                .with_context(|| format!("-H {h:?}: write a header as 'Name: value'"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let req = dry_run::request(line, &headers)?;
+    match passthru_routes::normalize_request_path(req.uri.path()) {
+        Ok(normal) => println!("path: {normal}"),
+        Err(why) => println!("path: refused ({why})"),
+    }
+    println!("routes covering it:");
+    let considered = dry_run::considered(&table, &req);
+    if considered.is_empty() {
+        println!("  none");
+    }
+    for line in considered {
+        println!("  {line}");
+    }
+    let table = dry_run::offline_table(table);
+    let got = dry_run::outcome(&table, &req);
+    match &got.upstream {
+        Some(url) => {
+            println!(
+                "result: {} to route {}",
+                got.status,
+                got.route.as_deref().unwrap_or("?")
+            );
+            println!("upstream: {} {url}", req.method);
+            for (name, value) in &got.headers {
+                println!("  {name}: {value}");
+            }
+        }
+        None => println!(
+            "result: {} answered by the proxy{}: {}",
+            got.status,
+            got.route
+                .as_deref()
+                .map(|r| format!(" (route {r})"))
+                .unwrap_or_default(),
+            got.message.as_deref().unwrap_or("")
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn route_tests(path: &Path, cases_path: &Path) -> anyhow::Result<ExitCode> {
+    let table = match loader::load_routes(path) {
+        Ok(table) => table,
+        Err(e) => return Ok(report(e)),
+    };
+    let text = std::fs::read_to_string(cases_path)
+        .with_context(|| format!("{}: cannot read the cases file", cases_path.display()))?;
+    let cases: dry_run::Cases = serde_yaml::from_str(&text)
+        .with_context(|| format!("{}: not a cases file", cases_path.display()))?;
+    let table = dry_run::offline_table(table);
+    let (mut passed, mut failed) = (0, 0);
+    for case in &cases.cases {
+        let req = case
+            .request_header()
+            .with_context(|| format!("case {:?}", case.name))?;
+        let differences = case.differences(&dry_run::outcome(&table, &req));
+        if differences.is_empty() {
+            passed += 1;
+            println!("ok    {}", case.name);
+        } else {
+            failed += 1;
+            println!("FAIL  {}", case.name);
+            for d in differences {
+                println!("      {d}");
+            }
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 const MODELINE: &[u8] = b"# yaml-language-server:";
