@@ -9,6 +9,7 @@ mod hardening;
 mod hostile_rows;
 mod http_edges;
 mod litellm_access;
+mod native_grants;
 mod operations;
 mod reload;
 mod system;
