@@ -445,7 +445,7 @@ async fn rows_of_one_hash_with_different_grants_fail_closed() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(grants_of(&out, &hex), no_grant(), "{err}");
     assert!(
-        warn_line(&err, &key_row(&hex)).contains("holds the same hash with other grants"),
+        warn_line(&err, &key_row(&hex)).contains("hold this hash with different grants"),
         "{err}"
     );
     // Equal grants in both rows: the key keeps them (the second row is only a duplicate).

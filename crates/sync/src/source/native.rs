@@ -144,7 +144,7 @@ fn add_keys(snapshot: &mut Snapshot, rows: &[KeyRow], now: SystemTime) {
                 ),
                 None => {
                     let grants = row.grants().unwrap_or_else(|why| {
-                        snapshot.skip(row.name(), format!("{why}; {NO_GRANT}"));
+                        snapshot.skip(row.name(), format!("{why}; {NO_GRANT}; {FIX_COLUMN}"));
                         no_grant()
                     });
                     usable.push((row, key, grants));
@@ -154,32 +154,30 @@ fn add_keys(snapshot: &mut Snapshot, rows: &[KeyRow], now: SystemTime) {
             Err(why) => snapshot.skip(row.name(), why),
         }
     }
-    let mut first_grants: HashMap<[u8; 32], (&Grants, String)> = HashMap::new();
-    let mut differing: HashMap<[u8; 32], String> = HashMap::new();
-    for (row, key, grants) in &usable {
-        match first_grants.get(&key.sha256) {
-            None => {
-                first_grants.insert(key.sha256, (grants, row.name()));
-            }
-            Some((first, name)) if *first != grants => {
-                differing.insert(key.sha256, name.clone());
-            }
-            Some(_) => {}
-        }
+    // The rows of each hash, by name, and whether their grants differ.
+    let mut by_hash: HashMap<[u8; 32], (usize, Vec<String>, bool)> = HashMap::new();
+    for (i, (row, key, grants)) in usable.iter().enumerate() {
+        let entry = by_hash
+            .entry(key.sha256)
+            .or_insert_with(|| (i, Vec::new(), false));
+        entry.1.push(row.name());
+        entry.2 |= usable[entry.0].2 != *grants;
     }
     let mut interner = GrantsInterner::default();
     for (row, key, grants) in usable {
-        let grants = match differing.get(&key.sha256) {
-            Some(first) => {
+        let grants = match by_hash.get(&key.sha256) {
+            Some((_, names, true)) => {
                 snapshot.skip(
                     row.name(),
                     format!(
-                        "{first} holds the same hash with other grants (admin, allow, deny, only); {NO_GRANT}"
+                        "the rows {} hold this hash with different grants (admin, allow, deny, \
+                         only); {NO_GRANT}; give them the same grants or delete all but one",
+                        names.join(", ")
                     ),
                 );
                 no_grant()
             }
-            None => grants,
+            _ => grants,
         };
         snapshot.add_key(key.with_grants(grants, &mut interner));
     }
@@ -187,8 +185,9 @@ fn add_keys(snapshot: &mut Snapshot, rows: &[KeyRow], now: SystemTime) {
 
 /// What happens to a key whose grants cannot be read: it stays in the file (so it is known and
 /// its holder gets a clear 403) with no grant at all, never unscoped.
-const NO_GRANT: &str = "the key keeps no grant and is refused on every auth: true route \
-     (fix the column; NULL is the default)";
+const NO_GRANT: &str = "the key keeps no grant and is refused on every auth: true route";
+
+const FIX_COLUMN: &str = "fix the column (NULL is the default)";
 
 /// No grant at all: `allow: []`, not admin. What a key whose grants cannot be read gets.
 fn no_grant() -> Grants {
@@ -579,7 +578,7 @@ pub async fn key_rows(db: &Database) -> Result<Vec<ListedKey>, SyncError> {
                 true
             });
             let grants = row.grants().unwrap_or_else(|why| {
-                problems.push(format!("{name}: {why}; {NO_GRANT}"));
+                problems.push(format!("{name}: {why}; {NO_GRANT}; {FIX_COLUMN}"));
                 no_grant()
             });
             ListedKey {
