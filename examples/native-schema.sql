@@ -18,7 +18,19 @@ VALUES ('/search', 'http://search.internal:8080/v2', true, true, '{"limit": "10"
 INSERT INTO passthru_keys (sha256, expires, note)
 VALUES (encode(sha256('sk-demo-key'), 'hex'), now() + interval '90 days', 'demo key');
 
+-- A scoped key: /cohere and every path below it, except /cohere/v1/admin and below (deny is
+-- checked first). NULL keeps each default: allow NULL = every auth: true route, [] = none;
+-- deny NULL = none; "only" NULL = no limit. `only` is a reserved word here: quote it, "only".
+INSERT INTO passthru_keys (sha256, allow, deny, note)
+VALUES (encode(sha256('sk-team-key'), 'hex'), '["/cohere"]', '["/cohere/v1/admin"]', 'team key');
+
+-- An admin key (every route, whatever allow and deny say), limited to /bria by "only", which
+-- applies to admins too.
+INSERT INTO passthru_keys (sha256, admin, "only", note)
+VALUES (encode(sha256('sk-ops-key'), 'hex'), true, '["/bria"]', 'ops key');
+
 -- Change and remove:
 UPDATE passthru_routes SET timeout = 60 WHERE path = '/search';
+UPDATE passthru_keys SET deny = '["/cohere/v1/admin", "/cohere/v1/finetune"]' WHERE note = 'team key';
 UPDATE passthru_keys SET blocked = true WHERE note = 'demo key';
 DELETE FROM passthru_routes WHERE id = 'bria-generate';

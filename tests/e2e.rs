@@ -11,6 +11,7 @@ mod hostile_rows;
 mod http_edges;
 mod litellm_access;
 mod litellm_headers;
+mod native_grants;
 mod operations;
 mod reload;
 mod route_tests;

@@ -327,6 +327,37 @@ fn the_native_schema_example_sql_runs_and_syncs() {
         "{text}"
     );
     assert!(!text.contains("bria-generate"), "{text}");
+    // The scoped key, with its deny list as the UPDATE left it, and the admin key limited by only.
+    use sha2::Digest;
+    let file = passthru_routes::RoutesFile::parse(text.as_bytes()).unwrap();
+    let grants = |key: &str| {
+        let hex: String = sha2::Sha256::digest(key.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let entry = file.keys().iter().find(|k| k.hex() == hex);
+        entry
+            .unwrap_or_else(|| panic!("{key} is not in\n{text}"))
+            .grants()
+            .clone()
+    };
+    let strings = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        grants("sk-team-key"),
+        passthru_routes::Grants {
+            allow: Some(strings(&["/cohere"])),
+            deny: strings(&["/cohere/v1/admin", "/cohere/v1/finetune"]),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        grants("sk-ops-key"),
+        passthru_routes::Grants {
+            admin: true,
+            only: Some(strings(&["/bria"])),
+            ..Default::default()
+        }
+    );
     let _ = &n.dir;
 }
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use passthru_routes::{KeyHash, Route, RoutesFile, Value};
+use passthru_routes::{check_grant_list, Grants, KeyHash, Route, RoutesFile, Value};
 use serde_json::Map;
 use sha2::{Digest, Sha256};
 
@@ -166,14 +166,20 @@ pub fn hash_key(raw_key: &str) -> String {
         .collect()
 }
 
+/// Adds a key with its access (`Grants::default()`: every `auth: true` route). The grants are
+/// checked as the daemon checks them, and more strictly where a value could only be a mistake:
+/// see [`check_new_grants`].
 pub async fn add_key(
     db: &Database,
     sha256_hex: &str,
     expires: Option<&str>,
     note: Option<&str>,
+    grants: &Grants,
 ) -> Result<(), SyncError> {
     let hex = sha256_hex.trim().to_ascii_lowercase();
     KeyHash::parse_hex(&hex).map_err(|why| SyncError::Invalid(format!("--sha256 {why}")))?;
+    check_new_grants(grants)
+        .map_err(|why| SyncError::Invalid(format!("{why}; nothing was added")))?;
     if let Some(text) = expires {
         humantime::parse_rfc3339_weak(text).map_err(|e| {
             SyncError::Invalid(format!(
@@ -181,7 +187,74 @@ pub async fn add_key(
             ))
         })?;
     }
-    native::insert_key(db, &hex, expires, note).await
+    native::insert_key(db, &hex, expires, note, grants).await
+}
+
+/// The grants of a key added by `keys add`, checked before anything is written. Refused, though
+/// the daemon would read them: `--admin` with `--allow`/`--deny` (an admin ignores both), a path
+/// that does not start with `/`, and an `--allow` ending in `*` (no wildcard in allow lists).
+pub fn check_new_grants(grants: &Grants) -> Result<(), String> {
+    if grants.admin && (grants.allow.is_some() || !grants.deny.is_empty()) {
+        return Err(
+            "--admin ignores --allow, --allow-none and --deny: an admin key may use every \
+             auth: true route; leave them out, or limit the admin key with --only"
+                .into(),
+        );
+    }
+    let lists = [
+        ("--allow", grants.allow.as_deref()),
+        ("--deny", Some(grants.deny.as_slice())),
+        ("--only", grants.only.as_deref()),
+    ];
+    for (flag, list) in lists {
+        let Some(list) = list else { continue };
+        check_grant_list(list).map_err(|why| format!("{flag} {why}"))?;
+        for entry in list {
+            if !entry.starts_with('/') {
+                return Err(format!(
+                    "{flag} {entry:?} is not a request path: paths start with '/', e.g. {flag} /cohere"
+                ));
+            }
+        }
+    }
+    if let Some(entry) = grants
+        .allow
+        .iter()
+        .flatten()
+        .find(|entry| entry.ends_with('*'))
+    {
+        let base = entry.trim_end_matches('*').trim_end_matches('/');
+        return Err(format!(
+            "--allow {entry:?}: '*' has no special meaning in an allow list (as in LiteLLM), so it \
+             would match only that literal path; --allow {} already allows every path below it",
+            if base.is_empty() { "/" } else { base }
+        ));
+    }
+    Ok(())
+}
+
+/// A key's access in one word or a few `field=[JSON list]` pairs, for `keys list`: `all`
+/// (unscoped), `admin`, `allow=["/a"] deny=["/a/admin"]`, `allow=[]` (no route), `admin
+/// only=["/x/*"]`.
+pub fn describe_access(grants: &Grants) -> String {
+    if grants.is_unscoped() {
+        return "all".into();
+    }
+    let json = |list: &[String]| serde_json::Value::from(list.to_vec()).to_string();
+    let mut parts = Vec::new();
+    if grants.admin {
+        parts.push("admin".to_owned());
+    }
+    if let Some(allow) = &grants.allow {
+        parts.push(format!("allow={}", json(allow)));
+    }
+    if !grants.deny.is_empty() {
+        parts.push(format!("deny={}", json(&grants.deny)));
+    }
+    if let Some(only) = &grants.only {
+        parts.push(format!("only={}", json(only)));
+    }
+    parts.join(" ")
 }
 
 pub async fn remove_key(db: &Database, sha256_hex: &str) -> Result<u64, SyncError> {
@@ -199,6 +272,80 @@ pub use native::{key_rows as list_keys, ListedKey};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn list(entries: &[&str]) -> Vec<String> {
+        entries.iter().map(|e| e.to_string()).collect()
+    }
+
+    #[test]
+    fn keys_add_refuses_grants_that_can_only_be_a_mistake() {
+        let ok = Grants {
+            allow: Some(list(&["/a"])),
+            deny: list(&["/a/admin", "/a/x*"]),
+            only: Some(list(&["/a/*"])),
+            admin: false,
+        };
+        assert_eq!(check_new_grants(&ok), Ok(()));
+        let admin_and_allow = Grants {
+            admin: true,
+            ..ok.clone()
+        };
+        assert!(check_new_grants(&admin_and_allow)
+            .unwrap_err()
+            .contains("--admin ignores --allow"));
+        let admin_only = Grants {
+            admin: true,
+            only: Some(list(&["/a"])),
+            ..Grants::default()
+        };
+        assert_eq!(check_new_grants(&admin_only), Ok(()));
+        let relative = Grants {
+            deny: list(&["a"]),
+            ..Grants::default()
+        };
+        assert!(check_new_grants(&relative)
+            .unwrap_err()
+            .contains("--deny \"a\" is not a request path"));
+        let star = Grants {
+            allow: Some(list(&["/a/*"])),
+            ..Grants::default()
+        };
+        assert!(check_new_grants(&star)
+            .unwrap_err()
+            .contains("--allow /a already allows"));
+        let long = Grants {
+            only: Some(vec![format!("/{}", "x".repeat(3000))]),
+            ..Grants::default()
+        };
+        assert!(check_new_grants(&long)
+            .unwrap_err()
+            .starts_with("--only entry 0 is 3001 bytes"));
+    }
+
+    #[test]
+    fn keys_list_describes_access_in_a_few_words() {
+        assert_eq!(describe_access(&Grants::default()), "all");
+        let scoped = Grants {
+            allow: Some(list(&["/a"])),
+            deny: list(&["/a/admin"]),
+            ..Grants::default()
+        };
+        assert_eq!(
+            describe_access(&scoped),
+            r#"allow=["/a"] deny=["/a/admin"]"#
+        );
+        let none = Grants {
+            allow: Some(Vec::new()),
+            ..Grants::default()
+        };
+        assert_eq!(describe_access(&none), "allow=[]");
+        let admin = Grants {
+            admin: true,
+            only: Some(list(&["/x/*"])),
+            ..Grants::default()
+        };
+        assert_eq!(describe_access(&admin), r#"admin only=["/x/*"]"#);
+    }
 
     #[test]
     fn a_key_is_stored_as_its_sha256_hex() {

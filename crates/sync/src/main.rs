@@ -202,11 +202,54 @@ enum KeysCommand {
         expires: Option<String>,
         #[arg(long)]
         note: Option<String>,
+        #[command(flatten)]
+        access: KeyAccess,
     },
-    /// List key hashes.
+    /// List key hashes with their access (ACCESS `all`: every auth: true route).
     List,
     /// Remove a key hash.
     Rm { sha256: String },
+}
+
+/// Which `auth: true` routes a new key may use. None of these flags: every one (unscoped).
+#[derive(Args)]
+#[command(next_help_heading = "Key access (none of these: every auth: true route)")]
+struct KeyAccess {
+    /// An admin key: every auth: true route, whatever --allow and --deny would say (--only still
+    /// limits it).
+    #[arg(long)]
+    admin: bool,
+    /// Allow this path and every path below it at a '/' (repeatable; no wildcard). With
+    /// --allow, the key may use only what the entries allow.
+    #[arg(long = "allow", value_name = "PATH", conflicts_with = "allow_none")]
+    allow: Vec<String>,
+    /// Allow no route at all (`allow: []`): a key that is known but refused (403) everywhere,
+    /// e.g. to be granted routes later with SQL.
+    #[arg(long)]
+    allow_none: bool,
+    /// Deny this path and every path below it (repeatable; checked before --allow; a trailing
+    /// '*' matches any path starting with what precedes it; '/' denies every path).
+    #[arg(long = "deny", value_name = "PATH")]
+    deny: Vec<String>,
+    /// Limit the key, admin or not, to this path, every path below it, or (with a trailing '*')
+    /// every path starting with what precedes the '*' (repeatable).
+    #[arg(long = "only", value_name = "PATH")]
+    only: Vec<String>,
+}
+
+impl KeyAccess {
+    fn grants(self) -> passthru_routes::Grants {
+        passthru_routes::Grants {
+            admin: self.admin,
+            allow: if self.allow_none {
+                Some(Vec::new())
+            } else {
+                Some(self.allow).filter(|a| !a.is_empty())
+            },
+            deny: self.deny,
+            only: Some(self.only).filter(|o| !o.is_empty()),
+        }
+    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -433,6 +476,7 @@ async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<Exi
             key_stdin,
             expires,
             note,
+            access,
         } => {
             let hex = if key_stdin {
                 let mut raw = String::new();
@@ -447,18 +491,23 @@ async fn keys_command(db: &Database, command: KeysCommand) -> anyhow::Result<Exi
             } else {
                 sha256.unwrap_or_default()
             };
-            admin::add_key(db, &hex, expires.as_deref(), note.as_deref()).await?;
+            let grants = access.grants();
+            admin::add_key(db, &hex, expires.as_deref(), note.as_deref(), &grants).await?;
             println!("{}", hex.to_ascii_lowercase());
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::List => {
-            println!("{:<64} {:<20} {:<7} NOTE", "SHA256", "EXPIRES", "BLOCKED");
+            println!(
+                "{:<64} {:<20} {:<7} {:<24} NOTE",
+                "SHA256", "EXPIRES", "BLOCKED", "ACCESS"
+            );
             for k in admin::list_keys(db).await? {
                 println!(
-                    "{:<64} {:<20} {:<7} {}",
+                    "{:<64} {:<20} {:<7} {:<24} {}",
                     k.sha256,
                     k.expires.as_deref().unwrap_or("never"),
                     k.blocked,
+                    admin::describe_access(&k.grants),
                     k.note.as_deref().unwrap_or("")
                 );
                 // A row that cannot be read is listed with the reason, never an exit 1: the

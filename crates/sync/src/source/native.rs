@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash};
 use serde_json::{Map, Value};
 
 use super::cells::{required, Cell, Cells};
@@ -56,9 +57,11 @@ const SQLITE_ROUTES: &str = "SELECT row_id, id, path, target, include_subpath, m
 const PG_KEYS: &str = "SELECT NULL::int8 AS rowid, sha256, \
      CASE WHEN expires = '-infinity' THEN '1970-01-01T00:00:00Z' \
      ELSE to_char(expires AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') END AS expires, \
-     blocked, note FROM passthru_keys ORDER BY sha256";
+     blocked, note, admin, allow::text AS allow, deny::text AS deny, \"only\"::text AS \"only\" \
+     FROM passthru_keys ORDER BY sha256";
 const SQLITE_KEYS: &str =
-    "SELECT rowid, sha256, expires, blocked, note FROM passthru_keys ORDER BY sha256";
+    "SELECT rowid, sha256, expires, blocked, note, admin, allow, deny, \"only\" \
+     FROM passthru_keys ORDER BY sha256";
 const REVISION: &str = "SELECT revision FROM passthru_revision";
 
 /// The change marker. `None` when it cannot be read as an integer (or its row is gone): the
@@ -120,15 +123,18 @@ pub async fn read(db: &Database, now: SystemTime) -> Result<Read, SyncError> {
     })
 }
 
-/// The usable keys of `rows`. A hash that any row blocks (or leaves unclear) is refused in every
-/// row: SQLite and PostgreSQL compare text, so `ABC…` and `abc…` (or ` abc…`) are two rows that
-/// both parse to one key, and the active one must not outlive the blocked one.
+/// The usable keys of `rows`, each with its grants. A hash that any row blocks (or leaves
+/// unclear) is refused in every row: SQLite and PostgreSQL compare text, so `ABC…` and `abc…` (or
+/// ` abc…`) are two rows that both parse to one key, and the active one must not outlive the
+/// blocked one. For the same reason, rows of one hash that grant different access all fail
+/// closed: which row would win is an accident of collation, never the operator's choice.
 fn add_keys(snapshot: &mut Snapshot, rows: &[KeyRow], now: SystemTime) {
     let blocked: HashMap<[u8; 32], String> = rows
         .iter()
         .filter(|row| row.blocked() != Ok(false))
         .filter_map(|row| Some((row.hash()?, row.name())))
         .collect();
+    let mut usable: Vec<(&KeyRow, KeyHash, Grants)> = Vec::new();
     for row in rows {
         match row.usable(now) {
             Ok(Some(key)) => match blocked.get(&key.sha256) {
@@ -136,11 +142,58 @@ fn add_keys(snapshot: &mut Snapshot, rows: &[KeyRow], now: SystemTime) {
                     row.name(),
                     format!("{other} holds the same hash and is blocked; the key is refused"),
                 ),
-                None => snapshot.add_key(key),
+                None => {
+                    let grants = row.grants().unwrap_or_else(|why| {
+                        snapshot.skip(row.name(), format!("{why}; {NO_GRANT}; {FIX_COLUMN}"));
+                        no_grant()
+                    });
+                    usable.push((row, key, grants));
+                }
             },
             Ok(None) => {}
             Err(why) => snapshot.skip(row.name(), why),
         }
+    }
+    // The rows of each hash, by name, and whether their grants differ.
+    let mut by_hash: HashMap<[u8; 32], (usize, Vec<String>, bool)> = HashMap::new();
+    for (i, (row, key, grants)) in usable.iter().enumerate() {
+        let entry = by_hash
+            .entry(key.sha256)
+            .or_insert_with(|| (i, Vec::new(), false));
+        entry.1.push(row.name());
+        entry.2 |= usable[entry.0].2 != *grants;
+    }
+    let mut interner = GrantsInterner::default();
+    for (row, key, grants) in usable {
+        let grants = match by_hash.get(&key.sha256) {
+            Some((_, names, true)) => {
+                snapshot.skip(
+                    row.name(),
+                    format!(
+                        "the rows {} hold this hash with different grants (admin, allow, deny, \
+                         only); {NO_GRANT}; give them the same grants or delete all but one",
+                        names.join(", ")
+                    ),
+                );
+                no_grant()
+            }
+            _ => grants,
+        };
+        snapshot.add_key(key.with_grants(grants, &mut interner));
+    }
+}
+
+/// What happens to a key whose grants cannot be read: it stays in the file (so it is known and
+/// its holder gets a clear 403) with no grant at all, never unscoped.
+const NO_GRANT: &str = "the key keeps no grant and is refused on every auth: true route";
+
+const FIX_COLUMN: &str = "fix the column (NULL is the default)";
+
+/// No grant at all: `allow: []`, not admin. What a key whose grants cannot be read gets.
+fn no_grant() -> Grants {
+    Grants {
+        allow: Some(Vec::new()),
+        ..Grants::default()
     }
 }
 
@@ -331,6 +384,11 @@ struct KeyRow {
     expires: Cell<String>,
     blocked: Cell<bool>,
     note: Cell<String>,
+    admin: Cell<bool>,
+    /// The JSON lists as text.
+    allow: Cell<String>,
+    deny: Cell<String>,
+    only: Cell<String>,
 }
 
 impl KeyRow {
@@ -341,6 +399,49 @@ impl KeyRow {
             expires: row.text("expires"),
             blocked: row.boolean("blocked"),
             note: row.text("note"),
+            admin: row.boolean("admin"),
+            allow: row.text("allow"),
+            deny: row.text("deny"),
+            only: row.text("only"),
+        }
+    }
+
+    /// The routes the key may use, decided here and failing closed: `Err(why)` (naming every
+    /// column that cannot be read) when `admin` is not a clear boolean (PostgreSQL `true` or
+    /// `false`, SQLite the integer 0 or 1; NULL is not one either) or a list column is not NULL,
+    /// JSON `null`, or a JSON list of strings within [`check_grant_list`]'s limits. The caller
+    /// then gives the key no grant at all: a malformed `admin` never makes an admin, and a
+    /// malformed list is never read as "every route".
+    fn grants(&self) -> Result<Grants, String> {
+        let mut problems = Vec::new();
+        let admin = match &self.admin {
+            Ok(Some(admin)) => *admin,
+            Ok(None) => {
+                problems.push("column `admin` is NULL, expected a boolean".to_owned());
+                false
+            }
+            Err(why) => {
+                problems.push(why.clone());
+                false
+            }
+        };
+        let mut list = |cell: &Cell<String>, column: &str| match grant_list(cell, column) {
+            Ok(list) => list,
+            Err(why) => {
+                problems.push(why);
+                None
+            }
+        };
+        let grants = Grants {
+            admin,
+            allow: list(&self.allow, "allow"),
+            deny: list(&self.deny, "deny").unwrap_or_default(),
+            only: list(&self.only, "only"),
+        };
+        if problems.is_empty() {
+            Ok(grants)
+        } else {
+            Err(problems.join("; "))
         }
     }
 
@@ -370,18 +471,66 @@ impl KeyRow {
     /// The hash, when it can be read at all.
     fn hash(&self) -> Option<[u8; 32]> {
         let hex = self.sha256.as_ref().ok()?.as_ref()?;
-        passthru_routes::KeyHash::parse_hex(hex.trim()).ok()
+        KeyHash::parse_hex(hex.trim()).ok()
     }
 
-    /// The key to accept: `Ok(None)` for a key that is blocked or has expired, `Err(why)` for a
-    /// row that cannot be served (refused, and reported).
-    fn usable(&self, now: SystemTime) -> Result<Option<passthru_routes::KeyHash>, String> {
+    /// The key to accept, before its grants: `Ok(None)` for a key that is blocked or has
+    /// expired, `Err(why)` for a row that cannot be served (refused, and reported).
+    fn usable(&self, now: SystemTime) -> Result<Option<KeyHash>, String> {
         if self.blocked()? {
             return Ok(None);
         }
         let sha256 = required(self.sha256.clone(), "sha256")?;
         let expires = self.expires.clone()?;
         key_from_row(&sha256, expires.as_deref(), now)
+    }
+}
+
+/// One of the list columns (`allow`, `deny`, `only`): `None` for SQL NULL or JSON `null` (the
+/// field's default), else a JSON list of strings within [`check_grant_list`]'s limits. Errors
+/// name the column and what it holds, never the entries.
+fn grant_list(cell: &Cell<String>, column: &str) -> Result<Option<Vec<String>>, String> {
+    let text = match cell {
+        Ok(None) => return Ok(None),
+        Ok(Some(text)) => text,
+        Err(why) => return Err(why.clone()),
+    };
+    let expected = "expected a JSON list of paths such as [\"/cohere\"] or NULL";
+    let items = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Null) => return Ok(None),
+        Ok(Value::Array(items)) => items,
+        Ok(other) => {
+            return Err(format!(
+                "column `{column}` holds a JSON {}, {expected}",
+                json_type(&other)
+            ))
+        }
+        Err(e) => return Err(format!("column `{column}` is not JSON ({e}), {expected}")),
+    };
+    let mut list = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        match item {
+            Value::String(entry) => list.push(entry),
+            other => {
+                return Err(format!(
+                    "column `{column}` entry {i} is a JSON {}, expected a string",
+                    json_type(&other)
+                ))
+            }
+        }
+    }
+    check_grant_list(&list).map_err(|why| format!("column `{column}` {why}"))?;
+    Ok(Some(list))
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
     }
 }
 
@@ -393,6 +542,9 @@ pub struct ListedKey {
     /// True unless the row clearly says false, as the daemon decides.
     pub blocked: bool,
     pub note: Option<String>,
+    /// The routes the key may use, as the daemon decides them (no grant at all when a column
+    /// cannot be read).
+    pub grants: Grants,
     /// Why columns of this row cannot be read, each with the row's name.
     pub problems: Vec<String>,
 }
@@ -425,11 +577,16 @@ pub async fn key_rows(db: &Database) -> Result<Vec<ListedKey>, SyncError> {
                 problems.push(format!("{name}: {why}"));
                 true
             });
+            let grants = row.grants().unwrap_or_else(|why| {
+                problems.push(format!("{name}: {why}; {NO_GRANT}; {FIX_COLUMN}"));
+                no_grant()
+            });
             ListedKey {
                 sha256,
                 expires,
                 blocked,
                 note,
+                grants,
                 problems,
             }
         })
@@ -484,20 +641,33 @@ pub async fn delete_route_rows(db: &Database, row_ids: &[i64]) -> Result<u64, Sy
     Ok(deleted)
 }
 
+/// Inserts a key row; `grants` already checked. NULL is written for every default (`allow`
+/// absent, `deny` empty, `only` absent), so the row reads like one written by hand.
 pub async fn insert_key(
     db: &Database,
     sha256: &str,
     expires: Option<&str>,
     note: Option<&str>,
+    grants: &Grants,
 ) -> Result<(), SyncError> {
+    let json = |list: Option<&[String]>| list.map(|l| Value::from(l.to_vec()).to_string());
+    let allow = json(grants.allow.as_deref());
+    let deny = json(Some(grants.deny.as_slice()).filter(|d| !d.is_empty()));
+    let only = json(grants.only.as_deref());
     let result = on_pool!(db, |pool, pg| sqlx::query(dialect(
         pg,
-        "INSERT INTO passthru_keys (sha256, expires, note) VALUES ($1, $2::timestamptz, $3)",
-        "INSERT INTO passthru_keys (sha256, expires, note) VALUES ($1, $2, $3)",
+        "INSERT INTO passthru_keys (sha256, expires, note, admin, allow, deny, \"only\") \
+         VALUES ($1, $2::timestamptz, $3, $4, $5::jsonb, $6::jsonb, $7::jsonb)",
+        "INSERT INTO passthru_keys (sha256, expires, note, admin, allow, deny, \"only\") \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     ))
     .bind(sha256)
     .bind(expires)
     .bind(note)
+    .bind(grants.admin)
+    .bind(&allow)
+    .bind(&deny)
+    .bind(&only)
     .execute(pool)
     .await
     .map(|_| ()));
