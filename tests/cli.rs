@@ -68,9 +68,16 @@ fn check_refuses_every_invalid_example_with_a_located_problem() {
         let stderr = text(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{}: {stderr}", file.display());
         let first = stderr.lines().next().unwrap_or_default();
+        let prefix = format!("{}:", file.display());
+        let position = first.strip_prefix(&prefix).and_then(|rest| {
+            let mut parts = rest.splitn(3, ':');
+            let line = parts.next()?.parse::<usize>().ok()?;
+            let column = parts.next()?.parse::<usize>().ok()?;
+            parts.next()?.starts_with(' ').then_some((line, column))
+        });
         assert!(
-            first.starts_with(&format!("{}: ", file.display())),
-            "problem lines name the file: {first}"
+            position.is_some(),
+            "problem lines name the file as FILE:LINE:COL: {first}"
         );
         let located = ["line ", "document", "field `", "routes[", "keys["];
         assert!(

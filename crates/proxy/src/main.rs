@@ -213,8 +213,13 @@ fn check(path: &Path) -> anyhow::Result<ExitCode> {
 fn report(error: LoadError) -> ExitCode {
     match error {
         LoadError::Invalid { path, problems } => {
+            // FILE:LINE:COL, the form editors and CI annotators read; a problem of the whole
+            // document is at its start.
             for problem in &problems {
-                eprintln!("{}: {problem}", path.display());
+                let at = problem
+                    .at
+                    .unwrap_or(passthru_routes::Position { line: 1, column: 1 });
+                eprintln!("{}:{}:{}: {problem}", path.display(), at.line, at.column);
             }
             eprintln!(
                 "{}: {} problem{}; the proxy would refuse this file and keep serving its last good table",

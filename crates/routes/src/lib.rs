@@ -10,6 +10,7 @@ mod model;
 mod nesting;
 mod parse;
 mod path;
+mod positions;
 mod problem;
 mod redact;
 mod render;
@@ -30,6 +31,7 @@ pub use model::{
 };
 pub use parse::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS, ROUTE_FIELDS};
 pub use path::{normalize_request_path, percent_decode_path, PathRejection};
+pub use positions::{Position, Positions};
 pub use problem::{Location, Problem, ProblemKind, Problems};
 pub use redact::redact_target;
 pub use schema::json_schema;

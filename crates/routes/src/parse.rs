@@ -13,6 +13,7 @@ use crate::model::{
     HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT, MAX_HEADERS_PER_ROUTE,
 };
 use crate::path::check_route_path;
+use crate::positions::locate;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::redact::redact_target;
 
@@ -108,9 +109,17 @@ impl RoutesFile {
                     ": aliases or nesting expand too far (an alias bomb?); write the table out plainly",
                 );
             }
-            one(ProblemKind::Syntax, location, message)
+            let mut problems = one(ProblemKind::Syntax, location, message);
+            locate(std::str::from_utf8(bytes).unwrap_or_default(), &mut problems);
+            problems
         })?;
-        parse_document(&doc)
+        parse_document(&doc).map_err(|mut problems| {
+            locate(
+                std::str::from_utf8(bytes).unwrap_or_default(),
+                &mut problems,
+            );
+            problems
+        })
     }
 }
 

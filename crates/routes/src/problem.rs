@@ -94,14 +94,28 @@ pub struct Problem {
     pub kind: ProblemKind,
     pub location: Location,
     pub message: String,
+    /// Where in the file, when the problem came from a file's text (`FILE:LINE:COL`).
+    pub at: Option<crate::positions::Position>,
 }
 
 impl Problem {
     pub fn new(kind: ProblemKind, location: Location, message: impl Into<String>) -> Problem {
+        let at = match &location {
+            Location::Text { line, column } => Some(crate::positions::Position {
+                line: *line,
+                column: *column,
+            }),
+            // A problem of the whole document is at its start.
+            Location::Document { field: None } => {
+                Some(crate::positions::Position { line: 1, column: 1 })
+            }
+            _ => None,
+        };
         Problem {
             kind,
             location,
             message: message.into(),
+            at,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod malformed;
 mod parse;
+mod positions;
 mod properties;
 mod render;
 mod schema;

@@ -34,7 +34,7 @@ malformed! {
     not_utf8: NotUtf8 at "line 5, column 1", says "not UTF-8";
     syntax_unclosed_flow: Syntax at "line 4, column 1", says "did not find expected ',' or ']'";
     syntax_bad_indent: Syntax at "line 4, column 4", says "expected '-' indicator";
-    duplicate_yaml_key: Syntax at "line 3, column 5", says "duplicate entry with key \"path\"";
+    duplicate_yaml_key: Syntax at "line 5, column 5", says "duplicate entry with key \"path\"";
     alias_bomb: Syntax at "document", says "alias bomb";
     deep_flow_nesting: Syntax at "line 3, column 137", says "nest deeper than 128 levels";
     top_is_list: WrongType at "document", says "must be a mapping";
