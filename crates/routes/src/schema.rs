@@ -39,7 +39,8 @@ fn route_property(field: &str) -> Value {
             "maxProperties": MAX_HEADERS_PER_ROUTE,
             "propertyNames": {
                 "pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$",
-                "not": { "enum": RESERVED_HEADERS }
+                // Header names are case-insensitive: `Host` is as reserved as `host`.
+                "not": { "pattern": any_case(RESERVED_HEADERS) }
             },
             "additionalProperties": { "type": ["string", "number", "boolean"], "pattern": "^[^\\r\\n]*$", "maxLength": MAX_HEADER_VALUE_BYTES }
         }),
@@ -118,6 +119,26 @@ fn cors_property(field: &str) -> Value {
         }),
         other => unreachable!("the schema describes every cors field; add {other}"),
     }
+}
+
+/// An ECMA-262 pattern matching exactly one of `words`, in any letter case.
+fn any_case(words: &[&str]) -> String {
+    let alternatives: Vec<String> = words
+        .iter()
+        .map(|w| {
+            w.chars()
+                .map(|c| {
+                    // Header names hold letters, digits and '-' (a literal outside classes).
+                    if c.is_ascii_alphabetic() {
+                        format!("[{}{}]", c.to_ascii_uppercase(), c.to_ascii_lowercase())
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    format!("^(?:{})$", alternatives.join("|"))
 }
 
 fn grant_list(description: &str) -> Value {

@@ -6,6 +6,7 @@ mod positions;
 mod properties;
 mod render;
 mod schema;
+mod schema_validator;
 mod table;
 
 use std::path::PathBuf;
