@@ -246,19 +246,25 @@ impl Syncer {
         })
     }
 
+    /// Logs each skipped row at WARN when it is new or its reason changed, and at DEBUG while
+    /// it stays as it was: a bad row is reported once per change, not once per poll (the
+    /// LiteLLM schema, which has no change marker, renders on every poll).
     fn report_skips(&mut self, skipped: Vec<SkippedRow>) {
-        let repeated = skipped == self.last_skipped;
+        let before: std::collections::HashSet<&SkippedRow> = self.last_skipped.iter().collect();
+        let mut new = 0;
         for skip in &skipped {
-            if repeated {
+            if before.contains(skip) {
                 tracing::debug!(row = %skip.row, reason = %skip.reason, "skipped row (unchanged)");
             } else {
+                new += 1;
                 self.stats.skips_reported += 1;
                 tracing::warn!(row = %skip.row, reason = %skip.reason, "skipped row");
             }
         }
-        if !repeated && !skipped.is_empty() {
+        if new > 0 {
             tracing::warn!(
                 count = skipped.len(),
+                new,
                 "skipped {} row(s); the other rows are written",
                 skipped.len()
             );

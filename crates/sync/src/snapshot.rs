@@ -3,7 +3,7 @@
 use passthru_routes::{KeyHash, Location, Problem, Route, RoutesFile, Value};
 
 /// A row the source could not serve, and why. Logged at WARN and counted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SkippedRow {
     /// Where the row is: `passthru_routes row_id 7 (id x, path /p)`, `pass_through_endpoints[2] ...`.
     pub row: String,
