@@ -82,7 +82,12 @@ fn a_client_key_never_reaches_the_upstream_in_any_header_case_or_query() {
             for copies in [1, 2] {
                 let headers = vec![(header.as_str(), value); copies];
                 let resp = request(proxy.addr, "POST", path, &headers, b"{}");
-                assert_eq!(resp.status(), 200, "{header} x{copies}: {}", resp.body_text());
+                assert_eq!(
+                    resp.status(),
+                    200,
+                    "{header} x{copies}: {}",
+                    resp.body_text()
+                );
                 sent += 1;
             }
         }

@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash};
+use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash, MAX_GRANT_ENTRIES};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -205,7 +205,12 @@ struct TeamLists {
 
 fn team_lists(team: &TeamRow) -> Result<TeamLists, String> {
     let meta = metadata(team.metadata.as_ref(), "metadata")?;
-    let list = |field: &str| route_list(meta.and_then(|m| m.get(field)), &format!("metadata {field}"));
+    let list = |field: &str| {
+        route_list(
+            meta.and_then(|m| m.get(field)),
+            &format!("metadata {field}"),
+        )
+    };
     Ok(TeamLists {
         allow: list("allowed_passthrough_routes")?,
         deny: list("denied_passthrough_routes")?.unwrap_or_default(),
@@ -286,6 +291,13 @@ fn route_list(value: Option<&Value>, what: &str) -> Result<Option<Vec<String>>, 
             ))
         }
     };
+    // Counted before anything is copied: a list of a million entries is refused as it is.
+    if items.len() > MAX_GRANT_ENTRIES {
+        return Err(format!(
+            "{what} has {} entries; at most {MAX_GRANT_ENTRIES}",
+            items.len()
+        ));
+    }
     let list = items
         .iter()
         .enumerate()
