@@ -95,9 +95,8 @@ impl Grants {
 
     /// May this key use a route at the request path seen as `paths`?
     pub fn decide(&self, paths: &RequestPaths<'_>) -> Result<(), GrantRefusal<'_>> {
-        let both = |matches: &dyn Fn(&str) -> bool| {
-            matches(paths.normalized) && matches(paths.decoded)
-        };
+        let both =
+            |matches: &dyn Fn(&str) -> bool| matches(paths.normalized) && matches(paths.decoded);
         if let Some(only) = &self.only {
             if !only.iter().any(|o| both(&|p| only_matches(p, o))) {
                 return Err(GrantRefusal::NotInOnly);
@@ -246,7 +245,10 @@ mod tests {
             g.decide(&RequestPaths::plain("/a/secret/x")),
             Err(GrantRefusal::Denied("/a/secret"))
         );
-        assert_eq!(g.decide(&RequestPaths::plain("/b")), Err(GrantRefusal::NotAllowed));
+        assert_eq!(
+            g.decide(&RequestPaths::plain("/b")),
+            Err(GrantRefusal::NotAllowed)
+        );
         let admin = Grants { admin: true, ..g };
         assert_eq!(admin.decide(&RequestPaths::plain("/a/secret/x")), Ok(()));
     }
@@ -259,7 +261,10 @@ mod tests {
             ..Grants::default()
         };
         assert_eq!(g.decide(&RequestPaths::plain("/a/x")), Ok(()));
-        assert_eq!(g.decide(&RequestPaths::plain("/b")), Err(GrantRefusal::NotInOnly));
+        assert_eq!(
+            g.decide(&RequestPaths::plain("/b")),
+            Err(GrantRefusal::NotInOnly)
+        );
     }
 
     #[test]

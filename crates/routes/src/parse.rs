@@ -254,7 +254,10 @@ fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             problems.push(Problem::new(
                 ProblemKind::WrongType,
                 top("key_prefix"),
-                format!("must be a non-empty string such as sk-, found {}", show(other)),
+                format!(
+                    "must be a non-empty string such as sk-, found {}",
+                    show(other)
+                ),
             ));
             None
         }

@@ -305,8 +305,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 interval = %humantime::format_duration(g.interval),
                 "starting"
             );
-            let syncer = Syncer::new(source(db, g)?, g.output.clone())
-                .with_query_timeout(g.query_timeout);
+            let syncer =
+                Syncer::new(source(db, g)?, g.output.clone()).with_query_timeout(g.query_timeout);
             let options = LoopOptions {
                 interval: g.interval,
                 max_backoff: g.max_backoff,

@@ -2,7 +2,9 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use passthru_routes::{GrantRefusal, KeyStatus, RequestPaths, Lookup, Method, MethodSet, RouteTable};
+use passthru_routes::{
+    GrantRefusal, KeyStatus, Lookup, Method, MethodSet, RequestPaths, RouteTable,
+};
 
 use crate::parse;
 
@@ -165,10 +167,16 @@ keys:
     let KeyStatus::Valid(grants) = t.key_status(b"sk-demo-key", now) else {
         panic!("the key is valid");
     };
-    assert_eq!(grants.decide(&RequestPaths::plain("/cohere/v1/chat")), Ok(()));
+    assert_eq!(
+        grants.decide(&RequestPaths::plain("/cohere/v1/chat")),
+        Ok(())
+    );
     assert_eq!(
         grants.decide(&RequestPaths::plain("/cohere/admin/x")),
         Err(GrantRefusal::Denied("/cohere/admin"))
     );
-    assert_eq!(grants.decide(&RequestPaths::plain("/openai")), Err(GrantRefusal::NotAllowed));
+    assert_eq!(
+        grants.decide(&RequestPaths::plain("/openai")),
+        Err(GrantRefusal::NotAllowed)
+    );
 }
