@@ -3,6 +3,7 @@
 
 mod bypass;
 mod cli;
+mod client_key;
 mod cors;
 mod file_safety;
 mod forwarding;
@@ -11,6 +12,7 @@ mod hostile_rows;
 mod http_edges;
 mod litellm_access;
 mod litellm_headers;
+mod litellm_sidecar;
 mod native_grants;
 mod operations;
 mod reload;

@@ -173,10 +173,10 @@ fn the_litellm_schema_serves_an_auth_route_with_a_real_key() {
     pg.psql("litellm", &format!("INSERT INTO \"LiteLLM_Config\" (param_name, param_value) VALUES ('general_settings', '{settings}'::jsonb)"));
     pg.psql(
         "litellm",
-        "INSERT INTO \"LiteLLM_VerificationToken\" (token, blocked, expires) VALUES
-           (encode(sha256('sk-live'), 'hex'), false, now() + interval '1 day'),
-           (encode(sha256('sk-blocked'), 'hex'), true, NULL),
-           (encode(sha256('sk-expired'), 'hex'), NULL, now() - interval '1 day')",
+        "INSERT INTO \"LiteLLM_VerificationToken\" (token, blocked, expires, metadata) VALUES
+           (encode(sha256('sk-live'), 'hex'), false, now() + interval '1 day', '{\"allowed_passthrough_routes\": [\"/paid\"]}'),
+           (encode(sha256('sk-blocked'), 'hex'), true, NULL, '{\"allowed_passthrough_routes\": [\"/paid\"]}'),
+           (encode(sha256('sk-expired'), 'hex'), NULL, now() - interval '1 day', '{\"allowed_passthrough_routes\": [\"/paid\"]}')",
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");

@@ -1,6 +1,6 @@
 -- Pass-through endpoints and a virtual key as LiteLLM's UI and API store them: one
 -- general_settings row whose JSON holds the whole list (entries with and without "id"), and the
--- key as the sha256 hex of its raw value ('sk-litellm-demo' here).
+-- key as the sha256 hex of its raw value ('sk-litellm-demo' here), with its grant.
 INSERT INTO "LiteLLM_Config" (param_name, param_value) VALUES ('general_settings', '{
   "store_model_in_db": true,
   "pass_through_endpoints": [
@@ -14,6 +14,10 @@ INSERT INTO "LiteLLM_Config" (param_name, param_value) VALUES ('general_settings
 }'::jsonb)
 ON CONFLICT (param_name) DO UPDATE SET param_value = EXCLUDED.param_value;
 
-INSERT INTO "LiteLLM_VerificationToken" (token, key_alias, blocked, expires)
-VALUES (encode(sha256('sk-litellm-demo'), 'hex'), 'demo', false, now() + interval '30 days')
+-- The key may call /cohere: LiteLLM 1.110.2 keeps that grant in the key's (or its team's) metadata,
+-- as /key/generate with allowed_passthrough_routes writes it; without one it is refused (403).
+INSERT INTO "LiteLLM_VerificationToken" (token, key_name, key_alias, blocked, expires, metadata)
+VALUES (encode(sha256('sk-litellm-demo'), 'hex'), 'sk-...demo', 'demo', false,
+        (now() AT TIME ZONE 'UTC') + interval '30 days',
+        '{"allowed_passthrough_routes": ["/cohere"]}')
 ON CONFLICT (token) DO NOTHING;

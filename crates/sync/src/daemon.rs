@@ -246,18 +246,26 @@ impl Syncer {
         })
     }
 
+    /// Logs each skipped row at WARN when it is new or its reason changed, and at DEBUG while
+    /// it stays as it was: a bad row is reported once per change, not once per poll (the
+    /// LiteLLM schema, which has no change marker, renders on every poll).
     fn report_skips(&mut self, skipped: Vec<SkippedRow>) {
-        let repeated = skipped == self.last_skipped;
+        let before: std::collections::HashSet<&SkippedRow> = self.last_skipped.iter().collect();
+        let mut new = 0;
         for skip in &skipped {
             let (row, reason) = (&skip.row, &skip.reason);
-            if repeated {
+            if before.contains(skip) {
                 tracing::debug!(%row, %reason, kind = ?skip.kind, "reported row (unchanged)");
                 continue;
             }
             self.stats.skips_reported += 1;
             match skip.kind {
-                SkipKind::Skipped => tracing::warn!(%row, %reason, "skipped row"),
+                SkipKind::Skipped => {
+                    new += 1;
+                    tracing::warn!(%row, %reason, "skipped row")
+                }
                 SkipKind::Unenforceable => {
+                    new += 1;
                     tracing::error!(%row, %reason, "skipped row: passthru cannot enforce it")
                 }
                 SkipKind::FieldIgnored => {
@@ -269,9 +277,10 @@ impl Syncer {
             .iter()
             .filter(|s| s.kind != SkipKind::FieldIgnored)
             .count();
-        if !repeated && left_out > 0 {
+        if new > 0 {
             tracing::warn!(
                 count = left_out,
+                new,
                 "skipped {left_out} row(s); the other rows are written"
             );
         }

@@ -2,9 +2,9 @@
 
 use passthru_routes::{Cors, KeyHash, Location, Problem, Route, RoutesFile, Value};
 
-/// A row the source could not serve (or served without one of its fields), and why. Logged
-/// when the set of reports changes, not on every poll.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A row the source could not serve (or served without one of its fields), and why. Each is
+/// logged when it is new or changed, not on every poll.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SkippedRow {
     /// Where the row is: `passthru_routes row_id 7 (id x, path /p)`, `pass_through_endpoints[2] ...`.
     pub row: String,

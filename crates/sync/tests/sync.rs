@@ -269,11 +269,13 @@ routes:
   - POST
   headers:
     authorization: bearer os.environ/COHERE_API_KEY
+    litellm_user_api_key: x-litellm-key
   forward_headers: false
   default_query_params:
     version: '2'
   timeout: 30.5
   auth: false
+  custom_auth_parser: langfuse
 - id: auto-64ec647a7877a6c4
   path: /my-service
   target: http://backend:8080
@@ -286,8 +288,11 @@ routes:
   auth: true
 keys:
 - sha256: '1111111111111111111111111111111111111111111111111111111111111111'
+  allow: []
 - sha256: '4444444444444444444444444444444444444444444444444444444444444444'
   expires: 2099-01-31T12:00:00Z
+  allow: []
+key_prefix: sk-
 ";
 
 #[tokio::test]

@@ -30,8 +30,8 @@ const TOKENS: &str = "SELECT token, metadata::text AS metadata, team_id, user_id
      array_to_json(allowed_routes)::text AS allowed_routes \
      FROM \"LiteLLM_VerificationToken\" \
      WHERE blocked IS NOT TRUE AND (expires IS NULL OR expires > now()) ORDER BY token";
-const TEAMS: &str =
-    "SELECT team_id, metadata::text AS metadata, blocked FROM \"LiteLLM_TeamTable\"";
+const TEAMS: &str = "SELECT team_id, metadata::text AS metadata, blocked \
+     FROM \"LiteLLM_TeamTable\" ORDER BY team_id";
 /// Only admins matter: every other role is an ordinary key for pass-through routes.
 const ADMIN_USERS: &str =
     "SELECT user_id FROM \"LiteLLM_UserTable\" WHERE user_role = 'proxy_admin'";
@@ -40,7 +40,7 @@ const HAS_DEPRECATED: &str =
     "SELECT to_regclass('\"LiteLLM_DeprecatedVerificationToken\"') IS NOT NULL";
 const DEPRECATED: &str = "SELECT token, active_token_id, \
      to_char(revoke_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS revoke_at \
-     FROM \"LiteLLM_DeprecatedVerificationToken\" WHERE revoke_at > now()";
+     FROM \"LiteLLM_DeprecatedVerificationToken\" WHERE revoke_at > now() ORDER BY token";
 
 /// Reads the endpoints and everything that decides access in one REPEATABLE READ snapshot.
 /// `master_key` (from `--litellm-master-key-file`) wins over `general_settings.master_key`.

@@ -16,11 +16,12 @@
 //!
 //! Malformed metadata (a list that is not a list of strings, or too long) fails closed: the key
 //! keeps no grant at all and is refused on every `auth: true` route, with a report naming it.
+//! A team's malformed metadata is reported once, naming the team, and all its keys keep no grant.
 
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash};
+use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash, MAX_GRANT_ENTRIES};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -74,8 +75,25 @@ const PASS_THROUGH_GROUPS: &[&str] = &["llm_api_routes", "openai_routes"];
 
 /// Adds every key LiteLLM would accept to `snapshot`, with its grants.
 pub fn add_keys(rows: &AccessRows, now: SystemTime, snapshot: &mut Snapshot) {
-    let teams: HashMap<&str, &TeamRow> =
-        rows.teams.iter().map(|t| (t.team_id.as_str(), t)).collect();
+    // Each team's lists are read once; a team whose lists cannot be read is reported once, by
+    // name, and its keys keep no grant.
+    let mut teams: HashMap<&str, (&TeamRow, Option<TeamLists>)> =
+        HashMap::with_capacity(rows.teams.len());
+    for team in &rows.teams {
+        let lists = match team_lists(team) {
+            Ok(lists) => Some(lists),
+            Err(why) => {
+                snapshot.skip(
+                    format!("\"LiteLLM_TeamTable\" team_id {:?}", team.team_id),
+                    format!(
+                        "{why}; its keys keep no grant and are refused on every auth: true route"
+                    ),
+                );
+                None
+            }
+        };
+        teams.insert(team.team_id.as_str(), (team, lists));
+    }
     let admins: std::collections::HashSet<&str> =
         rows.admin_users.iter().map(String::as_str).collect();
     let mut interner = GrantsInterner::default();
@@ -111,8 +129,8 @@ pub fn add_keys(rows: &AccessRows, now: SystemTime, snapshot: &mut Snapshot) {
         let team = match row.team_id.as_deref() {
             None => None,
             Some(id) => match teams.get(id) {
-                Some(team) if team.blocked == Some(true) => continue,
-                Some(team) => Some(*team),
+                Some((team, _)) if team.blocked == Some(true) => continue,
+                Some((_, lists)) => Some(lists.as_ref()),
                 None => {
                     snapshot.skip(
                         name(),
@@ -126,7 +144,12 @@ pub fn add_keys(rows: &AccessRows, now: SystemTime, snapshot: &mut Snapshot) {
         };
         let admin = row.user_id.as_deref().is_some_and(|u| admins.contains(u));
         let grants = match grants_of(row, team, admin) {
-            Ok(grants) => grants,
+            Ok(Some(grants)) => grants,
+            // Its team's lists are unreadable: reported once, with the team.
+            Ok(None) => Grants {
+                allow: Some(Vec::new()),
+                ..Grants::default()
+            },
             Err(why) => {
                 snapshot.skip(
                     name(),
@@ -174,20 +197,49 @@ pub fn add_keys(rows: &AccessRows, now: SystemTime, snapshot: &mut Snapshot) {
     }
 }
 
-/// The grants LiteLLM applies to this key, or why its metadata cannot be read.
-fn grants_of(row: &TokenRow, team: Option<&TeamRow>, admin: bool) -> Result<Grants, String> {
-    let key_meta = metadata(row.metadata.as_ref(), "the key's metadata")?;
-    let team_meta = match team {
-        Some(t) => metadata(t.metadata.as_ref(), "its team's metadata")?,
+/// A team's allow and deny lists.
+struct TeamLists {
+    allow: Option<Vec<String>>,
+    deny: Vec<String>,
+}
+
+fn team_lists(team: &TeamRow) -> Result<TeamLists, String> {
+    let meta = metadata(team.metadata.as_ref(), "metadata")?;
+    let list = |field: &str| {
+        route_list(
+            meta.and_then(|m| m.get(field)),
+            &format!("metadata {field}"),
+        )
+    };
+    Ok(TeamLists {
+        allow: list("allowed_passthrough_routes")?,
+        deny: list("denied_passthrough_routes")?.unwrap_or_default(),
+    })
+}
+
+/// The grants LiteLLM applies to this key, `None` when its team's lists could not be read (the
+/// key then keeps no grant), or why the key's own metadata cannot be read. `team` is `None` for
+/// a key without a team.
+fn grants_of(
+    row: &TokenRow,
+    team: Option<Option<&TeamLists>>,
+    admin: bool,
+) -> Result<Option<Grants>, String> {
+    let team = match team {
+        Some(None) => return Ok(None),
+        Some(Some(lists)) => Some(lists),
         None => None,
     };
-    let list = |meta: Option<&serde_json::Map<String, Value>>, field: &str, whose: &str| {
-        route_list(meta.and_then(|m| m.get(field)), &format!("{whose} {field}"))
+    let key_meta = metadata(row.metadata.as_ref(), "the key's metadata")?;
+    let list = |field: &str| {
+        route_list(
+            key_meta.and_then(|m| m.get(field)),
+            &format!("the key's {field}"),
+        )
     };
-    let key_allow = list(key_meta, "allowed_passthrough_routes", "the key's")?;
-    let team_allow = list(team_meta, "allowed_passthrough_routes", "its team's")?;
-    let mut deny = list(key_meta, "denied_passthrough_routes", "the key's")?.unwrap_or_default();
-    deny.extend(list(team_meta, "denied_passthrough_routes", "its team's")?.unwrap_or_default());
+    let key_allow = list("allowed_passthrough_routes")?;
+    let mut deny = list("denied_passthrough_routes")?.unwrap_or_default();
+    deny.extend(team.map(|t| t.deny.iter().cloned()).into_iter().flatten());
     check_grant_list(&deny).map_err(|why| format!("the deny lists of key and team {why}"))?;
     let only = match row.allowed_routes.as_slice() {
         [] => None,
@@ -203,12 +255,13 @@ fn grants_of(row: &TokenRow, team: Option<&TeamRow>, admin: bool) -> Result<Gran
             Some(entries.to_vec())
         }
     };
-    Ok(Grants {
+    let team_allow = team.and_then(|t| t.allow.clone());
+    Ok(Some(Grants {
         admin,
         allow: Some(key_allow.or(team_allow).unwrap_or_default()),
         deny,
         only,
-    })
+    }))
 }
 
 /// A metadata column: an object, or nothing (NULL, `{}`).
@@ -238,6 +291,13 @@ fn route_list(value: Option<&Value>, what: &str) -> Result<Option<Vec<String>>, 
             ))
         }
     };
+    // Counted before anything is copied: a list of a million entries is refused as it is.
+    if items.len() > MAX_GRANT_ENTRIES {
+        return Err(format!(
+            "{what} has {} entries; at most {MAX_GRANT_ENTRIES}",
+            items.len()
+        ));
+    }
     let list = items
         .iter()
         .enumerate()
@@ -283,7 +343,7 @@ mod tests {
         (snapshot.keys().to_vec(), skipped)
     }
 
-    fn token(metadata: Value) -> TokenRow {
+    fn token_row(metadata: Value) -> TokenRow {
         TokenRow {
             token: KEY.into(),
             metadata: Some(metadata),
@@ -296,7 +356,7 @@ mod tests {
         let rows = AccessRows {
             tokens: vec![TokenRow {
                 team_id: Some("t".into()),
-                ..token(
+                ..token_row(
                     json!({"allowed_passthrough_routes": ["/a"], "denied_passthrough_routes": ["/a/x"]}),
                 )
             }],
@@ -324,7 +384,7 @@ mod tests {
             json!("not an object"),
         ] {
             let (keys, skipped) = keys(&AccessRows {
-                tokens: vec![token(metadata.clone())],
+                tokens: vec![token_row(metadata.clone())],
                 ..AccessRows::default()
             });
             assert_eq!(keys[0].grants().allow, Some(vec![]), "{metadata}");
@@ -334,25 +394,51 @@ mod tests {
     }
 
     #[test]
+    fn a_team_with_malformed_metadata_is_reported_once_and_its_keys_keep_no_grant() {
+        let member = |token: &str| TokenRow {
+            token: token.into(),
+            team_id: Some("bad".into()),
+            ..token_row(json!({"allowed_passthrough_routes": ["/a"]}))
+        };
+        let rows = AccessRows {
+            tokens: vec![member(KEY), member(&"1".repeat(64))],
+            teams: vec![TeamRow {
+                team_id: "bad".into(),
+                metadata: Some(json!({"denied_passthrough_routes": "/a"})),
+                blocked: None,
+            }],
+            ..AccessRows::default()
+        };
+        let (keys, skipped) = keys(&rows);
+        assert_eq!(keys.len(), 2);
+        assert!(keys.iter().all(|k| k.grants().allow == Some(vec![])));
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert!(
+            skipped[0].starts_with("\"LiteLLM_TeamTable\" team_id \"bad\": metadata denied_passthrough_routes is a string"),
+            "{skipped:?}"
+        );
+    }
+
+    #[test]
     fn blocked_expired_and_blocked_team_keys_are_left_out_and_a_missing_team_is_reported() {
         let past = now() - Duration::from_secs(1);
         let rows = AccessRows {
             tokens: vec![
                 TokenRow {
                     blocked: Some(true),
-                    ..token(json!({}))
+                    ..token_row(json!({}))
                 },
                 TokenRow {
                     expires: Some(past),
-                    ..token(json!({}))
+                    ..token_row(json!({}))
                 },
                 TokenRow {
                     team_id: Some("blocked".into()),
-                    ..token(json!({}))
+                    ..token_row(json!({}))
                 },
                 TokenRow {
                     team_id: Some("gone".into()),
-                    ..token(json!({}))
+                    ..token_row(json!({}))
                 },
             ],
             teams: vec![TeamRow {
@@ -373,7 +459,7 @@ mod tests {
         let old = "5178e7b4d2cfd97ede764b3f930aeda4e71e12552631a9d5b95f4b604582cea4";
         let revoke_at = now() + Duration::from_secs(3600);
         let rows = AccessRows {
-            tokens: vec![token(json!({"allowed_passthrough_routes": ["/a"]}))],
+            tokens: vec![token_row(json!({"allowed_passthrough_routes": ["/a"]}))],
             deprecated: vec![
                 DeprecatedRow {
                     token: old.into(),
@@ -400,7 +486,7 @@ mod tests {
         let rows = AccessRows {
             tokens: vec![TokenRow {
                 user_id: Some("u".into()),
-                ..token(json!({}))
+                ..token_row(json!({}))
             }],
             admin_users: vec!["u".into()],
             master_key: Some("sk-master".into()),
@@ -417,7 +503,7 @@ mod tests {
             let (keys, _) = keys(&AccessRows {
                 tokens: vec![TokenRow {
                     allowed_routes: routes.iter().map(|s| s.to_string()).collect(),
-                    ..token(json!({}))
+                    ..token_row(json!({}))
                 }],
                 ..AccessRows::default()
             });
