@@ -9,6 +9,10 @@ use yaml_rust2::scanner::Marker;
 
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 
+/// Deeper than this the walk stops (the loader refuses such files anyway): positions are for
+/// the problems of plausible files, not a second parser of hostile ones.
+const MAX_DEPTH: usize = 256;
+
 /// A 1-based line and column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Position {
@@ -30,8 +34,16 @@ pub struct Positions {
 impl Positions {
     /// The positions in `text`; empty where the text is not YAML.
     pub fn of(text: &str) -> Positions {
+        // Events one by one: `Parser::load` recurses per nesting level, and a hostile file
+        // nested deeply enough would overflow the stack (found by the bad-input corpus).
+        let mut parser = Parser::new_from_str(text);
         let mut walk = Walk::default();
-        let _ = Parser::new_from_str(text).load(&mut walk, false);
+        while let Ok((event, mark)) = parser.next_token() {
+            if event == Event::StreamEnd || walk.stack.len() > MAX_DEPTH {
+                break;
+            }
+            walk.on_event(event, mark);
+        }
         walk.positions
     }
 
@@ -332,6 +344,16 @@ keys:
     fn a_repeated_key_is_found_at_its_second_occurrence() {
         let p = Positions::of("version: 1\nroutes:\n  - path: /a\n    path: /b\n");
         assert_eq!(p.duplicate("path"), Some(Position { line: 4, column: 5 }));
+    }
+
+    #[test]
+    fn a_hostile_nesting_depth_stops_the_walk_instead_of_the_stack() {
+        let deep: String = (0..100_000)
+            .map(|i| format!("{}a:\n", " ".repeat(i % 2)))
+            .collect();
+        let nested = "- ".repeat(200_000);
+        let _ = Positions::of(&deep);
+        let _ = Positions::of(&format!("{nested}x\n"));
     }
 
     #[test]

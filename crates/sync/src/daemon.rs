@@ -255,7 +255,12 @@ impl Syncer {
         for skip in &skipped {
             let (row, reason) = (&skip.row, &skip.reason);
             if before.contains(skip) {
-                tracing::debug!(%row, %reason, kind = ?skip.kind, "reported row (unchanged)");
+                match skip.kind {
+                    SkipKind::FieldIgnored => {
+                        tracing::debug!(%row, %reason, "field ignored (unchanged)")
+                    }
+                    _ => tracing::debug!(%row, %reason, "skipped row (unchanged)"),
+                }
                 continue;
             }
             self.stats.skips_reported += 1;

@@ -13,7 +13,7 @@ pub struct SkippedRow {
 }
 
 /// What happened to a reported row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SkipKind {
     /// Left out of the file (WARN).
     Skipped,

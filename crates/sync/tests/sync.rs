@@ -254,7 +254,12 @@ routes:
   path: /bria
   target: https://engine.prod.bria-api.com
   include_subpath: true
-  methods: []
+  methods:
+  - DELETE
+  - GET
+  - PATCH
+  - POST
+  - PUT
   headers:
     api_token: os.environ/BRIA_KEY
   forward_headers: false
@@ -280,7 +285,12 @@ routes:
   path: /my-service
   target: http://backend:8080
   include_subpath: false
-  methods: []
+  methods:
+  - DELETE
+  - GET
+  - PATCH
+  - POST
+  - PUT
   headers: {}
   forward_headers: false
   default_query_params: {}
@@ -293,6 +303,16 @@ keys:
   expires: 2099-01-31T12:00:00Z
   allow: []
 key_prefix: sk-
+cors:
+  allow_origins:
+  - '*'
+  allow_methods:
+  - '*'
+  allow_headers:
+  - '*'
+  allow_credentials: false
+  expose_headers: []
+  max_age: 600
 ";
 
 #[tokio::test]

@@ -325,10 +325,11 @@ pub fn resolve_secret(value: &str) -> Option<String> {
 pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> Snapshot {
     let mut snapshot = Snapshot::default();
     for (i, entry) in settings.endpoints.into_iter().enumerate() {
-        let path = entry.get("path").and_then(Value::as_str).map(str::to_owned);
-        let row = match path {
-            Some(path) => format!("pass_through_endpoints[{i}] (path {path})"),
-            None => format!("pass_through_endpoints[{i}]"),
+        let row = format!("pass_through_endpoints[{i}]");
+        // Reports about a row that is still served name its path too.
+        let named = match entry.get("path").and_then(Value::as_str) {
+            Some(path) => format!("{row} (path {path})"),
+            None => row.clone(),
         };
         let Tolerated {
             entry,
@@ -336,11 +337,11 @@ pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> 
             unenforceable,
         } = tolerate(entry);
         if let Some(why) = unenforceable {
-            snapshot.report(row, why, SkipKind::Unenforceable);
+            snapshot.report(named, why, SkipKind::Unenforceable);
             continue;
         }
         for why in ignored {
-            snapshot.report(row.clone(), why, SkipKind::FieldIgnored);
+            snapshot.report(named.clone(), why, SkipKind::FieldIgnored);
         }
         let entry = with_default_timeout(entry, settings.default_timeout.as_ref());
         add_endpoint(&mut snapshot, row, entry);
