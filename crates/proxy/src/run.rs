@@ -14,7 +14,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::reload::Reloader;
-use crate::service::PassthruProxy;
+use crate::service::{PassthruProxy, ProxyOptions};
 use crate::serving::Shared;
 use passthru_systemd::Notifier;
 
@@ -28,6 +28,7 @@ pub struct RunConfig {
     pub recheck: Duration,
     pub debounce: Duration,
     pub threads: Option<usize>,
+    pub options: ProxyOptions,
     pub pingora: Opt,
 }
 
@@ -83,6 +84,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
         &server.configuration,
         PassthruProxy {
             shared: shared.clone(),
+            options: config.options,
         },
         "passthru",
     );
@@ -123,6 +125,7 @@ fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
                     let in_flight = shared.in_flight();
                     if in_flight == 0 {
                         tracing::info!("drained: no request in flight; exiting");
+                        crate::access_log::flush();
                         std::process::exit(0);
                     }
                     std::thread::sleep(Duration::from_millis(20));
