@@ -623,17 +623,6 @@ fn query_names(query: &str) -> String {
     names.join(",")
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn query_names_never_carry_a_value_or_a_bare_token() {
-        assert_eq!(
-            super::query_names("key=sk-1&alt=sse&key=x&sk-bare&=v&b="),
-            "key,alt,b"
-        );
-    }
-}
-
 /// The error kind of an answer the proxy gave without asking an upstream.
 fn refusal_kind(status: u16) -> &'static str {
     match status {
@@ -659,4 +648,15 @@ fn peer_ip(session: &Session) -> Option<IpAddr> {
 /// True when the client connection is TLS.
 fn is_tls(session: &Session) -> bool {
     session.digest().is_some_and(|d| d.ssl_digest.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_names_never_carry_a_value_or_a_bare_token() {
+        assert_eq!(
+            super::query_names("key=sk-1&alt=sse&key=x&sk-bare&=v&b="),
+            "key,alt,b"
+        );
+    }
 }
