@@ -121,9 +121,16 @@ fn without_forward_headers_only_body_headers_and_configured_headers_go_upstream(
     let names: Vec<&str> = got.headers.iter().map(|(n, _)| n.as_str()).collect();
     let mut names = names;
     names.sort();
+    // x-request-id is the proxy's own (README "request id"), never the client's headers.
     assert_eq!(
         names,
-        ["content-length", "content-type", "host", "x-api-key"]
+        [
+            "content-length",
+            "content-type",
+            "host",
+            "x-api-key",
+            "x-request-id"
+        ]
     );
     assert_eq!(got.header("x-api-key"), Some("configured"));
     assert_eq!(got.body, b"{\"a\":1}");
