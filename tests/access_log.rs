@@ -254,6 +254,36 @@ fn the_access_log_goes_to_stderr_by_default_beside_the_diagnostic_log() {
 }
 
 #[test]
+fn rust_log_levels_never_silence_the_access_log() {
+    let up = Upstream::start(Behaviour::Echo);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "version: 1\nroutes:\n- {{path: /a, target: '{}', auth: false}}\n",
+            up.url()
+        ),
+    )
+    .unwrap();
+    let proxy = Proxy::start_with_env(&file, &[], &[("RUST_LOG", "off")]);
+    assert_eq!(get_with_id(&proxy, "/a", "rust-log-off"), 200);
+    eventually(
+        Duration::from_secs(10),
+        "the access log line on stderr",
+        || {
+            json_lines(&proxy.log())
+                .iter()
+                .any(|l| l["request_id"] == "rust-log-off")
+        },
+    );
+    assert!(
+        !proxy.log().contains("routes loaded"),
+        "RUST_LOG=off silences the diagnostic log"
+    );
+}
+
+#[test]
 fn access_log_off_writes_no_line() {
     let up = Upstream::start(Behaviour::Echo);
     let dir = tempfile::tempdir().unwrap();
