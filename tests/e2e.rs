@@ -1,11 +1,13 @@
 //! End-to-end tests: the built binaries, driven as an operator drives them, against real
 //! upstream servers and real files on loopback.
 
+mod access_log;
 mod bypass;
 mod cli;
 mod client_key;
 mod cors;
 mod file_safety;
+mod forwarded;
 mod forwarding;
 mod hardening;
 mod hostile_rows;
@@ -13,9 +15,11 @@ mod http_edges;
 mod litellm_access;
 mod litellm_headers;
 mod litellm_sidecar;
+mod metrics;
 mod native_grants;
 mod operations;
 mod reload;
+mod request_id;
 mod route_tests;
 mod system;
 mod systemd;

@@ -122,6 +122,7 @@ fn without_forward_headers_only_body_headers_and_configured_headers_go_upstream(
     let mut names = names;
     names.sort();
     // `user-agent` is passthru's own: an upstream request always carries one.
+    // x-request-id is the proxy's own (README "request id"), never the client's headers.
     assert_eq!(
         names,
         [
@@ -129,7 +130,8 @@ fn without_forward_headers_only_body_headers_and_configured_headers_go_upstream(
             "content-type",
             "host",
             "user-agent",
-            "x-api-key"
+            "x-api-key",
+            "x-request-id"
         ]
     );
     assert_eq!(got.header("x-api-key"), Some("configured"));

@@ -183,7 +183,7 @@ fn passthru_status(case: &Value) -> u16 {
         req.append_header(name.clone(), value.as_str().unwrap())
             .unwrap();
     }
-    match route_request(&table, &req) {
+    match route_request(&table, &req, &mut String::new()) {
         Ok(_) => 200,
         Err(refusal) => refusal.status,
     }

@@ -55,7 +55,7 @@ fn metrics_count_routes_reloads_requests_and_upstream_latency() {
         "passthru_reload_duration_seconds_count 1",
         "passthru_requests_total{route=\"echo\",status=\"2xx\"} 1",
         "passthru_requests_total{route=\"none\",status=\"4xx\"} 1",
-        "passthru_upstream_latency_seconds_count 1",
+        "passthru_upstream_latency_seconds_count{route=\"echo\"} 1",
     ] {
         assert!(metrics.contains(line), "missing {line:?} in:\n{metrics}");
     }

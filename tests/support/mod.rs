@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests: the built binaries, a raw HTTP client, recording upstreams,
 //! and a real proxy process.
 
+pub mod access_log;
 pub mod http;
 pub mod postgres;
 pub mod proxy;

@@ -69,8 +69,9 @@ impl Proxy {
             .args(["--listen", &addr.to_string(), "--admin", &admin.to_string()])
             .args(["--grace-period", "5", "--recheck", "1"])
             .args(extra)
-            .envs(env.iter().copied())
+            // info unless the test sets RUST_LOG itself.
             .env("RUST_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

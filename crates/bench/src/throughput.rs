@@ -88,7 +88,9 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     let file = dir.path().join("routes.yaml");
     std::fs::write(&file, upstream_routes(routes, &up)).unwrap();
     let threads = "2";
+    // The default access log (one JSON line per request on stderr, a file here), and none.
     let proxy = ProxyProc::start(&file, &["--threads", threads]);
+    let unlogged = ProxyProc::start(&file, &["--threads", threads, "--access-log", "off"]);
     let bare = BarePingora::start(upstream.addr(), threads);
     let nginx = Nginx::start(2, &nginx_routes(routes, upstream.port));
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
@@ -96,6 +98,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     for (addr, path) in [
         (upstream.addr(), &direct_path),
         (proxy.addr, &tested),
+        (unlogged.addr, &tested),
         (bare.addr, &tested),
         (nginx.addr(), &tested),
     ] {
@@ -138,9 +141,15 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             None,
             vec![bare.pid()],
         ),
+        (
+            "passthru-proxy, access log off",
+            format!("http://{}{tested}", unlogged.addr),
+            None,
+            vec![unlogged.pid()],
+        ),
     ];
     let sat = saturate(load, &targets);
-    let (direct, pt, ng, floor) = (sat[0], sat[1], sat[2], sat[3]);
+    let (direct, pt, ng, floor, unlogged_run) = (sat[0], sat[1], sat[2], sat[3], sat[4]);
     let mut t = Table::new(
         &format!(
             "4. Proxy throughput at saturation ({} routes, wrk -t{} -c{}, median of {} × {} s rounds)",
@@ -167,6 +176,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
         ("nginx", ng),
         ("pingora alone", floor),
         ("passthru-proxy", pt),
+        ("passthru-proxy, access log off", unlogged_run),
     ] {
         let (vs_nginx, vs_floor, target) = match name {
             "passthru-proxy" => (
@@ -175,6 +185,16 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
                 format!("≥ 1.0 × nginx — {}", verdict(pt.rps >= ng.rps)),
             ),
             "pingora alone" => (ratio(floor.rps / ng.rps), String::new(), String::new()),
+            "passthru-proxy, access log off" => (
+                ratio(unlogged_run.rps / ng.rps),
+                ratio(unlogged_run.rps / floor.rps),
+                match (pt.cpu_per_request, unlogged_run.cpu_per_request) {
+                    (Some(on), Some(off)) if off > 0.0 => {
+                        format!("access log costs {} CPU per request", ratio(on / off))
+                    }
+                    _ => String::new(),
+                },
+            ),
             _ => Default::default(),
         };
         t.row(&[
@@ -198,7 +218,10 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          every request to the upstream with no routing, header policy, auth or metrics, and the \
          same allocator as passthru-proxy; it is the floor under passthru-proxy's cost. Proxy CPU \
          per request is the user + system time of the proxy's processes (nginx: master and \
-         workers) during the round, divided by the requests it answered. \
+         workers) during the round, divided by the requests it answered. \"passthru-proxy\" \
+         writes its default access log (one JSON line per request to stderr, a file here); \
+         \"access log off\" is the same binary and table with `--access-log off`, so the CPU per \
+         request of the two rows prices the access log. \
          Generator, upstream and proxies share the machine's cores. Non-2xx responses in all \
          runs: {non_2xx}.",
         thousands(routes as u64),

@@ -53,7 +53,7 @@ pub fn request(line: &str, headers: &[(String, String)]) -> anyhow::Result<Reque
 
 /// The outcome of `req` on `table`.
 pub fn outcome(table: &ServingTable, req: &RequestHeader) -> Outcome {
-    match route_request(table, req) {
+    match route_request(table, req, &mut String::new()) {
         Ok(Routed {
             index,
             target,

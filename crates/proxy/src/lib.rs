@@ -1,8 +1,10 @@
 //! passthru-proxy: a pingora reverse proxy that serves the routes in routes.yaml and follows the
 //! file as it changes, plus the loader that the operator's `check` and `fmt` commands share.
 
+pub mod access_log;
 pub mod admin;
 pub mod allocator;
+pub mod client;
 pub mod cors;
 pub mod dry_run;
 pub mod forward;

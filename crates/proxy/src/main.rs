@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use passthru_proxy::access_log::{self, Destination};
+use passthru_proxy::client::TrustedProxies;
 use passthru_proxy::dry_run;
 use passthru_proxy::loader::{self, LoadError};
 use passthru_proxy::run::{self, RunConfig};
-use passthru_routes::{write_atomically, RouteTable, WriteOutcome};
+use passthru_proxy::service::ProxyOptions;
+use passthru_routes::{write_atomically, ForwardedHeaders, RouteTable, WriteOutcome};
 use pingora::prelude::Opt;
 
 /// See `passthru_proxy::allocator`.
@@ -116,6 +119,26 @@ struct RunArgs {
     /// (`/llmproxy`: a route `/cohere` answers at `/llmproxy/cohere`; other paths get 404).
     #[arg(long, env = "PASSTHRU_ROOT_PATH")]
     root_path: Option<String>,
+    /// Access log, one JSON line per request: `off`, `stderr` (the journal under systemd) or a
+    /// file path (appended to; SIGUSR1 reopens it, for logrotate).
+    #[arg(
+        long,
+        env = "PASSTHRU_ACCESS_LOG",
+        default_value = "stderr",
+        value_name = "off|stderr|FILE"
+    )]
+    access_log: Destination,
+    /// Also log the names (never the values) of the client's query parameters.
+    #[arg(long, env = "PASSTHRU_ACCESS_LOG_QUERY_NAMES")]
+    access_log_query_names: bool,
+    /// What the upstream is told about the client, for routes that set no `forwarded_headers`:
+    /// `off`, `xff` (X-Forwarded-For/-Proto/-Host) or `forwarded` (RFC 7239).
+    #[arg(long, env = "PASSTHRU_FORWARDED_HEADERS", default_value = "off", value_parser = parse_forwarded, value_name = "off|xff|forwarded")]
+    forwarded_headers: ForwardedHeaders,
+    /// Proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For / Forwarded is
+    /// extended; from any other peer such headers are replaced, never passed on.
+    #[arg(long, env = "PASSTHRU_TRUSTED_PROXIES", default_value = "", value_parser = TrustedProxies::parse, value_name = "CIDR,...")]
+    trusted_proxies: TrustedProxies,
     #[command(flatten)]
     pingora: Opt,
 }
@@ -148,14 +171,15 @@ fn main() -> ExitCode {
     }
 }
 
+fn parse_forwarded(s: &str) -> Result<ForwardedHeaders, String> {
+    ForwardedHeaders::parse(s).ok_or_else(|| format!("{s:?}: give off, xff or forwarded"))
+}
+
 fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    access_log::install(
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        &args.access_log,
+    )?;
     if !(args.recheck.is_finite() && args.recheck > 0.0) {
         anyhow::bail!("--recheck must be a positive number of seconds");
     }
@@ -181,6 +205,12 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         debounce: Duration::from_millis(args.debounce_ms),
         threads: args.threads,
         root_path,
+        options: ProxyOptions {
+            forwarded_headers: args.forwarded_headers,
+            trusted_proxies: args.trusted_proxies,
+            access_log: args.access_log != Destination::Off,
+            access_log_query_names: args.access_log_query_names,
+        },
         pingora: args.pingora,
     })?;
     Ok(ExitCode::SUCCESS)

@@ -1,8 +1,17 @@
 //! Prometheus metrics for the admin listener's `/metrics`.
 
+use std::collections::HashMap;
+
+use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+/// Upstream and request latency buckets, seconds: LLM calls run from milliseconds to minutes.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
 
 pub struct Metrics {
     registry: Registry,
@@ -13,7 +22,19 @@ pub struct Metrics {
     pub reload_seconds: Histogram,
     /// By route id (`none` when nothing matched) and status class (`2xx` …).
     pub requests: IntCounterVec,
-    pub upstream_seconds: Histogram,
+    /// By route: from choosing the upstream to its response header (its first byte).
+    pub upstream_seconds: HistogramVec,
+    /// By route: from choosing the upstream to the first chunk of its response body (for a
+    /// streamed completion, the first token).
+    pub upstream_first_chunk_seconds: HistogramVec,
+    /// By route (`none` when nothing matched): the whole request as the client saw it.
+    pub request_seconds: HistogramVec,
+    /// By route: body bytes read from clients.
+    pub request_bytes: IntCounterVec,
+    /// By route: body bytes sent to clients.
+    pub response_bytes: IntCounterVec,
+    /// Access log lines dropped because the writer fell behind.
+    pub access_log_dropped: IntCounter,
 }
 
 impl Metrics {
@@ -48,16 +69,51 @@ impl Metrics {
             &["route", "status"],
         )
         .unwrap();
-        let upstream_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "passthru_upstream_latency_seconds",
-                "From choosing the upstream to its response header",
+        let by_route = |name: &str, help: &str| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec()),
+                &["route"],
             )
-            .buckets(vec![
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-            ]),
+            .unwrap()
+        };
+        let upstream_seconds = by_route(
+            "passthru_upstream_latency_seconds",
+            "By route: from choosing the upstream to its response header (time to first byte)",
+        );
+        let upstream_first_chunk_seconds = by_route(
+            "passthru_upstream_first_chunk_seconds",
+            "By route: from choosing the upstream to the first chunk of its response body",
+        );
+        let request_seconds = by_route(
+            "passthru_request_duration_seconds",
+            "By route: from the request header to the last byte of the response",
+        );
+        let bytes =
+            |name: &str, help: &str| IntCounterVec::new(Opts::new(name, help), &["route"]).unwrap();
+        let request_bytes = bytes(
+            "passthru_request_body_bytes_total",
+            "By route: request body bytes read from clients",
+        );
+        let response_bytes = bytes(
+            "passthru_response_body_bytes_total",
+            "By route: response body bytes sent to clients",
+        );
+        let access_log_dropped = IntCounter::new(
+            "passthru_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind",
         )
         .unwrap();
+        let build_info = IntGaugeVec::new(
+            Opts::new(
+                "passthru_build_info",
+                "The running passthru-proxy; always 1",
+            ),
+            &["version"],
+        )
+        .unwrap();
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for c in [
             Box::new(routes.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(generation.clone()),
@@ -65,9 +121,22 @@ impl Metrics {
             Box::new(reload_seconds.clone()),
             Box::new(requests.clone()),
             Box::new(upstream_seconds.clone()),
+            Box::new(upstream_first_chunk_seconds.clone()),
+            Box::new(request_seconds.clone()),
+            Box::new(request_bytes.clone()),
+            Box::new(response_bytes.clone()),
+            Box::new(access_log_dropped.clone()),
+            Box::new(build_info),
         ] {
             registry.register(c).unwrap();
         }
+        // process_cpu_seconds_total, process_resident_memory_bytes, process_open_fds, …
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .unwrap();
         Metrics {
             registry,
             routes,
@@ -76,6 +145,11 @@ impl Metrics {
             reload_seconds,
             requests,
             upstream_seconds,
+            upstream_first_chunk_seconds,
+            request_seconds,
+            request_bytes,
+            response_bytes,
+            access_log_dropped,
         }
     }
 
@@ -83,30 +157,43 @@ impl Metrics {
     /// by the table being served, not by every route the process has ever seen. Also catches a
     /// series that a request in flight on an older table re-created after its route went.
     pub fn forget_routes_not_in(&self, served: impl Fn(&str) -> bool) {
-        for family in prometheus::core::Collector::collect(&self.requests) {
-            for metric in family.get_metric() {
-                let label = |name: &str| {
-                    metric
-                        .get_label()
-                        .iter()
-                        .find(|l| l.name() == name)
-                        .map_or("", |l| l.value())
-                };
-                let route = label("route");
-                if route != "none" && !served(route) {
-                    let _ = self.requests.remove_label_values(&[route, label("status")]);
-                }
-            }
-        }
+        forget(&self.requests, &served);
+        forget(&self.upstream_seconds, &served);
+        forget(&self.upstream_first_chunk_seconds, &served);
+        forget(&self.request_seconds, &served);
+        forget(&self.request_bytes, &served);
+        forget(&self.response_bytes, &served);
     }
 
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
+        let dropped = crate::access_log::dropped_lines();
+        self.access_log_dropped
+            .inc_by(dropped.saturating_sub(self.access_log_dropped.get()));
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding does not fail");
         out
+    }
+}
+
+/// Removes the series of `vec` whose `route` label names a route that is no longer served.
+fn forget<T: MetricVecBuilder>(vec: &MetricVec<T>, served: &impl Fn(&str) -> bool) {
+    for family in vec.collect() {
+        for metric in family.get_metric() {
+            let labels: HashMap<&str, &str> = metric
+                .get_label()
+                .iter()
+                .map(|l| (l.name(), l.value()))
+                .collect();
+            if labels
+                .get("route")
+                .is_some_and(|route| *route != "none" && !served(route))
+            {
+                let _ = vec.remove(&labels);
+            }
+        }
     }
 }
 
@@ -146,11 +233,17 @@ mod tests {
             ("none", "4xx"),
         ] {
             m.requests.with_label_values(&[route, status]).inc();
+            m.upstream_seconds.with_label_values(&[route]).observe(0.1);
+            m.response_bytes.with_label_values(&[route]).inc_by(3);
         }
         m.forget_routes_not_in(|id| id == "kept");
         let text = rendered(&m);
         assert!(text.contains("route=\"kept\",status=\"2xx\"} 1"), "{text}");
         assert!(text.contains("route=\"none\",status=\"4xx\"} 1"), "{text}");
         assert!(!text.contains("gone"), "{text}");
+        assert!(
+            text.contains("passthru_upstream_latency_seconds_count{route=\"kept\"} 1"),
+            "{text}"
+        );
     }
 }

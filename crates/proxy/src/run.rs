@@ -14,7 +14,7 @@ use pingora::services::listening::Service;
 
 use crate::admin::Admin;
 use crate::reload::Reloader;
-use crate::service::PassthruProxy;
+use crate::service::{PassthruProxy, ProxyOptions};
 use crate::serving::Shared;
 use passthru_systemd::Notifier;
 
@@ -30,6 +30,7 @@ pub struct RunConfig {
     pub threads: Option<usize>,
     /// Serve every route under this prefix (`/llmproxy`), in normal form without a trailing `/`.
     pub root_path: Option<String>,
+    pub options: ProxyOptions,
     pub pingora: Opt,
 }
 
@@ -86,6 +87,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
         PassthruProxy {
             shared: shared.clone(),
             root_path: config.root_path.clone(),
+            options: config.options,
         },
         "passthru",
     );
@@ -126,6 +128,7 @@ fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
                     let in_flight = shared.in_flight();
                     if in_flight == 0 {
                         tracing::info!("drained: no request in flight; exiting");
+                        crate::access_log::flush();
                         std::process::exit(0);
                     }
                     std::thread::sleep(Duration::from_millis(20));

@@ -26,8 +26,8 @@ pub use grants::{
 pub use id::StableId;
 pub use method::{Method, MethodSet};
 pub use model::{
-    HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT, MAX_HEADERS_PER_ROUTE,
-    MAX_HEADER_VALUE_BYTES,
+    ForwardedHeaders, HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT,
+    MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES,
 };
 pub use parse::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS, ROUTE_FIELDS};
 pub use path::{normalize_request_path, percent_decode_path, PathRejection};

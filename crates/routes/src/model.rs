@@ -28,6 +28,8 @@ pub struct Route {
     pub headers: BTreeMap<String, HeaderTemplate>,
     /// true: forward the client's end-to-end headers too.
     pub forward_headers: bool,
+    /// How the proxy tells the upstream who the client was; `None`: the proxy's global setting.
+    pub forwarded_headers: Option<ForwardedHeaders>,
     /// Lowest-precedence query parameters: defaults < target URL query < client query.
     pub default_query_params: BTreeMap<String, String>,
     /// Upstream timeout, whole milliseconds.
@@ -62,6 +64,37 @@ impl Route {
         } else {
             "exact"
         }
+    }
+}
+
+/// Which headers tell the upstream the client's address, protocol and host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ForwardedHeaders {
+    /// The proxy adds none (LiteLLM sends none).
+    Off,
+    /// `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host`.
+    Xff,
+    /// RFC 7239 `Forwarded: for=…;proto=…;host=…`.
+    Forwarded,
+}
+
+impl ForwardedHeaders {
+    pub const ALL: [ForwardedHeaders; 3] = [
+        ForwardedHeaders::Off,
+        ForwardedHeaders::Xff,
+        ForwardedHeaders::Forwarded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForwardedHeaders::Off => "off",
+            ForwardedHeaders::Xff => "xff",
+            ForwardedHeaders::Forwarded => "forwarded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ForwardedHeaders> {
+        ForwardedHeaders::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 

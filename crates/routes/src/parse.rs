@@ -10,7 +10,8 @@ use crate::grants::{check_list as check_grant_list, Grants, GrantsInterner};
 use crate::id::StableId;
 use crate::method::{Method, MethodSet};
 use crate::model::{
-    HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT, MAX_HEADERS_PER_ROUTE,
+    ForwardedHeaders, HeaderTemplate, KeyHash, Route, RoutesFile, Target, DEFAULT_TIMEOUT,
+    MAX_HEADERS_PER_ROUTE,
 };
 use crate::path::check_route_path;
 use crate::positions::locate;
@@ -34,6 +35,7 @@ pub const ROUTE_FIELDS: &[&str] = &[
     "methods",
     "headers",
     "forward_headers",
+    "forwarded_headers",
     "default_query_params",
     "timeout",
     "auth",
@@ -534,6 +536,7 @@ impl Route {
         };
         let include_subpath = parse_bool(map, "include_subpath", false, &mut rp);
         let forward_headers = parse_bool(map, "forward_headers", false, &mut rp);
+        let forwarded_headers = parse_forwarded_headers(map, &mut rp);
         let auth = parse_bool(map, "auth", true, &mut rp);
         let mut headers = parse_headers(map, &mut rp);
         let key_header = headers.remove(KEY_HEADER_FIELD).and_then(|name| {
@@ -592,6 +595,7 @@ impl Route {
             methods,
             headers,
             forward_headers,
+            forwarded_headers,
             default_query_params,
             timeout,
             auth,
@@ -629,6 +633,19 @@ fn parse_bool(map: &Mapping, field: &str, default: bool, rp: &mut RouteProblems)
         Some(other) => {
             rp.wrong_type(field, "true or false", other);
             default
+        }
+    }
+}
+
+fn parse_forwarded_headers(map: &Mapping, rp: &mut RouteProblems) -> Option<ForwardedHeaders> {
+    match map.get("forwarded_headers") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if ForwardedHeaders::parse(s).is_some() => {
+            ForwardedHeaders::parse(s)
+        }
+        Some(other) => {
+            rp.wrong_type("forwarded_headers", "off, xff or forwarded", other);
+            None
         }
     }
 }

@@ -57,6 +57,9 @@ struct RouteOut<'a> {
     methods: Vec<&'static str>,
     headers: BTreeMap<&'a str, &'a str>,
     forward_headers: bool,
+    /// Written only when set: files without it keep their canonical bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwarded_headers: Option<&'static str>,
     default_query_params: &'a BTreeMap<String, String>,
     #[serde(serialize_with = "seconds")]
     timeout: std::time::Duration,
@@ -107,6 +110,7 @@ impl<'a> From<&'a Route> for RouteOut<'a> {
                 .chain(r.key_header.as_deref().map(|h| (KEY_HEADER_FIELD, h)))
                 .collect(),
             forward_headers: r.forward_headers,
+            forwarded_headers: r.forwarded_headers.map(|m| m.as_str()),
             default_query_params: &r.default_query_params,
             timeout: r.timeout,
             auth: r.auth,

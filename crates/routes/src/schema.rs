@@ -48,6 +48,10 @@ fn route_property(field: &str) -> Value {
             "description": "true: also forward the client's end-to-end headers.",
             "type": ["boolean", "null"], "default": false
         }),
+        "forwarded_headers" => json!({
+            "description": "How the proxy tells the upstream the client's address: off (nothing added), xff (X-Forwarded-For/-Proto/-Host), forwarded (RFC 7239 Forwarded). Absent or null: the proxy's --forwarded-headers (off by default).",
+            "enum": ["off", "xff", "forwarded", null]
+        }),
         "default_query_params" => json!({
             "description": "Lowest-precedence query parameters: defaults < target URL query < client query.",
             "type": ["object", "null"],

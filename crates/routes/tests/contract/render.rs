@@ -124,3 +124,33 @@ fn a_hundred_id_less_routes_keep_their_bytes_and_ids_over_a_thousand_cycles() {
     }
     assert!(ids.iter().all(|id| id.starts_with("auto-")));
 }
+
+#[test]
+fn forwarded_headers_is_rendered_only_when_a_route_sets_it() {
+    let file = parse("version: 1\nroutes:\n- {path: /a, target: 'http://x', forwarded_headers: forwarded}\n- {path: /b, target: 'http://x'}\n");
+    let routes = file.routes();
+    assert_eq!(
+        routes[0].forwarded_headers,
+        Some(passthru_routes::ForwardedHeaders::Forwarded)
+    );
+    assert_eq!(routes[1].forwarded_headers, None);
+    let text = file.render();
+    assert_eq!(
+        text.matches("forwarded_headers: forwarded").count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(text.matches("forwarded_headers").count(), 1, "{text}");
+    assert_eq!(parse(&text).render(), text);
+}
+
+#[test]
+fn an_unknown_forwarded_headers_mode_is_refused() {
+    let problems = crate::problems(
+        "version: 1\nroutes:\n- {path: /a, target: 'http://x', forwarded_headers: true}\n",
+    );
+    assert!(
+        problems.to_string().contains("forwarded_headers"),
+        "{problems}"
+    );
+}

@@ -25,7 +25,7 @@ fn the_shipped_schema_is_the_generated_one() {
 
 #[test]
 fn the_schema_describes_every_field_a_canonical_route_carries() {
-    let canonical = parse("version: 1\nlitellm_key_header_name: x-my-key\nkey_prefix: sk-\ncors: {allow_origins: ['*']}\nroutes:\n- {path: /a, target: 'http://x', custom_auth_parser: langfuse, cors: {allow_origins: ['*']}}\nkeys:\n- {sha256: 82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee, expires: '2027-01-31T00:00:00Z', admin: true, allow: [/a], deny: [/b], only: ['/a*']}\n").render();
+    let canonical = parse("version: 1\nlitellm_key_header_name: x-my-key\nkey_prefix: sk-\ncors: {allow_origins: ['*']}\nroutes:\n- {path: /a, target: 'http://x', custom_auth_parser: langfuse, cors: {allow_origins: ['*']}, forwarded_headers: xff}\nkeys:\n- {sha256: 82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee, expires: '2027-01-31T00:00:00Z', admin: true, allow: [/a], deny: [/b], only: ['/a*']}\n").render();
     let doc: serde_yaml::Value = serde_yaml::from_str(&canonical).unwrap();
     let doc: serde_json::Value = serde_json::to_value(&doc).unwrap();
     let s = schema();
