@@ -21,5 +21,6 @@ mod operations;
 mod reload;
 mod request_id;
 mod route_tests;
+mod serving_view;
 mod system;
 mod systemd;

@@ -1,4 +1,4 @@
-//! The admin listener: `/healthz`, `/readyz`, `/metrics`. Loopback by default.
+//! The admin listener: `/healthz`, `/readyz`, `/routes`, `/metrics`. Loopback by default.
 
 use std::sync::Arc;
 
@@ -34,10 +34,25 @@ impl ServeHttp for Admin {
                     serde_json::json!({
                         "status": "ready",
                         "generation": t.generation,
+                        "sha256": t.content_hash_hex(),
                         "routes": t.table.routes().len(),
                         "unservable_routes": t.broken_routes().map(|(r, _)| r.id.to_string()).collect::<Vec<_>>(),
                     }),
                 ),
+                None => json(503, serde_json::json!({ "status": "no routes loaded yet" })),
+            },
+            "/routes" => match self.shared.table.load().as_ref() {
+                // The table being served, canonical, with configured secrets masked.
+                Some(t) => {
+                    let body = t.table.file().masked().render().into_bytes();
+                    Response::builder()
+                        .status(200)
+                        .header("content-type", "application/yaml")
+                        .header("x-passthru-sha256", t.content_hash_hex())
+                        .header("content-length", body.len())
+                        .body(body)
+                        .expect("static response parts are valid")
+                }
                 None => json(503, serde_json::json!({ "status": "no routes loaded yet" })),
             },
             "/metrics" => {
@@ -51,7 +66,7 @@ impl ServeHttp for Admin {
             }
             other => json(
                 404,
-                serde_json::json!({ "error": format!("no admin endpoint {other}; try /healthz, /readyz, /metrics") }),
+                serde_json::json!({ "error": format!("no admin endpoint {other}; try /healthz, /readyz, /routes, /metrics") }),
             ),
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod admin;
+pub mod against;
 pub mod allocator;
 pub mod client;
 pub mod cors;

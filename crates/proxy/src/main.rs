@@ -7,12 +7,13 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use passthru_proxy::access_log::{self, Destination};
 use passthru_proxy::client::TrustedProxies;
-use passthru_proxy::dry_run;
 use passthru_proxy::loader::{self, LoadError};
 use passthru_proxy::run::{self, RunConfig};
 use passthru_proxy::service::ProxyOptions;
+use passthru_proxy::{against, dry_run};
 use passthru_routes::{write_atomically, ForwardedHeaders, RouteTable, WriteOutcome};
 use pingora::prelude::Opt;
+use sha2::Digest;
 
 /// See `passthru_proxy::allocator`.
 #[global_allocator]
@@ -44,6 +45,10 @@ enum Command {
     Check {
         /// The routes file, e.g. /var/lib/passthru/routes.yaml
         file: PathBuf,
+        /// Also print what loading FILE would add, remove and change on the proxy whose admin
+        /// listener is here (e.g. http://127.0.0.1:9901), and whether it already serves it.
+        #[arg(long, value_name = "http://ADMIN")]
+        against: Option<String>,
     },
     /// Rewrite a routes file in canonical form with every id stamped, atomically.
     ///
@@ -149,7 +154,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.run),
         Some(Command::Run(args)) => serve(args),
-        Some(Command::Check { file }) => check(&file),
+        Some(Command::Check { file, against }) => check(&file, against.as_deref()),
         Some(Command::Fmt { check, file }) => fmt(&file, check),
         Some(Command::Explain {
             file,
@@ -216,12 +221,29 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn check(path: &Path) -> anyhow::Result<ExitCode> {
-    let table = match loader::load_routes(path) {
-        Ok(table) => table,
+fn check(path: &Path, against: Option<&str>) -> anyhow::Result<ExitCode> {
+    let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
+    let table = match loader::parse_routes(path, &bytes) {
+        Ok(file) => RouteTable::new(file),
         Err(e) => return Ok(report(e)),
     };
     print_table(&table);
+    if let Some(admin) = against {
+        let (served, served_sha256) = against::served_table(admin)?;
+        let local_sha256: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if served_sha256 == local_sha256 {
+            println!("{admin} serves this file (sha256 {local_sha256})");
+        } else {
+            let diff = against::changes(&served, table.file());
+            println!(
+                "{admin} serves sha256 {served_sha256}; loading this file (sha256 {local_sha256}) would add {:?}, remove {:?}, change {:?}",
+                diff.added, diff.removed, diff.changed
+            );
+        }
+    }
     for route in table.routes() {
         for (name, value) in &route.headers {
             if let Some(var) = value

@@ -17,6 +17,8 @@ pub struct Metrics {
     registry: Registry,
     pub routes: IntGauge,
     pub generation: IntGauge,
+    /// `sha256` of the bytes of the table being served.
+    table_info: IntGaugeVec,
     /// By result: `ok` (a new table serves), `unchanged` (same bytes), `error` (kept the last good).
     pub reloads: IntCounterVec,
     pub reload_seconds: Histogram,
@@ -103,6 +105,15 @@ impl Metrics {
             "Access log lines dropped because the writer fell behind",
         )
         .unwrap();
+        let table_info = IntGaugeVec::new(
+            Opts::new(
+                "passthru_table_info",
+                "The table being served, by the sha256 of the file bytes it was built from; always 1 \
+                 (a fleet has converged when every proxy reports one hash)",
+            ),
+            &["sha256"],
+        )
+        .unwrap();
         let build_info = IntGaugeVec::new(
             Opts::new(
                 "passthru_build_info",
@@ -126,6 +137,7 @@ impl Metrics {
             Box::new(request_bytes.clone()),
             Box::new(response_bytes.clone()),
             Box::new(access_log_dropped.clone()),
+            Box::new(table_info.clone()),
             Box::new(build_info),
         ] {
             registry.register(c).unwrap();
@@ -150,7 +162,14 @@ impl Metrics {
             request_bytes,
             response_bytes,
             access_log_dropped,
+            table_info,
         }
+    }
+
+    /// Names the table now served (one series at a time).
+    pub fn serving_table(&self, sha256_hex: &str) {
+        self.table_info.reset();
+        self.table_info.with_label_values(&[sha256_hex]).set(1);
     }
 
     /// Drops the request series of routes that are no longer served, so the series set is bounded

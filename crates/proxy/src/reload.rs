@@ -275,6 +275,7 @@ pub fn swap_in(
     shared.table.store(Some(serving.clone()));
     drop(current);
     shared.metrics.forget_routes_not_in(|id| ids.contains(id));
+    shared.metrics.serving_table(&serving.content_hash_hex());
     (serving, diff)
 }
 

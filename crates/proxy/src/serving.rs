@@ -73,6 +73,14 @@ impl ServingTable {
         Some(addr)
     }
 
+    /// The sha256 of the file bytes this table was built from, as 64 hex digits.
+    pub fn content_hash_hex(&self) -> String {
+        self.content_hash
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     pub fn headers(&self, index: usize) -> &ResolvedHeaders {
         &self.headers[index]
     }

@@ -440,6 +440,23 @@ impl RoutesFile {
         self
     }
 
+    /// This table as it may be shown: configured header values without an `os.environ/`
+    /// reference (literal secrets) become `***`, secret-looking query values in targets too.
+    pub fn masked(&self) -> RoutesFile {
+        let mut out = self.clone();
+        for route in &mut out.routes {
+            for value in route.headers.values_mut() {
+                if value.env_var().is_none() {
+                    *value = HeaderTemplate::parse("***").expect("a plain value");
+                }
+            }
+            if let Ok(target) = Target::parse(&route.target.redacted()) {
+                route.target = target;
+            }
+        }
+        out
+    }
+
     /// This table with a CORS policy for routes that set none.
     pub fn with_cors(mut self, cors: Option<Cors>) -> RoutesFile {
         self.cors = cors;
