@@ -2,17 +2,12 @@
 //! on every response to an allowed origin, and `--root-path`.
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::proxy::Proxy;
+use passthru_tests::proxy::{serve_file, Proxy};
 
 const KEY_HASH: &str = "82dae6d443609cfcb4e698af21391e5132c679ce83b37086ada791a0fb2a43ee"; // sk-demo-key
 
 fn serve(file_text: &str, args: &[&str]) -> (Proxy, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(&file, file_text).unwrap();
-    let proxy = Proxy::start(&file, args);
-    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
-    (proxy, dir)
+    serve_file(file_text, args, &[])
 }
 
 fn table(up: &Upstream, top: &str, route_extra: &str) -> String {

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use passthru_tests::http::{get, request, send_raw, stream_chunks, Behaviour, Message, Upstream};
-use passthru_tests::proxy::Proxy;
+use passthru_tests::proxy::{serve_file, Proxy};
 
 /// A proxy serving `routes` (the YAML list under `routes:`), plus `keys` when given.
 fn serve(routes: &str) -> (Proxy, tempfile::TempDir) {
@@ -11,12 +11,7 @@ fn serve(routes: &str) -> (Proxy, tempfile::TempDir) {
 }
 
 fn serve_with_env(routes: &str, env: &[(&str, &str)]) -> (Proxy, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(&file, format!("version: 1\nroutes:\n{routes}")).unwrap();
-    let proxy = Proxy::start_with_env(&file, &[], env);
-    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
-    (proxy, dir)
+    serve_file(&format!("version: 1\nroutes:\n{routes}"), &[], env)
 }
 
 fn header<'a>(m: &'a serde_json::Value, name: &str) -> Option<&'a str> {

@@ -3,15 +3,10 @@
 //! from systemd credentials.
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::proxy::Proxy;
+use passthru_tests::proxy::{serve_file, Proxy};
 
 fn serve(routes: &str, env: &[(&str, &str)]) -> (Proxy, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(&file, format!("version: 1\nroutes:\n{routes}")).unwrap();
-    let proxy = Proxy::start_with_env(&file, &[], env);
-    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
-    (proxy, dir)
+    serve_file(&format!("version: 1\nroutes:\n{routes}"), &[], env)
 }
 
 fn received(up: &Upstream) -> Message {

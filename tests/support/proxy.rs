@@ -25,6 +25,21 @@ pub fn eventually(timeout: Duration, what: &str, mut condition: impl FnMut() -> 
     }
 }
 
+/// A proxy serving `routes_yaml` (a whole routes.yaml) from a new directory, once it reports
+/// ready; the directory lives as long as the returned guard.
+pub fn serve_file(
+    routes_yaml: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Proxy, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(&file, routes_yaml).unwrap();
+    let proxy = Proxy::start_with_env(&file, args, env);
+    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
+    (proxy, dir)
+}
+
 pub struct Proxy {
     child: Child,
     pub addr: SocketAddr,

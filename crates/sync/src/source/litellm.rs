@@ -16,7 +16,7 @@ use sqlx::PgPool;
 
 use super::cells::{required, Cells};
 use super::litellm_access::{add_keys, AccessRows, DeprecatedRow, TeamRow, TokenRow};
-use super::{parse_utc, short_hash, Read, UnusableRoutes};
+use super::{a_json_type, parse_utc, short_hash, Read, UnusableRoutes};
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
 use crate::snapshot::{SkipKind, Snapshot};
@@ -250,7 +250,7 @@ impl Settings {
                 return Err(SyncError::LiteLlmSettings {
                     why: format!(
                         "pass_through_endpoints must be a list, found {}",
-                        json_type(&other)
+                        a_json_type(&other)
                     ),
                 })
             }
@@ -531,7 +531,7 @@ fn settings_object(
         Value::Object(settings) => Ok(Some(settings)),
         other => Err(bad(format!(
             "param_value must be a JSON object, found {}",
-            json_type(&other)
+            a_json_type(&other)
         ))),
     }
 }
@@ -578,7 +578,7 @@ pub fn tolerate(mut entry: Value) -> Tolerated {
             ignored.push(format!(
                 "field `{field}` is {}, which passthru does not implement; the route is served \
                  without it",
-                json_type(&value)
+                a_json_type(&value)
             ));
         }
     }
@@ -598,17 +598,6 @@ fn is_litellm_default(field: &str, value: &Value) -> bool {
         Value::Number(n) => field == "cost_per_request" && n.as_f64() == Some(0.0),
         Value::Bool(b) => field == "merge_query_params" && !b,
         Value::String(_) => false,
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }
 

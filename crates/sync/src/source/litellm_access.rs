@@ -25,7 +25,7 @@ use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash, MAX_GRA
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::short_hash;
+use super::{a_json_type, short_hash};
 use crate::snapshot::Snapshot;
 
 /// One `"LiteLLM_VerificationToken"` row, as far as access goes.
@@ -272,7 +272,10 @@ fn metadata<'v>(
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
-        Some(other) => Err(format!("{what} is {}, not a JSON object", json_type(other))),
+        Some(other) => Err(format!(
+            "{what} is {}, not a JSON object",
+            a_json_type(other)
+        )),
     }
 }
 
@@ -287,7 +290,7 @@ fn route_list(value: Option<&Value>, what: &str) -> Result<Option<Vec<String>>, 
         Some(other) => {
             return Err(format!(
                 "{what} is {}, not a list of paths",
-                json_type(other)
+                a_json_type(other)
             ))
         }
     };
@@ -305,23 +308,12 @@ fn route_list(value: Option<&Value>, what: &str) -> Result<Option<Vec<String>>, 
             Value::String(s) => Ok(s.clone()),
             other => Err(format!(
                 "{what} entry {i} is {}, not a path",
-                json_type(other)
+                a_json_type(other)
             )),
         })
         .collect::<Result<Vec<_>, _>>()?;
     check_grant_list(&list).map_err(|why| format!("{what} {why}"))?;
     Ok(Some(list))
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

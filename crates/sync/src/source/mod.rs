@@ -137,6 +137,28 @@ pub(crate) fn parse_utc(text: &str) -> Result<SystemTime, String> {
         .map_err(|e| format!("expiry {text:?} is not an RFC 3339 UTC time ({e})"))
 }
 
+/// The JSON type of a value as a noun (`object`, `list`, `null`), for reports.
+pub(crate) fn json_type(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "object",
+    }
+}
+
+/// [`json_type`] with its article: `an object`, `a list`, `null`.
+pub(crate) fn a_json_type(value: &serde_json::Value) -> String {
+    match json_type(value) {
+        "null" => "null".to_owned(),
+        noun if noun.starts_with('o') => format!("an {noun}"),
+        noun => format!("a {noun}"),
+    }
+}
+
 /// The first characters of a hash, enough to find the row, for reports.
 pub(crate) fn short_hash(hex: &str) -> String {
     hex.chars().take(12).collect()

@@ -12,7 +12,7 @@ use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash};
 use serde_json::{Map, Value};
 
 use super::cells::{required, Cell, Cells};
-use super::{key_from_row, short_hash, Read};
+use super::{json_type, key_from_row, short_hash, Read};
 use crate::database::Database;
 use crate::error::SyncError;
 use crate::snapshot::Snapshot;
@@ -521,17 +521,6 @@ fn grant_list(cell: &Cell<String>, column: &str) -> Result<Option<Vec<String>>, 
     }
     check_grant_list(&list).map_err(|why| format!("column `{column}` {why}"))?;
     Ok(Some(list))
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "object",
-    }
 }
 
 /// A `passthru_keys` row for `keys list`.
