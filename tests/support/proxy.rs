@@ -84,7 +84,8 @@ impl Proxy {
             .args(["--listen", &addr.to_string(), "--admin", &admin.to_string()])
             .args(["--grace-period", "5", "--recheck", "1"])
             .args(extra)
-            // info unless the test sets RUST_LOG itself.
+            // info unless the test sets RUST_LOG itself; a PASSTHRU_LOG of the caller would win.
+            .env_remove("PASSTHRU_LOG")
             .env("RUST_LOG", "info")
             .envs(env.iter().copied())
             .stdout(Stdio::null())

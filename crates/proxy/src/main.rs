@@ -181,10 +181,11 @@ fn parse_forwarded(s: &str) -> Result<ForwardedHeaders, String> {
 }
 
 fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
-    access_log::install(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        &args.access_log,
-    )?;
+    // PASSTHRU_LOG, as for passthru-sync; RUST_LOG still works.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PASSTHRU_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| "info".into());
+    access_log::install(filter, &args.access_log)?;
     if !(args.recheck.is_finite() && args.recheck > 0.0) {
         anyhow::bail!("--recheck must be a positive number of seconds");
     }
