@@ -22,5 +22,6 @@ mod reload;
 mod request_id;
 mod route_tests;
 mod serving_view;
+mod streaming;
 mod system;
 mod systemd;
