@@ -36,6 +36,7 @@ impl Seen {
                 c.get(&stream).copied().unwrap_or(0) < count
             })
             .unwrap();
+        drop(counts);
         assert!(
             !timeout.timed_out(),
             "stream {stream}: event {count} never reached the client"
