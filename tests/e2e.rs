@@ -25,3 +25,4 @@ mod serving_view;
 mod streaming;
 mod system;
 mod systemd;
+mod tls;

@@ -16,3 +16,4 @@ pub mod reload;
 pub mod run;
 pub mod service;
 pub mod serving;
+pub mod tls;

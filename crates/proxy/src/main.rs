@@ -37,7 +37,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the proxy (the default).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Validate a routes file the way the proxy loads it, like `nginx -t`.
     ///
     /// Prints every problem with its location and exits 1 if there is any; otherwise prints the
@@ -120,6 +120,20 @@ struct RunArgs {
     /// Worker threads for the proxy (default: the number of CPUs, or `threads` of the -c file).
     #[arg(long, env = "PASSTHRU_THREADS")]
     threads: Option<usize>,
+    /// Also serve HTTPS here (repeatable; ALPN h2 and http/1.1). Needs --tls-cert and --tls-key.
+    #[arg(long, env = "PASSTHRU_TLS_LISTEN", value_delimiter = ',')]
+    tls_listen: Vec<SocketAddr>,
+    /// The TLS listeners' certificate chain (PEM). Re-read on SIGHUP and when it changes;
+    /// one that does not load at a reload keeps the previous one serving.
+    #[arg(long, env = "PASSTHRU_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "PASSTHRU_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Accept HTTP/2 with prior knowledge (h2c) on the plain --listen addresses; HTTP/1.1
+    /// clients are served as before.
+    #[arg(long, env = "PASSTHRU_H2C")]
+    h2c: bool,
     /// Serve every route under this path prefix, as LiteLLM does behind SERVER_ROOT_PATH
     /// (`/llmproxy`: a route `/cohere` answers at `/llmproxy/cohere`; other paths get 404).
     #[arg(long, env = "PASSTHRU_ROOT_PATH")]
@@ -153,7 +167,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         None => serve(cli.run),
-        Some(Command::Run(args)) => serve(args),
+        Some(Command::Run(args)) => serve(*args),
         Some(Command::Check { file, against }) => check(&file, against.as_deref()),
         Some(Command::Fmt { check, file }) => fmt(&file, check),
         Some(Command::Explain {
@@ -211,6 +225,9 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         debounce: Duration::from_millis(args.debounce_ms),
         threads: args.threads,
         root_path,
+        tls_listen: args.tls_listen,
+        tls_cert: args.tls_cert.zip(args.tls_key),
+        h2c: args.h2c,
         options: ProxyOptions {
             forwarded_headers: args.forwarded_headers,
             trusted_proxies: args.trusted_proxies,

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 
 use crate::loader::{parse_routes, read_routes_file};
 use crate::serving::{route_ids, ServingTable, Shared, TableDiff};
+use crate::tls::CertStore;
 use passthru_routes::{RouteTable, RoutesFile};
 use passthru_systemd::Notifier;
 
@@ -31,6 +32,8 @@ pub struct Reloader {
     /// Set by the SIGHUP handler installed at startup (before this service runs).
     pub hup: Arc<AtomicBool>,
     pub systemd: Notifier,
+    /// The TLS listeners' certificate: re-read on SIGHUP and when its files change.
+    pub certs: Option<Arc<CertStore>>,
 }
 
 /// What the reloader remembers between attempts.
@@ -208,6 +211,21 @@ impl Reloader {
         state.refused_stamp = stamp;
     }
 
+    /// Re-reads the TLS certificate when `force` (SIGHUP) or when its files changed; a pair that
+    /// does not load keeps the previous certificate serving.
+    fn reload_certs(&self, force: bool) {
+        let Some(certs) = &self.certs else {
+            return;
+        };
+        match certs.reload(force) {
+            Ok(true) => tracing::info!("TLS certificate reloaded; new connections present it"),
+            Ok(false) => {}
+            Err(why) => tracing::error!(
+                "{why}\nkeeping the previous TLS certificate; fix the files and send SIGHUP"
+            ),
+        }
+    }
+
     fn log_kept(&self, message: &str, trigger: &str) {
         match self.shared.table.load().as_ref() {
             Some(t) => tracing::error!(
@@ -362,6 +380,7 @@ impl BackgroundService for Reloader {
                     self.hup.store(false, Ordering::SeqCst);
                     tracing::info!("SIGHUP: rebuilding the table");
                     self.reload(&mut state, true, "sighup");
+                    self.reload_certs(true);
                 }
                 Some(first) = rx.recv() => {
                     let mut closed = false;
@@ -417,6 +436,7 @@ impl BackgroundService for Reloader {
                         }
                     }
                     self.reload(&mut state, forced, if forced { "sighup" } else { "recheck" });
+                    self.reload_certs(forced);
                 }
             }
         }

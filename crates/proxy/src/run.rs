@@ -16,7 +16,10 @@ use crate::admin::Admin;
 use crate::reload::Reloader;
 use crate::service::{PassthruProxy, ProxyOptions};
 use crate::serving::Shared;
+use crate::tls::CertStore;
 use passthru_systemd::Notifier;
+use pingora::apps::HttpServerOptions;
+use pingora::listeners::tls::TlsSettings;
 
 /// How the proxy runs; `main` fills it from flags and environment.
 pub struct RunConfig {
@@ -30,6 +33,11 @@ pub struct RunConfig {
     pub threads: Option<usize>,
     /// Serve every route under this prefix (`/llmproxy`), in normal form without a trailing `/`.
     pub root_path: Option<String>,
+    /// TLS listeners (ALPN h2 and http/1.1) and the certificate they present.
+    pub tls_listen: Vec<SocketAddr>,
+    pub tls_cert: Option<(PathBuf, PathBuf)>,
+    /// HTTP/2 with prior knowledge (h2c) on the plain listeners.
+    pub h2c: bool,
     pub options: ProxyOptions,
     pub pingora: Opt,
 }
@@ -37,10 +45,22 @@ pub struct RunConfig {
 pub fn run(config: RunConfig) -> anyhow::Result<()> {
     // Fail with a clear message now rather than with a panic inside pingora's listener setup.
     if !config.pingora.upgrade {
-        for addr in config.listen.iter().chain([&config.admin]) {
+        for addr in config
+            .listen
+            .iter()
+            .chain(&config.tls_listen)
+            .chain([&config.admin])
+        {
             TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
         }
     }
+    let certs = match (&config.tls_cert, config.tls_listen.is_empty()) {
+        (Some((cert, key)), false) => Some(
+            CertStore::open(cert, key).map_err(|why| anyhow::anyhow!("TLS certificate: {why}"))?,
+        ),
+        (None, false) => anyhow::bail!("--tls-listen needs --tls-cert and --tls-key"),
+        (_, true) => None,
+    };
     // SIGHUP's default action is to terminate; take it over before anything else starts.
     let hup = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
@@ -78,6 +98,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
             debounce: config.debounce,
             hup,
             systemd: Notifier::from_env(),
+            certs: certs.clone(),
         },
     );
     let reloader = server.add_service(reloader);
@@ -93,6 +114,23 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
     );
     for addr in &config.listen {
         proxy.add_tcp(&addr.to_string());
+    }
+    if let Some(certs) = &certs {
+        for addr in &config.tls_listen {
+            // Paths are ignored once a resolver is set: the store answers every handshake.
+            let mut tls = TlsSettings::intermediate("", "")
+                .map_err(|e| anyhow::anyhow!("TLS settings: {e}"))?;
+            tls.set_cert_resolver(certs.clone());
+            tls.enable_h2();
+            proxy.add_tls_with_settings(&addr.to_string(), None, tls);
+        }
+    }
+    if config.h2c {
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        if let Some(app) = proxy.app_logic_mut() {
+            app.server_options = Some(options);
+        }
     }
     let proxy = server.add_service(proxy);
     proxy.add_dependency(&reloader);
@@ -111,6 +149,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
     tracing::info!(
         routes = %config.routes.display(),
         listen = ?config.listen,
+        tls_listen = ?config.tls_listen,
         admin = %config.admin,
         "passthru-proxy starting"
     );
