@@ -13,6 +13,7 @@ mod hardening;
 mod hostile_rows;
 mod http_edges;
 mod litellm_access;
+mod litellm_behaviour;
 mod litellm_headers;
 mod litellm_sidecar;
 mod metrics;
