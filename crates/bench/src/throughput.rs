@@ -2,8 +2,8 @@
 //! then latency at half of passthru's saturated rate. Scenario 6: lookup scaling in the running
 //! proxy (10 routes vs 100k routes).
 
-use std::path::Path;
 use std::time::Duration;
+use Path;
 
 use crate::daemons::{BarePingora, ProxyProc};
 use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
@@ -81,6 +81,25 @@ fn saturate(load: &Load, targets: &[Target]) -> Vec<Wrk> {
         .collect()
 }
 
+/// A throwaway self-signed certificate and key for the TLS row: (cert.pem, key.pem) in `dir`.
+fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(["-subj", "/CN=localhost"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("openssl makes the TLS row's certificate");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
 pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Nginx::upstream();
@@ -91,6 +110,22 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     // The default access log (one JSON line per request on stderr, a file here), and none.
     let proxy = ProxyProc::start(&file, &["--threads", threads]);
     let unlogged = ProxyProc::start(&file, &["--threads", threads, "--access-log", "off"]);
+    // The same proxy behind its TLS listener (HTTP/1.1 from wrk), to price TLS per request.
+    let cert = self_signed_certificate(dir.path());
+    let tls_addr = passthru_tests::proxy::free_port();
+    let tls = ProxyProc::start(
+        &file,
+        &[
+            "--threads",
+            threads,
+            "--tls-listen",
+            &tls_addr.to_string(),
+            "--tls-cert",
+            cert.0.to_str().unwrap(),
+            "--tls-key",
+            cert.1.to_str().unwrap(),
+        ],
+    );
     let bare = BarePingora::start(upstream.addr(), threads);
     let nginx = Nginx::start(2, &nginx_routes(routes, upstream.port));
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
@@ -147,9 +182,16 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             None,
             vec![unlogged.pid()],
         ),
+        (
+            "passthru-proxy over TLS",
+            format!("https://{tls_addr}{tested}"),
+            None,
+            vec![tls.pid()],
+        ),
     ];
     let sat = saturate(load, &targets);
-    let (direct, pt, ng, floor, unlogged_run) = (sat[0], sat[1], sat[2], sat[3], sat[4]);
+    let (direct, pt, ng, floor, unlogged_run, tls_run) =
+        (sat[0], sat[1], sat[2], sat[3], sat[4], sat[5]);
     let mut t = Table::new(
         &format!(
             "4. Proxy throughput at saturation ({} routes, wrk -t{} -c{}, median of {} × {} s rounds)",
@@ -177,6 +219,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
         ("pingora alone", floor),
         ("passthru-proxy", pt),
         ("passthru-proxy, access log off", unlogged_run),
+        ("passthru-proxy over TLS", tls_run),
     ] {
         let (vs_nginx, vs_floor, target) = match name {
             "passthru-proxy" => (
@@ -185,6 +228,16 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
                 format!("≥ 1.0 × nginx — {}", verdict(pt.rps >= ng.rps)),
             ),
             "pingora alone" => (ratio(floor.rps / ng.rps), String::new(), String::new()),
+            "passthru-proxy over TLS" => (
+                ratio(tls_run.rps / ng.rps),
+                ratio(tls_run.rps / floor.rps),
+                match (tls_run.cpu_per_request, pt.cpu_per_request) {
+                    (Some(tls), Some(plain)) if plain > 0.0 => {
+                        format!("TLS costs {} CPU per request", ratio(tls / plain))
+                    }
+                    _ => String::new(),
+                },
+            ),
             "passthru-proxy, access log off" => (
                 ratio(unlogged_run.rps / ng.rps),
                 ratio(unlogged_run.rps / floor.rps),
@@ -221,7 +274,8 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          workers) during the round, divided by the requests it answered. \"passthru-proxy\" \
          writes its default access log (one JSON line per request to stderr, a file here); \
          \"access log off\" is the same binary and table with `--access-log off`, so the CPU per \
-         request of the two rows prices the access log. \
+         request of the two rows prices the access log; \"over TLS\" is the same again behind \
+         its `--tls-listen` listener (HTTP/1.1 over TLS from wrk, keep-alive), which prices TLS. \
          Generator, upstream and proxies share the machine's cores. Non-2xx responses in all \
          runs: {non_2xx}.",
         thousands(routes as u64),
