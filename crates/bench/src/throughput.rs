@@ -2,8 +2,8 @@
 //! then latency at half of passthru's saturated rate. Scenario 6: lookup scaling in the running
 //! proxy (10 routes vs 100k routes).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
-use Path;
 
 use crate::daemons::{BarePingora, ProxyProc};
 use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
