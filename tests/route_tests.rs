@@ -39,7 +39,9 @@ fn a_failing_case_prints_what_differs_and_exits_1() {
         &cases,
         "cases:\n\
          - name: wrong status and upstream\n  request: GET /internal/health\n  expect: {status: 401, upstream: 'http://elsewhere/'}\n\
-         - name: wrong header\n  request: POST /cohere/x\n  key: sk-demo-key\n  expect: {headers: {authorization: 'Bearer sk-demo-key'}}\n",
+         - name: wrong header\n  request: POST /cohere/x\n  key: sk-demo-key\n  expect: {headers: {authorization: 'Bearer sk-demo-key'}}\n\
+         - name: a method the route refuses\n  request: DELETE /internal/health\n  expect: {status: 200}\n\
+         - name: a key the table does not hold\n  request: POST /cohere/x\n  key: sk-unknown\n  expect: {status: 200, route: auto-b6309a407b2a58c1}\n",
     )
     .unwrap();
     let routes = repo_root().join("examples/routes.yaml");
@@ -51,7 +53,11 @@ fn a_failing_case_prints_what_differs_and_exits_1() {
       upstream: expected http://elsewhere/, got http://127.0.0.1:8080/healthz
 FAIL  wrong header
       header authorization: expected \"Bearer sk-demo-key\", got \"Bearer <os.environ/COHERE_API_KEY>\"
-0 passed, 2 failed
+FAIL  a method the route refuses
+      status: expected 200, got 405 (method DELETE is not allowed on /internal/health)
+FAIL  a key the table does not hold
+      status: expected 200, got 401 (the API key is not valid)
+0 passed, 4 failed
 ";
     assert_eq!(text, expected);
 }
