@@ -275,8 +275,8 @@ impl Syncer {
     }
 
     /// Logs each skipped row at WARN when it is new or its reason changed, and at DEBUG while
-    /// it stays as it was: a bad row is reported once per change, not once per poll (the
-    /// LiteLLM schema, which has no change marker, renders on every poll).
+    /// it stays as it was: a bad row is reported once per change, not once per poll (every
+    /// full read renders every row again: SIGHUP, LiteLLM's backstop, a marker that cannot be read).
     fn report_skips(&mut self, skipped: Vec<SkippedRow>) {
         let before: std::collections::HashSet<&SkippedRow> = self.last_skipped.iter().collect();
         let mut new = 0;
