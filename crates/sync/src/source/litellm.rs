@@ -93,9 +93,9 @@ fn config_hash(path: Option<&Path>) -> Option<u64> {
     Some(h.finish())
 }
 
-async fn quick(pool: &PgPool, url: &DatabaseUrl) -> Result<String, SyncError> {
+async fn quick(conn: &mut sqlx::PgConnection, url: &DatabaseUrl) -> Result<String, SyncError> {
     sqlx::query_scalar(QUICK)
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
         .map_err(|e| SyncError::query(url, "reading the write counters (pg_stat_user_tables)", e))
 }
@@ -124,14 +124,19 @@ pub async fn marker(
     previous: Option<&Marker>,
     config_file: Option<&Path>,
 ) -> Result<Marker, SyncError> {
-    let quick = quick(pool, url).await?;
+    // One connection for both stages: a connection handed back to the pool is returned
+    // asynchronously, and taking another at once would open a second one.
+    let mut conn = pool
+        .acquire()
+        .await
+        .map_err(|e| SyncError::query(url, "connecting", e))?;
+    let quick = quick(&mut conn, url).await?;
     let config = config_hash(config_file);
     if let Some(previous) = previous.filter(|p| p.quick == quick && p.config == config) {
         return Ok(previous.clone());
     }
     tracing::debug!("poll: write counters moved; fingerprinting what decides access");
-    let mut tx = pool
-        .begin()
+    let mut tx = sqlx::Connection::begin(&mut *conn)
         .await
         .map_err(|e| SyncError::query(url, "starting a read transaction", e))?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -164,14 +169,14 @@ pub async fn read(
     let q = |doing| move |e| SyncError::query(url, doing, e);
     // Before the snapshot: a write these counters miss moves them after, and the next poll
     // fingerprints again.
+    let mut conn = pool.acquire().await.map_err(q("connecting"))?;
     let quick = if with_marker {
-        Some(quick(pool, url).await?)
+        Some(quick(&mut conn, url).await?)
     } else {
         None
     };
     let config = config_hash(config_file);
-    let mut tx = pool
-        .begin()
+    let mut tx = sqlx::Connection::begin(&mut *conn)
         .await
         .map_err(q("starting a read transaction"))?;
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
