@@ -17,7 +17,7 @@ const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 /// The statement of a full read that no marker query contains.
 const FULL_READ_SQL: &str = "WHERE blocked IS NOT TRUE";
 /// Stage 1 and stage 2 of the marker.
-const QUICK_SQL: &str = "FROM pg_stat_user_tables";
+const QUICK_SQL: &str = "pg_stat_get_tuples_inserted";
 const FINGERPRINT_SQL: &str = "ORDER BY team_id), ''))";
 
 const FULL_READ_LOG: [&str; 2] = ["poll: table unchanged", "wrote routes file"];

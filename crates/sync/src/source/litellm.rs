@@ -43,10 +43,19 @@ const DEPRECATED: &str = "SELECT token, active_token_id, \
      FROM \"LiteLLM_DeprecatedVerificationToken\" WHERE revoke_at > now() ORDER BY token";
 
 /// Stage 1 of the marker, one tiny query whatever the number of rows: the write counters
-/// (inserted + updated + deleted tuples) of the tables the sidecar reads, from
-/// `pg_stat_user_tables` (readable by any role), and the md5 of the settings row, which does not
-/// wait for the statistics to be flushed.
-const QUICK: &str = "SELECT coalesce((SELECT string_agg(relid::regclass::text || ':' ||      (n_tup_ins + n_tup_upd + n_tup_del), ',' ORDER BY relid) FROM pg_stat_user_tables      WHERE relid = ANY(ARRAY[to_regclass('\"LiteLLM_Config\"'),      to_regclass('\"LiteLLM_VerificationToken\"'), to_regclass('\"LiteLLM_TeamTable\"'),      to_regclass('\"LiteLLM_UserTable\"'),      to_regclass('\"LiteLLM_DeprecatedVerificationToken\"')])), '') || ' ' ||      coalesce((SELECT md5(param_value::text) FROM \"LiteLLM_Config\"      WHERE param_name = 'general_settings'), '-')";
+/// (inserted + updated + deleted tuples) of the tables the sidecar reads, from the statistics
+/// functions behind `pg_stat_user_tables` (callable by any role; called by oid, so no catalog is
+/// scanned), and the md5 of the settings row, which does not wait for the statistics to be
+/// flushed.
+const QUICK: &str = "SELECT coalesce((SELECT string_agg(r::text || ':' || \
+     (pg_stat_get_tuples_inserted(r) + pg_stat_get_tuples_updated(r) \
+     + pg_stat_get_tuples_deleted(r)), ',' ORDER BY r) \
+     FROM unnest(ARRAY[to_regclass('\"LiteLLM_Config\"'), \
+     to_regclass('\"LiteLLM_VerificationToken\"'), to_regclass('\"LiteLLM_TeamTable\"'), \
+     to_regclass('\"LiteLLM_UserTable\"'), \
+     to_regclass('\"LiteLLM_DeprecatedVerificationToken\"')]) AS r WHERE r IS NOT NULL), '') \
+     || ' ' || coalesce((SELECT md5(param_value::text) FROM \"LiteLLM_Config\" \
+     WHERE param_name = 'general_settings'), '-')";
 
 /// Stage 2 of the marker: the md5 of exactly the columns that decide routing and access, computed
 /// by the server (one short row back). Spend, `last_active`, `updated_at` and budgets, which
@@ -97,7 +106,7 @@ async fn quick(conn: &mut sqlx::PgConnection, url: &DatabaseUrl) -> Result<Strin
     sqlx::query_scalar(QUICK)
         .fetch_one(conn)
         .await
-        .map_err(|e| SyncError::query(url, "reading the write counters (pg_stat_user_tables)", e))
+        .map_err(|e| SyncError::query(url, "reading the write counters (pg_stat_get_tuples_*)", e))
 }
 
 async fn fingerprint(
