@@ -194,6 +194,18 @@ struct Idle {
     full_reads_per_s: f64,
     marker_polls_per_s: f64,
     window: f64,
+    /// After the window: what one spend update of one key cost the fleet.
+    spend: Option<Spend>,
+}
+
+/// One `UPDATE … SET spend = spend + 1` of one key, as LiteLLM's spend writer does it, until
+/// every sidecar has polled past it.
+struct Spend {
+    fingerprints: usize,
+    full_reads: usize,
+    rows: f64,
+    db_cpu_s: f64,
+    seconds: f64,
 }
 
 fn log_count(logs: &[PathBuf], needles: &[&str]) -> usize {
@@ -215,6 +227,7 @@ fn idle_fleet(
     psql: &mut Psql,
     label: &str,
     extra: &[&str],
+    spend: bool,
 ) -> Idle {
     let dir = tempfile::tempdir().unwrap();
     let outputs: Vec<PathBuf> = (0..f.daemons)
@@ -289,6 +302,39 @@ fn idle_fleet(
     for s in &mut fleet {
         assert!(s.is_running(), "a passthru-sync daemon exited");
     }
+    let spend = spend.then(|| {
+        let fp0 = log_count(&logs, &["fingerprinting what decides access"]);
+        let full0 = log_count(&logs, &["poll: table unchanged", "wrote routes file"]);
+        let (_, r0) = two(psql);
+        let c0 = db_ticks(postmaster);
+        let t0 = Instant::now();
+        psql.exec(
+            r#"UPDATE "LiteLLM_VerificationToken" SET spend = spend + 1, last_active = now(), updated_at = now()
+               WHERE token = encode(sha256('sk-bench-1'::bytea), 'hex');"#,
+        );
+        // Every sidecar fingerprints once (the statistics take up to a second to show).
+        while log_count(&logs, &["fingerprinting what decides access"]) < fp0 + f.daemons {
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "not every sidecar saw the spend update within 2 minutes"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        // The log line comes before the aggregate runs; a backend that flushed its statistics
+        // less than a second before (the poll's first query) defers the next flush by up to
+        // 10 s (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): wait that out before reading the rows.
+        std::thread::sleep(Duration::from_millis(11_500));
+        let c1 = db_ticks(postmaster);
+        let (_, r1) = two(psql);
+        Spend {
+            fingerprints: log_count(&logs, &["fingerprinting what decides access"]) - fp0,
+            full_reads: log_count(&logs, &["poll: table unchanged", "wrote routes file"]) - full0,
+            rows: r1 - r0,
+            db_cpu_s: (c1 - c0) as f64 / TICKS_PER_SECOND,
+            seconds,
+        }
+    });
     drop(fleet);
     Idle {
         connections,
@@ -299,6 +345,7 @@ fn idle_fleet(
         full_reads_per_s: (full1 - full0) as f64 / window,
         marker_polls_per_s: (marker1 - marker0) as f64 / window,
         window,
+        spend,
     }
 }
 
@@ -351,8 +398,9 @@ pub fn run_litellm(f: &FleetLitellm) -> Vec<Table> {
         &mut psql,
         "before",
         &["--litellm-full-read-every", "0s"],
+        false,
     );
-    let after = idle_fleet(f, &url, postmaster, &mut psql, "after", &[]);
+    let after = idle_fleet(f, &url, postmaster, &mut psql, "after", &[], true);
 
     let mut t = Table::new(
         &format!(
@@ -387,7 +435,11 @@ pub fn run_litellm(f: &FleetLitellm) -> Vec<Table> {
         format!("**{:.1}**", i.xacts_per_s)
     });
     row(&mut t, "rows read/s (tup_returned + tup_fetched)", &|i| {
-        format!("**{}**", crate::report::thousands(i.rows_per_s as u64))
+        if i.rows_per_s < 100.0 {
+            format!("**{:.1}**", i.rows_per_s)
+        } else {
+            format!("**{}**", crate::report::thousands(i.rows_per_s as u64))
+        }
     });
     row(&mut t, "database CPU (postmaster + all backends)", &|i| {
         format!("**{:.1} % of one core**", i.db_cpu * 100.0)
@@ -397,6 +449,31 @@ pub fn run_litellm(f: &FleetLitellm) -> Vec<Table> {
         &format!("CPU of all {} sidecars together", f.daemons),
         &|i| format!("{:.1} % of one core", i.sync_cpu * 100.0),
     );
+    let spend = |get: &dyn Fn(&Spend) -> String| -> String {
+        after
+            .spend
+            .as_ref()
+            .map_or_else(|| "not measured".to_owned(), get)
+    };
+    let every_poll = "(every poll is a full read)".to_owned();
+    t.row(&[
+        "one spend update of one key: fingerprints / full reads in the fleet".to_owned(),
+        every_poll.clone(),
+        spend(&|s| format!("{} / **{}**", s.fingerprints, s.full_reads)),
+    ]);
+    t.row(&[
+        "one spend update of one key: rows read, database CPU, until every sidecar saw it"
+            .to_owned(),
+        every_poll,
+        spend(&|s| {
+            format!(
+                "{} rows, {:.2} CPU-s; seen by all in {:.1} s",
+                crate::report::thousands(s.rows as u64),
+                s.db_cpu_s,
+                s.seconds
+            )
+        }),
+    ]);
     t.note(
         "Both fleets run the same release binary on the same database, one after the other; \
          each is measured after every sidecar's first write, 10 s of settling and a statistics \
@@ -405,8 +482,10 @@ pub fn run_litellm(f: &FleetLitellm) -> Vec<Table> {
          `tup_returned + tup_fetched`, CPU is utime+stime from /proc of the postmaster and its \
          children over the window. Full reads and marker polls are counted from the sidecars' \
          DEBUG logs (`poll: table unchanged` / `wrote routes file`, `poll: nothing new`). No \
-         writes happen during the window: this is the idle cost; with spend updates, a poll that \
-         sees the write counters move costs one fingerprint aggregate, not a full read.",
+         writes happen during the window: this is the idle cost. After it, one spend update (the \
+         `UPDATE` LiteLLM's spend writer makes: spend, last_active, updated_at) shows what write \
+         traffic that decides nothing costs: each sidecar runs one fingerprint aggregate over the \
+         keys and teams, and no full read.",
     );
     vec![t]
 }
