@@ -592,14 +592,16 @@ fn one_poll_of_100k_keys_and_10k_teams_is_one_read_transaction() {
     let begins = statements.iter().filter(|l| l.contains("BEGIN")).count();
     let begin = position("BEGIN").expect("a BEGIN");
     let commit = position("COMMIT").expect("a COMMIT");
+    // The change marker's counters are read just before the snapshot, by design (a write they
+    // miss moves them after); every read of the rows, the fingerprint included, is inside it.
     let reads: Vec<usize> = statements
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.contains("\"LiteLLM_"))
+        .filter(|(_, l)| l.contains("\"LiteLLM_") && !l.contains("pg_stat_get_tuples"))
         .map(|(i, _)| i)
         .collect();
     assert_eq!(begins, 1, "{statements:#?}");
-    assert_eq!(reads.len(), 6, "{statements:#?}");
+    assert_eq!(reads.len(), 7, "{statements:#?}");
     assert!(
         reads.iter().all(|&i| begin < i && i < commit),
         "{statements:#?}"
