@@ -18,7 +18,7 @@ const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
 const FULL_READ_SQL: &str = "WHERE blocked IS NOT TRUE";
 /// Stage 1 and stage 2 of the marker.
 const QUICK_SQL: &str = "pg_stat_get_tuples_inserted";
-const FINGERPRINT_SQL: &str = "ORDER BY team_id), ''))";
+const FINGERPRINT_SQL: &str = "hashtextextended";
 
 const FULL_READ_LOG: [&str; 2] = ["poll: table unchanged", "wrote routes file"];
 const NOTHING_NEW: &str = "poll: nothing new";
