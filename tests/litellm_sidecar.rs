@@ -483,10 +483,19 @@ fn a_malformed_key_is_warned_once_per_change_not_on_every_poll() {
             .filter(|l| l.contains("skipped row (unchanged)") && l.contains(prefix))
             .count()
     };
-    eventually(WAIT, "three more polls", || repeated(&first) >= 3);
+    // Polls that found nothing new (the change marker) or re-rendered the same rows.
+    let polls = || {
+        let log = s.sync.log();
+        log.matches("poll: nothing new").count() + log.matches("poll: table unchanged").count()
+    };
+    eventually(WAIT, "the first key's report", || {
+        !s.warnings(&first).is_empty()
+    });
+    let before = polls();
+    eventually(WAIT, "three more polls", || polls() >= before + 3);
     assert_eq!(s.warnings(&first).len(), 1, "{}", s.sync.log());
 
-    // A second bad key is a change: it is WARNed, the first is not again.
+    // A second bad key is a change: it is WARNed; the first, rendered again, is not.
     s.sql(
         &Key::new(
             "sk-bad-entries-0012",
@@ -498,7 +507,9 @@ fn a_malformed_key_is_warned_once_per_change_not_on_every_poll() {
     eventually(WAIT, "the second key's report", || {
         !s.warnings(&second).is_empty()
     });
-    eventually(WAIT, "three more polls", || repeated(&second) >= 3);
+    assert!(repeated(&first) >= 1, "{}", s.sync.log());
+    let before = polls();
+    eventually(WAIT, "three more polls", || polls() >= before + 3);
     assert_eq!(s.warnings(&first).len(), 1, "{}", s.sync.log());
     assert_eq!(s.warnings(&second).len(), 1, "{}", s.sync.log());
 }
@@ -581,14 +592,16 @@ fn one_poll_of_100k_keys_and_10k_teams_is_one_read_transaction() {
     let begins = statements.iter().filter(|l| l.contains("BEGIN")).count();
     let begin = position("BEGIN").expect("a BEGIN");
     let commit = position("COMMIT").expect("a COMMIT");
+    // The change marker's counters are read just before the snapshot, by design (a write they
+    // miss moves them after); every read of the rows, the fingerprint included, is inside it.
     let reads: Vec<usize> = statements
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.contains("\"LiteLLM_"))
+        .filter(|(_, l)| l.contains("\"LiteLLM_") && !l.contains("pg_stat_get_tuples"))
         .map(|(i, _)| i)
         .collect();
     assert_eq!(begins, 1, "{statements:#?}");
-    assert_eq!(reads.len(), 6, "{statements:#?}");
+    assert_eq!(reads.len(), 7, "{statements:#?}");
     assert!(
         reads.iter().all(|&i| begin < i && i < commit),
         "{statements:#?}"

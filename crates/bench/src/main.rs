@@ -49,9 +49,10 @@ enum Scenario {
     Propagation,
     Lookup,
     Fleet,
+    FleetLitellm,
 }
 
-const ORDER: [Scenario; 7] = [
+const ORDER: [Scenario; 8] = [
     Scenario::Reload,
     Scenario::Memory,
     Scenario::Litellm,
@@ -59,6 +60,7 @@ const ORDER: [Scenario; 7] = [
     Scenario::Propagation,
     Scenario::Lookup,
     Scenario::Fleet,
+    Scenario::FleetLitellm,
 ];
 
 fn load(quick: bool) -> throughput::Load {
@@ -97,6 +99,13 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
             daemons: if quick { 5 } else { 50 },
             idle: Duration::from_secs(if quick { 5 } else { 60 }),
             commits: if quick { 5 } else { 100 },
+        }),
+        Scenario::FleetLitellm => fleet::run_litellm(&fleet::FleetLitellm {
+            daemons: if quick { 5 } else { 50 },
+            keys: if quick { 10_000 } else { 100_000 },
+            teams: if quick { 1_000 } else { 10_000 },
+            idle: Duration::from_secs(if quick { 10 } else { 60 }),
+            interval: "10s",
         }),
     }
 }

@@ -11,7 +11,7 @@ use crate::database::Database;
 use crate::error::SyncError;
 use crate::signals::Wakeups;
 use crate::snapshot::{SkipKind, SkippedRow};
-use crate::source::Source;
+use crate::source::{Marker, Source};
 use passthru_systemd::{watchdog_interval, Notifier};
 
 /// What one pass did.
@@ -29,8 +29,11 @@ pub enum PassOutcome {
 pub struct Syncer {
     source: Source,
     output: PathBuf,
-    /// The marker of the last table that is known to be in the file.
-    synced_marker: Option<i64>,
+    /// The marker of the last table that is known to be in the file (LiteLLM: with the write
+    /// counters of the last poll, so that one spend update is fingerprinted once).
+    synced_marker: Option<Marker>,
+    /// When the last full read happened, for the source's backstop ([`Source::full_read_every`]).
+    last_full_read: Option<std::time::Instant>,
     /// The skip reports of the last pass, so that an unchanged bad row is not re-logged at WARN
     /// on every poll.
     last_skipped: Vec<SkippedRow>,
@@ -65,6 +68,7 @@ impl Syncer {
             source,
             output,
             synced_marker: None,
+            last_full_read: None,
             last_skipped: Vec::new(),
             in_file: None,
             failing: false,
@@ -165,13 +169,32 @@ impl Syncer {
             url: self.source.database.url().redacted(),
             seconds: limit.as_secs(),
         };
-        if !force && self.synced_marker.is_some() {
-            let marker = tokio::time::timeout(limit, self.source.marker())
-                .await
-                .map_err(|_| timed_out())??;
-            if marker.is_some() && marker == self.synced_marker {
+        let every = self.source.full_read_every();
+        let backstop_due = match (every, self.last_full_read) {
+            (Some(every), Some(last)) => last.elapsed() >= every,
+            _ => false,
+        };
+        if backstop_due && !force && every.is_some_and(|e| !e.is_zero()) {
+            tracing::debug!("poll: full read (backstop)");
+        }
+        if !force && !backstop_due && self.synced_marker.is_some() {
+            let marker =
+                tokio::time::timeout(limit, self.source.marker(self.synced_marker.as_ref()))
+                    .await
+                    .map_err(|_| timed_out())??;
+            let same = match (&marker, &self.synced_marker) {
+                (Some(now), Some(synced)) => now.same_table(synced),
+                _ => false,
+            };
+            if same {
                 if self.file_stamp.is_some() && FileStamp::of(&self.output) == self.file_stamp {
-                    tracing::debug!(revision = marker, "poll: nothing new");
+                    tracing::debug!(
+                        revision = marker.as_ref().and_then(Marker::revision),
+                        fingerprint = marker.as_ref().and_then(Marker::fingerprint),
+                        "poll: nothing new"
+                    );
+                    // The same table; LiteLLM's write counters may have moved.
+                    self.synced_marker = marker;
                     return Ok(PassOutcome::NothingNew);
                 }
                 tracing::warn!(
@@ -184,6 +207,7 @@ impl Syncer {
         let read = tokio::time::timeout(limit, self.source.read(SystemTime::now()))
             .await
             .map_err(|_| timed_out())??;
+        self.last_full_read = Some(std::time::Instant::now());
         if self.in_file.is_none() {
             self.in_file = std::fs::read(&self.output)
                 .ok()
@@ -210,6 +234,8 @@ impl Syncer {
         let bytes = file.render();
         // No await after this point: a shutdown never interrupts the write.
         let outcome = write_atomically(&self.output, bytes.as_bytes())?;
+        let revision = read.marker.as_ref().and_then(Marker::revision);
+        let fingerprint = read.marker.as_ref().and_then(Marker::fingerprint);
         self.synced_marker = read.marker;
         // Stamp what is there, and keep the stamp only if it is our bytes: someone writing
         // between our rename and this stat must not have their edit taken for ours.
@@ -226,7 +252,8 @@ impl Syncer {
                     routes = file.routes().len(),
                     keys = file.keys().len(),
                     skipped = self.stats.skipped_rows,
-                    revision = read.marker,
+                    revision,
+                    fingerprint,
                     added = %change.added,
                     removed = %change.removed,
                     changed = %change.changed,
@@ -238,7 +265,8 @@ impl Syncer {
             }
             WriteOutcome::Unchanged => {
                 tracing::debug!(
-                    revision = read.marker,
+                    revision,
+                    fingerprint,
                     "poll: table unchanged, file not touched"
                 );
                 PassOutcome::Unchanged
@@ -247,8 +275,8 @@ impl Syncer {
     }
 
     /// Logs each skipped row at WARN when it is new or its reason changed, and at DEBUG while
-    /// it stays as it was: a bad row is reported once per change, not once per poll (the
-    /// LiteLLM schema, which has no change marker, renders on every poll).
+    /// it stays as it was: a bad row is reported once per change, not once per poll (every
+    /// full read renders every row again: SIGHUP, LiteLLM's backstop, a marker that cannot be read).
     fn report_skips(&mut self, skipped: Vec<SkippedRow>) {
         let before: std::collections::HashSet<&SkippedRow> = self.last_skipped.iter().collect();
         let mut new = 0;

@@ -112,6 +112,12 @@ struct Global {
     /// database's, as in LiteLLM. Re-read on every poll.
     #[arg(long, env = "PASSTHRU_LITELLM_CONFIG", global = true)]
     litellm_config: Option<PathBuf>,
+
+    /// LiteLLM schema: read every table at least this often, whatever the change marker (write
+    /// counters, then a fingerprint of what decides access) says; a backstop, since PostgreSQL
+    /// flushes table statistics asynchronously. 0s reads everything on every poll.
+    #[arg(long, env = "PASSTHRU_LITELLM_FULL_READ_EVERY", global = true, default_value = "5m", value_parser = duration_or_zero)]
+    litellm_full_read_every: Duration,
 }
 
 #[derive(Subcommand)]
@@ -258,6 +264,10 @@ fn duration(s: &str) -> Result<Duration, String> {
         return Err("must be more than zero".into());
     }
     Ok(d)
+}
+
+fn duration_or_zero(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e}; write e.g. 0s, 30s, 5m"))
 }
 
 fn pair(s: &str) -> Result<(String, String), String> {
@@ -547,5 +557,6 @@ fn source(db: Database, g: &Global) -> anyhow::Result<Source> {
     };
     Ok(Source::new(db, g.schema)?
         .with_litellm_master_key(key)
-        .with_litellm_config(g.litellm_config.clone()))
+        .with_litellm_config(g.litellm_config.clone())
+        .with_litellm_full_read_every(g.litellm_full_read_every))
 }

@@ -5,7 +5,7 @@ pub mod litellm;
 pub mod litellm_access;
 pub mod native;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use passthru_routes::KeyHash;
 
@@ -23,6 +23,50 @@ pub struct Source {
     pub litellm_master_key: Option<MasterKey>,
     /// LiteLLM's config.yaml, read on every pass beside the database (`--litellm-config`).
     pub litellm_config: Option<std::path::PathBuf>,
+    /// LiteLLM schema: the longest time between two full reads, whatever the change marker says
+    /// (`--litellm-full-read-every`); zero reads everything on every poll.
+    pub litellm_full_read_every: Duration,
+}
+
+/// The default of `--litellm-full-read-every`: a backstop, so that correctness never rests on
+/// PostgreSQL's asynchronously flushed table statistics alone.
+pub const LITELLM_FULL_READ_EVERY: Duration = Duration::from_secs(300);
+
+/// The cheap change marker of a source, and what the last full read was consistent with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// The native schema's `passthru_revision`.
+    Revision(i64),
+    /// LiteLLM's tables: write counters, then a fingerprint of what decides access.
+    Litellm(litellm::Marker),
+}
+
+impl Marker {
+    /// Both markers stand for the same table: nothing to read. For LiteLLM the write counters
+    /// may differ (spend updates move them) as long as the fingerprint does not.
+    pub fn same_table(&self, other: &Marker) -> bool {
+        match (self, other) {
+            (Marker::Revision(a), Marker::Revision(b)) => a == b,
+            (Marker::Litellm(a), Marker::Litellm(b)) => a.same_table(b),
+            _ => false,
+        }
+    }
+
+    /// The native schema's revision, for the log.
+    pub fn revision(&self) -> Option<i64> {
+        match self {
+            Marker::Revision(r) => Some(*r),
+            Marker::Litellm(_) => None,
+        }
+    }
+
+    /// The LiteLLM fingerprint's first characters, for the log.
+    pub fn fingerprint(&self) -> Option<String> {
+        match self {
+            Marker::Revision(_) => None,
+            Marker::Litellm(m) => Some(short_hash(&m.fingerprint)),
+        }
+    }
 }
 
 /// A master key that never prints.
@@ -35,10 +79,9 @@ impl std::fmt::Debug for MasterKey {
     }
 }
 
-/// What one full read returned: the change marker it is consistent with (native schema only)
-/// and the rows.
+/// What one full read returned: the change marker it is consistent with and the rows.
 pub struct Read {
-    pub marker: Option<i64>,
+    pub marker: Option<Marker>,
     pub snapshot: Snapshot,
     /// Set when the routes could not be read but the keys could (LiteLLM's `general_settings`
     /// is one value for every route). The daemon then keeps the routes already in the file and
@@ -65,6 +108,7 @@ impl Source {
             schema,
             litellm_master_key: None,
             litellm_config: None,
+            litellm_full_read_every: LITELLM_FULL_READ_EVERY,
         })
     }
 
@@ -81,12 +125,45 @@ impl Source {
         self
     }
 
-    /// The cheap change marker: one tiny query. `None` when the schema has none (LiteLLM), in
-    /// which case every poll reads everything and only the byte comparison avoids a write.
-    pub async fn marker(&self) -> Result<Option<i64>, SyncError> {
+    /// This source with the LiteLLM backstop: a full read at least this often (zero: always).
+    pub fn with_litellm_full_read_every(mut self, every: Duration) -> Source {
+        self.litellm_full_read_every = every;
+        self
+    }
+
+    /// The longest time between two full reads, whatever the marker says: `None` when the
+    /// marker alone is trusted (the native schema's revision is transactional).
+    pub fn full_read_every(&self) -> Option<Duration> {
         match self.schema {
-            Schema::Native => native::revision(&self.database).await,
-            Schema::Litellm => Ok(None),
+            Schema::Native => None,
+            Schema::Litellm => Some(self.litellm_full_read_every),
+        }
+    }
+
+    /// The cheap change marker. Native: one tiny query. LiteLLM: one tiny query (write counters
+    /// and the settings row's md5) while nothing was written since `previous`, which is then
+    /// returned as it was; one server-side aggregate over the rows that decide access when
+    /// something was. `None` when the schema's marker cannot be read (every poll reads).
+    pub async fn marker(&self, previous: Option<&Marker>) -> Result<Option<Marker>, SyncError> {
+        match (&self.database, self.schema) {
+            (_, Schema::Native) => Ok(native::revision(&self.database)
+                .await?
+                .map(Marker::Revision)),
+            (Database::Postgres { pool, url }, Schema::Litellm) => {
+                let previous = match previous {
+                    Some(Marker::Litellm(m)) => Some(m),
+                    _ => None,
+                };
+                let config = self.litellm_config.as_deref();
+                Ok(Some(Marker::Litellm(
+                    litellm::marker(pool, url, previous, config).await?,
+                )))
+            }
+            (Database::Sqlite { url, .. }, Schema::Litellm) => {
+                Err(SyncError::LiteLlmNeedsPostgres {
+                    url: url.redacted(),
+                })
+            }
         }
     }
 
@@ -98,7 +175,8 @@ impl Source {
                 Database::Postgres { pool, url } => {
                     let master = self.litellm_master_key.as_ref().map(|k| k.0.as_str());
                     let config = self.litellm_config.as_deref();
-                    litellm::read(pool, url, now, master, config).await
+                    let with_marker = !self.litellm_full_read_every.is_zero();
+                    litellm::read(pool, url, now, master, config, with_marker).await
                 }
                 Database::Sqlite { url, .. } => Err(SyncError::LiteLlmNeedsPostgres {
                     url: url.redacted(),

@@ -117,7 +117,7 @@ pub async fn read(db: &Database, now: SystemTime) -> Result<Read, SyncError> {
     }
     add_keys(&mut snapshot, &raw.keys, now);
     Ok(Read {
-        marker,
+        marker: marker.map(super::Marker::Revision),
         snapshot,
         routes_unusable: None,
     })
