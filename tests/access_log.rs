@@ -10,19 +10,12 @@ use std::time::Duration;
 use passthru_tests::access_log::{json_lines, line_for, lines, wait_for_lines};
 use passthru_tests::http::{request, stream_chunks, Behaviour, Upstream};
 use passthru_tests::proxy::{eventually, free_port, Proxy};
+use passthru_tests::sha256_hex;
 
 const KEY: &str = "sk-access-log-key-1";
 const SCOPED_KEY: &str = "sk-access-log-scoped-2";
 const CONFIGURED: &str = "configured-upstream-credential-3";
 const QUERY_SECRET: &str = "sk-in-the-query-4";
-
-fn sha256_hex(s: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// A proxy serving `routes` (the YAML list under `routes:`) and both test keys, logging to a
 /// file in its directory.

@@ -3,19 +3,11 @@
 //! (`crates/proxy/src/key.rs`) is checked and then removed, whatever the header's case and however
 //! often it is repeated, while the route's configured headers still arrive.
 
-use sha2::{Digest, Sha256};
-
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::proxy::Proxy;
+use passthru_tests::sha256_hex;
 
 const KEY: &str = "sk-client-key-7f3a9c2e5b1d4086";
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// `name` in lower case, upper case and mixed case (`X-Api-Key`).
 fn cases(name: &str) -> [String; 3] {

@@ -12,12 +12,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const KEY: &str = "sk-in-place-writer";
 /// sha256 of [`KEY`].
 fn key_hash() -> String {
-    use sha2::Digest;
-    hex_lower(&sha2::Sha256::digest(KEY.as_bytes()))
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    passthru_tests::sha256_hex(KEY)
 }
 
 fn waiting_reloads(proxy: &Proxy) -> f64 {

@@ -808,21 +808,7 @@ fn credential_headers_reach_an_upstream_only_when_the_route_forwards_headers() {
     let dir = tempfile::tempdir().unwrap();
     // The sha256 of "client-secret-5": the client's LiteLLM key, in x-litellm-api-key, which
     // LiteLLM (and so passthru) reads before Authorization.
-    let key = {
-        use std::process::Stdio;
-        let mut c = Command::new("sha256sum")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin
-            .take()
-            .unwrap()
-            .write_all(b"client-secret-5")
-            .unwrap();
-        let out = c.wait_with_output().unwrap();
-        String::from_utf8(out.stdout).unwrap()[..64].to_owned()
-    };
+    let key = passthru_tests::sha256_hex("client-secret-5");
     let u = up.url();
     let yaml = format!(
         "version: 1\nroutes:\n\

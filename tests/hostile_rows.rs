@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::postgres::PgCluster;
 use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::sha256_hex;
 use passthru_tests::sync::{sync_command, Sync};
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -18,24 +19,6 @@ const INTERVAL_MS: u64 = 500;
 /// A commit is picked up by the next poll, at most 1.1 intervals later; one more interval for
 /// the pass and the proxy's reload (a 20 ms debounce) on a loaded machine.
 const ONE_POLL: Duration = Duration::from_millis(INTERVAL_MS * 2 + 500);
-
-/// sha256 hex of a key, as `passthru-sync keys add --key-stdin` stores it.
-fn sha256_hex(key: &str) -> String {
-    let mut child = Command::new("sha256sum")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run sha256sum");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    String::from_utf8(out.stdout).unwrap()[..64].to_owned()
-}
 
 /// Runs SQL with the `sqlite3` shell, as the outside probe did.
 fn sqlite(db: &Path, sql: &str) -> std::process::Output {

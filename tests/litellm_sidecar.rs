@@ -6,24 +6,16 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use passthru_tests::http::{request, Behaviour, Upstream};
 use passthru_tests::postgres::PgCluster;
 use passthru_tests::proxy::{eventually, Proxy};
 use passthru_tests::repo_root;
+use passthru_tests::sha256_hex;
 use passthru_tests::sync::Sync;
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
 const MASTER_KEY: &str = "sk-master-e2e-1234";
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// The first 12 hex digits of the key's hash: how the sync log names a key.
 fn hash_prefix(key: &str) -> String {

@@ -7,15 +7,8 @@ use std::time::Duration;
 
 use passthru_tests::http::get;
 use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::sha256_hex;
 use passthru_tests::{binary, replace_by_rename};
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 const V1: &str = "version: 1
 routes:
@@ -58,7 +51,7 @@ fn the_served_table_its_hash_and_a_reloads_changes_are_visible_from_outside() {
     let file = dir.path().join("routes.yaml");
     std::fs::write(&file, V1).unwrap();
     let proxy = Proxy::start(&file, &[]);
-    let v1 = sha256_hex(V1.as_bytes());
+    let v1 = sha256_hex(V1);
 
     let routes = get(proxy.admin, "/routes");
     assert_eq!(routes.status(), 200);
@@ -88,7 +81,7 @@ fn the_served_table_its_hash_and_a_reloads_changes_are_visible_from_outside() {
     );
 
     replace_by_rename(&file, V2);
-    let v2 = sha256_hex(V2.as_bytes());
+    let v2 = sha256_hex(V2);
     eventually(Duration::from_secs(10), "the new table", || {
         get(proxy.admin, "/readyz").json()["sha256"] == v2.as_str()
     });

@@ -34,6 +34,15 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The sha256 of `bytes` as lower-case hex: how key hashes and file hashes are written.
+pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The repository's top directory, for examples and test data.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

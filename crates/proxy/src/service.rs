@@ -318,6 +318,9 @@ fn check_key(
 /// the method it asks about.
 fn cors_policy<'t>(table: &'t ServingTable, req: &RequestHeader) -> Option<&'t Cors> {
     let file_policy = table.table.file().cors();
+    if !table.route_cors {
+        return file_policy;
+    }
     let method = if cors::is_preflight(req) {
         cors::requested_method(req)
     } else {

@@ -24,6 +24,9 @@ pub struct ServingTable {
     pub content_hash: [u8; 32],
     /// By route index, as [`RouteTable::routes`] orders them.
     headers: Vec<ResolvedHeaders>,
+    /// Some route has its own CORS policy: only then does a request need a lookup to find its
+    /// policy (most tables have none, or one for the whole table).
+    pub route_cors: bool,
     /// Upstream host names resolved while this table serves. Bounded by the table's hosts and
     /// dropped with the table, like everything else built for it.
     dns: Mutex<HashMap<(String, u16), (SocketAddr, Instant)>>,
@@ -46,11 +49,13 @@ impl ServingTable {
             .iter()
             .map(|route| resolve_headers(route, &env))
             .collect();
+        let route_cors = table.routes().iter().any(|r| r.cors.is_some());
         ServingTable {
             table,
             generation,
             content_hash,
             headers,
+            route_cors,
             dns: Mutex::new(HashMap::new()),
         }
     }

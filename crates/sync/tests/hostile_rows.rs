@@ -5,12 +5,10 @@
 mod support;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use passthru_sync::admin::hash_key;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 use support::postgres::PgTestDatabase;
 use support::*;
 
@@ -20,30 +18,7 @@ const FIRST_SQLITE_MIGRATION: &str = "20261123000001_native_schema.sql";
 /// A SQLite database as the first release left it: the native schema without the type
 /// triggers, so that rows of any type can be written, as they could before the upgrade.
 async fn sqlite_before_the_type_triggers(dir: &Path) -> String {
-    let migrations = dir.join("first-migration");
-    std::fs::create_dir_all(&migrations).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/sqlite")
-            .join(FIRST_SQLITE_MIGRATION),
-        migrations.join(FIRST_SQLITE_MIGRATION),
-    )
-    .unwrap();
-    let url = format!("sqlite://{}", dir.join("routes.db").display());
-    let mut conn = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .create_if_missing(true)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(migrations.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    url
+    sqlite_at(dir, &[FIRST_SQLITE_MIGRATION]).await
 }
 
 /// One hostile value for a column, and the storage type the report must name.

@@ -7,45 +7,13 @@
 mod support;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use passthru_routes::Grants;
 use passthru_sync::admin::hash_key;
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use sqlx::Connection;
 use support::postgres::PgTestDatabase;
 use support::*;
-
-/// A database at the migrations named (in order), as an older release left it.
-async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
-    let only = dir.join("older-migrations");
-    std::fs::create_dir_all(&only).unwrap();
-    for name in migrations {
-        std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("migrations/sqlite")
-                .join(name),
-            only.join(name),
-        )
-        .unwrap();
-    }
-    let url = format!("sqlite://{}", dir.join("routes.db").display());
-    let mut conn = SqliteConnectOptions::from_str(&url)
-        .unwrap()
-        .create_if_missing(true)
-        .connect()
-        .await
-        .unwrap();
-    sqlx::migrate::Migrator::new(only.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
-    url
-}
 
 const MIGRATION_1: &str = "20261123000001_native_schema.sql";
 const SQLITE_MIGRATION_2: &str = "20261130000001_refuse_mistyped_values.sql";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use sqlx::Connection;
+use sqlx::{ConnectOptions, Connection};
 
 /// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
 /// latency figure).
@@ -200,4 +200,34 @@ pub fn litellm_ddl() -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// A database at the migrations named (in order), as an older release left it.
+pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
+    let only = dir.join("older-migrations");
+    std::fs::create_dir_all(&only).unwrap();
+    for name in migrations {
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations/sqlite")
+                .join(name),
+            only.join(name),
+        )
+        .unwrap();
+    }
+    let url = format!("sqlite://{}", dir.join("routes.db").display());
+    let mut conn = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(only.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    url
 }
