@@ -77,3 +77,46 @@ mod tests {
         assert!(ppid(me).is_some());
     }
 }
+
+/// Pins every thread of `pid` to `cpu` (threads it starts later inherit it), so that the proxy
+/// under test has a core of its own and the generator and upstream share the other. Does
+/// nothing on a machine with one CPU.
+pub fn pin(pid: u32, cpu: usize) {
+    if cpus() >= 2 {
+        set_affinity(pid, &[cpu]);
+    }
+}
+
+/// Lets every thread of `pid` run on any CPU again.
+pub fn unpin(pid: u32) {
+    set_affinity(pid, &(0..cpus()).collect::<Vec<_>>());
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+fn set_affinity(pid: u32, cpus: &[usize]) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return;
+    };
+    // SAFETY: a zeroed cpu_set_t is the empty set; CPU_SET and sched_setaffinity only read and
+    // write the set passed to them.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    for tid in tasks
+        .flatten()
+        .filter_map(|t| t.file_name().to_str()?.parse::<i32>().ok())
+    {
+        let rc =
+            unsafe { libc::sched_setaffinity(tid, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if rc != 0 {
+            eprintln!(
+                "cannot set the CPU affinity of thread {tid} of {pid}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::daemons::{BarePingora, ProxyProc};
 use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
-use crate::procfs::{cpu_ticks, TICKS_PER_SECOND};
+use crate::procfs::{cpu_ticks, pin, unpin, TICKS_PER_SECOND};
 use crate::reload::canonical;
 use crate::report::{median, quantile, ratio, secs, thousands, verdict, Table};
 
@@ -55,6 +55,10 @@ pub fn nginx_routes(n: usize, upstream_port: u16) -> String {
 /// counts against it (none for the direct connection).
 type Target<'a> = (&'a str, String, Option<&'a Path>, Vec<u32>);
 
+/// The core the proxy under test runs on; this process, and so wrk and the upstream it starts,
+/// run on core 0.
+const PROXY_CPU: usize = 1;
+
 /// Interleaves `rounds` wrk runs over the targets; the median round per target, with the CPU
 /// time its processes spent per request in that round.
 fn saturate(load: &Load, targets: &[Target]) -> Vec<Wrk> {
@@ -63,6 +67,9 @@ fn saturate(load: &Load, targets: &[Target]) -> Vec<Wrk> {
     for round in 0..load.rounds {
         for (k, (name, url, script, pids)) in targets.iter().enumerate() {
             eprintln!("  round {}: {name}", round + 1);
+            for &pid in pids {
+                pin(pid, PROXY_CPU);
+            }
             let before = ticks(pids);
             let mut w = wrk(url, load.threads, load.connections, load.duration, *script);
             let seconds = (ticks(pids) - before) as f64 / TICKS_PER_SECOND;
@@ -101,6 +108,7 @@ fn self_signed_certificate(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 pub fn run(load: &Load, routes: usize) -> Vec<Table> {
+    pin(std::process::id(), 0);
     let dir = tempfile::tempdir().unwrap();
     let upstream = Nginx::upstream();
     let up = format!("http://127.0.0.1:{}", upstream.port);
@@ -276,8 +284,8 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          \"access log off\" is the same binary and table with `--access-log off`, so the CPU per \
          request of the two rows prices the access log; \"over TLS\" is the same again behind \
          its `--tls-listen` listener (HTTP/1.1 over TLS from wrk, keep-alive), which prices TLS. \
-         Generator, upstream and proxies share the machine's cores. Non-2xx responses in all \
-         runs: {non_2xx}.",
+         The proxy under test (every thread of it) is pinned to CPU {PROXY_CPU}; wrk, the upstream \
+         and this harness to CPU 0. Non-2xx responses in all runs: {non_2xx}.",
         thousands(routes as u64),
         routes / 2,
         thousands(routes as u64)
@@ -384,6 +392,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          passthru-proxy; added latency is a proxy's percentile minus the direct connection's in \
          the same round, and the table shows the median round (each round's figure in brackets).",
     );
+    unpin(std::process::id());
     vec![t, l]
 }
 

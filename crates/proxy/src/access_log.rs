@@ -1,30 +1,32 @@
-//! The access log: one JSON line per request, written by tracing's JSON formatter on its own
-//! target ([`TARGET`]) and layer, through a non-blocking writer thread, so a slow disk never
-//! blocks a worker and `RUST_LOG` / `PASSTHRU_LOG` levels never silence it. To stderr (the
-//! journal under systemd) or to a file that SIGUSR1 reopens, for logrotate.
+//! The access log: one JSON line per request. Each line is a [`AccessLine`] serialised by
+//! serde_json on the worker that served the request and appended to a shared buffer; a writer
+//! thread empties the buffer with one `write` per batch, so a slow disk never blocks a worker, a
+//! busy proxy makes one system call per many lines, and an idle one is never behind. To stderr
+//! (the journal under systemd) or to a file that SIGUSR1 reopens, for logrotate. The diagnostic
+//! log (tracing, `PASSTHRU_LOG`) is separate: its levels never silence this one.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::SystemTime;
 
+use serde::{Serialize, Serializer};
 use tracing::Level;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt, Targets};
+use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-/// The tracing target of access log events; only the access log layer writes them.
-pub const TARGET: &str = "passthru::access";
-
-/// Lines queued for the writer thread before new ones are dropped (and counted).
-const QUEUE_LINES: usize = 64 * 1024;
-
-/// Bytes gathered before a write while the queue is not empty.
-const WRITE_BUFFER: usize = 64 * 1024;
+/// Bytes waiting for the writer thread before new lines are dropped (and counted): about 64 Ki
+/// lines.
+const PENDING_LIMIT: usize = 16 << 20;
 
 /// Where the access log goes: `--access-log off|stderr|FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,28 +49,135 @@ impl FromStr for Destination {
     }
 }
 
+/// One access log line; the field names and their meaning are the README's "Access log" table.
+/// Absent values are left out of the line, never written as `null`.
+#[derive(Debug, Serialize)]
+pub struct AccessLine<'a> {
+    #[serde(serialize_with = "rfc3339_micros")]
+    pub timestamp: SystemTime,
+    pub request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<IpAddr>,
+    pub method: &'a str,
+    pub path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_names: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<&'a str>,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_status: Option<u16>,
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttfb_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_chunk_ms: Option<f64>,
+    pub upgraded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<&'static str>,
+}
+
+fn rfc3339_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&humantime::format_rfc3339_micros(*time))
+}
+
+/// Lines serialised but not yet written, and the writer thread's wake-up.
+struct Pending {
+    lines: Mutex<Vec<u8>>,
+    ready: Condvar,
+    closing: AtomicBool,
+    dropped: AtomicU64,
+}
+
 struct Writer {
-    _guard: Mutex<Option<WorkerGuard>>,
-    errors: ErrorCounter,
+    pending: Arc<Pending>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
 
-/// Installs the process's tracing subscriber: the diagnostic log (human-readable, stderr,
-/// filtered by `filter`) and, unless `access` is off, the access log layer.
+thread_local! {
+    /// Each worker serialises into its own buffer, so the shared one is locked only to copy.
+    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
+}
+
+impl AccessLine<'_> {
+    /// Queues the line for the writer thread; a no-op unless [`install`] opened an access log.
+    pub fn write(&self) {
+        let Some(writer) = WRITER.get() else { return };
+        LINE.with(|line| {
+            let mut line = line.borrow_mut();
+            line.clear();
+            if serde_json::to_writer(&mut *line, self).is_err() {
+                return;
+            }
+            line.push(b'\n');
+            writer.pending.push(&line);
+        });
+    }
+}
+
+impl Pending {
+    fn push(&self, line: &[u8]) {
+        let mut lines = self.lines.lock().unwrap();
+        if lines.len() + line.len() > PENDING_LIMIT {
+            drop(lines);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let was_empty = lines.is_empty();
+        lines.extend_from_slice(line);
+        drop(lines);
+        // The writer sleeps only on an empty buffer: one wake-up per batch, not per line.
+        if was_empty {
+            self.ready.notify_one();
+        }
+    }
+
+    /// The writer thread: swap the buffer out, write it whole, repeat; drains before exiting.
+    fn drain_into(&self, mut out: Box<dyn Write + Send>) {
+        let mut batch = Vec::with_capacity(64 * 1024);
+        loop {
+            {
+                let mut lines = self.lines.lock().unwrap();
+                while lines.is_empty() && !self.closing.load(Ordering::Acquire) {
+                    lines = self.ready.wait(lines).unwrap();
+                }
+                if lines.is_empty() {
+                    return;
+                }
+                std::mem::swap(&mut *lines, &mut batch);
+            }
+            // Rust's stderr lock is held for a whole write_all, so a batch never interleaves
+            // with a diagnostic line. A failed write loses the batch; the next one tries again.
+            let _ = out.write_all(&batch).and_then(|()| out.flush());
+            batch.clear();
+        }
+    }
+}
+
+/// Installs the process's tracing subscriber (the diagnostic log: human-readable, stderr,
+/// filtered by `filter`) and, unless `access` is off, starts the access log's writer thread.
 pub fn install(filter: EnvFilter, access: &Destination) -> anyhow::Result<()> {
     let diagnostic = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(filter.and(filter_fn(|meta| {
-            meta.target() != TARGET && !(is_pingora(meta.target()) && *meta.level() > Level::INFO)
+            !(is_pingora(meta.target()) && *meta.level() > Level::INFO)
         })));
-    let writer: Box<dyn Write + Send> = match access {
+    tracing_subscriber::registry().with(diagnostic).init();
+    let out: Box<dyn Write + Send> = match access {
         Destination::Off => {
             // SIGUSR1 is the documented reopen signal; never let it terminate the proxy.
-            ignore_usr1()?;
-            tracing_subscriber::registry().with(diagnostic).init();
-            return Ok(());
+            return ignore_usr1();
         }
         Destination::Stderr => {
             ignore_usr1()?;
@@ -76,33 +185,20 @@ pub fn install(filter: EnvFilter, access: &Destination) -> anyhow::Result<()> {
         }
         Destination::File(path) => Box::new(ReopenedFile::open(path)?),
     };
-    // The writer thread drains its queue and then flushes, so under load many lines go out in
-    // one write and an idle log is never behind. Rust's stderr lock is held for a whole
-    // write_all, so a batch never interleaves with a diagnostic line.
-    let writer = std::io::BufWriter::with_capacity(WRITE_BUFFER, writer);
-    let (non_blocking, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(QUEUE_LINES)
-        .lossy(true)
-        .thread_name("access-log")
-        .finish(writer);
-    let _ = WRITER.set(Writer {
-        errors: non_blocking.error_counter(),
-        _guard: Mutex::new(Some(guard)),
+    let pending = Arc::new(Pending {
+        lines: Mutex::new(Vec::with_capacity(64 * 1024)),
+        ready: Condvar::new(),
+        closing: AtomicBool::new(false),
+        dropped: AtomicU64::new(0),
     });
-    let access_layer = tracing_subscriber::fmt::layer()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_level(false)
-        .with_ansi(false)
-        .with_writer(non_blocking)
-        .with_filter(Targets::new().with_target(TARGET, Level::INFO));
-    tracing_subscriber::registry()
-        .with(diagnostic)
-        .with(access_layer)
-        .init();
+    let drained = pending.clone();
+    let thread = std::thread::Builder::new()
+        .name("access-log".into())
+        .spawn(move || drained.drain_into(out))?;
+    let _ = WRITER.set(Writer {
+        pending,
+        thread: Mutex::new(Some(thread)),
+    });
     Ok(())
 }
 
@@ -112,20 +208,28 @@ fn is_pingora(target: &str) -> bool {
     target.starts_with("pingora")
 }
 
-/// Lines dropped because the writer thread fell behind by more than the queue.
+/// Lines dropped because the writer thread fell behind by more than [`PENDING_LIMIT`].
 pub fn dropped_lines() -> u64 {
-    WRITER.get().map_or(0, |w| w.errors.dropped_lines() as u64)
+    WRITER
+        .get()
+        .map_or(0, |w| w.pending.dropped.load(Ordering::Relaxed))
 }
 
 /// Writes out every queued line; call before the process exits.
 pub fn flush() {
     if let Some(w) = WRITER.get() {
-        drop(w._guard.lock().unwrap().take());
+        w.pending.closing.store(true, Ordering::Release);
+        // Taking the lock orders the flag before the writer's next look at it.
+        drop(w.pending.lines.lock().unwrap());
+        w.pending.ready.notify_one();
+        if let Some(thread) = w.thread.lock().unwrap().take() {
+            let _ = thread.join();
+        }
     }
 }
 
 fn ignore_usr1() -> anyhow::Result<()> {
-    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, flag)?;
     Ok(())
 }

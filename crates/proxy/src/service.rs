@@ -16,6 +16,7 @@ use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::ErrorType;
 
+use crate::access_log::AccessLine;
 use crate::client::{self, TrustedProxies};
 use crate::cors;
 use crate::forward;
@@ -725,42 +726,40 @@ impl PassthruProxy {
     ) {
         let req = session.req_header();
         let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
-        let client_ip =
-            peer.map(|p| client::client_ip(req, p.ip(), &self.options.trusted_proxies).to_string());
         let path: &str = if ctx.path.is_empty() {
             // Refused before it could be normalised (400): the raw path, escaped by the
-            // formatter, without the query.
+            // serialiser, without the query.
             req.uri.path()
         } else {
             &ctx.path
         };
-        let query_names = if self.options.access_log_query_names {
-            req.uri.query().map(query_names)
-        } else {
-            None
-        };
         let ms = |d: Duration| (d.as_micros() as f64) / 1000.0;
-        tracing::info!(
-            target: crate::access_log::TARGET,
-            request_id = ctx.request_id.as_str(),
-            client = peer.map(|p| p.to_string()),
-            client_ip,
-            method = req.method.as_str(),
+        AccessLine {
+            timestamp: SystemTime::now(),
+            request_id: &ctx.request_id,
+            client: peer,
+            client_ip: peer.map(|p| client::client_ip(req, p.ip(), &self.options.trusted_proxies)),
+            method: req.method.as_str(),
             path,
-            query_names,
-            route = ctx.route().map(|r| r.id.as_str()),
+            query_names: req
+                .uri
+                .query()
+                .filter(|_| self.options.access_log_query_names)
+                .map(query_names),
+            route: ctx.route().map(|r| r.id.as_str()),
             status,
-            upstream = ctx.upstream_addr.map(|a| a.to_string()),
-            upstream_status = ctx.upstream_status,
-            bytes_received = received as u64,
-            bytes_sent = sent as u64,
-            duration_ms = ms(duration),
-            ttfb_ms = ctx.ttfb.map(ms),
-            first_chunk_ms = ctx.first_chunk.map(ms),
-            upgraded = ctx.upgrade && status == 101,
-            error = ctx.error,
-            cause = ctx.cause,
-        );
+            upstream: ctx.upstream_addr,
+            upstream_status: ctx.upstream_status,
+            bytes_received: received as u64,
+            bytes_sent: sent as u64,
+            duration_ms: ms(duration),
+            ttfb_ms: ctx.ttfb.map(ms),
+            first_chunk_ms: ctx.first_chunk.map(ms),
+            upgraded: ctx.upgrade && status == 101,
+            error: ctx.error,
+            cause: ctx.cause,
+        }
+        .write();
     }
 }
 
