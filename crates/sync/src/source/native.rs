@@ -12,7 +12,7 @@ use passthru_routes::{check_grant_list, Grants, GrantsInterner, KeyHash};
 use serde_json::{Map, Value};
 
 use super::cells::{required, Cell, Cells};
-use super::{json_type, key_from_row, short_hash, Read};
+use super::{begin_read, json_type, key_from_row, short_hash, Read};
 use crate::database::Database;
 use crate::error::SyncError;
 use crate::snapshot::Snapshot;
@@ -208,16 +208,7 @@ async fn read_raw(db: &Database) -> Result<RawRead, SyncError> {
     let url = db.url();
     let q = |doing| move |e| SyncError::query(url, doing, e);
     on_pool!(db, |pool, pg| {
-        let mut tx = pool
-            .begin()
-            .await
-            .map_err(q("starting a read transaction"))?;
-        if pg {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                .execute(&mut *tx)
-                .await
-                .map_err(q("starting a read transaction"))?;
-        }
+        let mut tx = begin_read(pool, url).await?;
         let revision = sqlx::query(REVISION)
             .fetch_optional(&mut *tx)
             .await
