@@ -223,7 +223,7 @@ impl Reloader {
         events: &mpsc::UnboundedSender<WatchEvent>,
     ) -> Option<(notify::RecommendedWatcher, u64)> {
         let dir = parent_dir(&self.path);
-        let inode = std::fs::metadata(&dir).ok()?.ino();
+        let inode = std::fs::metadata(dir).ok()?.ino();
         let tx = events.clone();
         let names = watched_names(&self.path);
         let mut watcher =
@@ -238,7 +238,7 @@ impl Reloader {
                 )
             })
             .ok()?;
-        if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
             tracing::warn!(dir = %dir.display(), "cannot watch directory: {e}; relying on the periodic re-check");
             return None;
         }
