@@ -6,9 +6,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use passthru_routes::{RouteTable, RoutesFile};
-
-use crate::serving::{route_ids, TableDiff};
+use passthru_routes::{route_ids, RoutesFile, TableDiff};
 
 /// The table a running proxy serves (header secrets masked), and the sha256 of its bytes.
 pub fn served_table(admin: &str) -> anyhow::Result<(RoutesFile, String)> {
@@ -63,8 +61,6 @@ pub fn served_table(admin: &str) -> anyhow::Result<(RoutesFile, String)> {
 /// What loading `local` would change on a proxy serving `served`, by route id. Header values
 /// are compared as `/routes` shows them: a changed literal secret does not show.
 pub fn changes(served: &RoutesFile, local: &RoutesFile) -> TableDiff {
-    let served = RouteTable::new(served.clone());
-    let local = RouteTable::new(local.masked());
-    let ids = route_ids(&local);
-    TableDiff::between(Some(&served), &local, &ids)
+    let local = local.masked();
+    TableDiff::between(Some(served), &local, &route_ids(local.routes()))
 }

@@ -17,9 +17,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::loader::{parse_routes, read_routes_file};
-use crate::serving::{route_ids, ServingTable, Shared, TableDiff};
+use crate::serving::{ServingTable, Shared};
 use crate::tls::CertStore;
-use passthru_routes::{RouteTable, RoutesFile};
+use passthru_routes::{parent_dir, route_ids, FileStamp, RouteTable, RoutesFile, TableDiff};
 use passthru_systemd::Notifier;
 
 pub struct Reloader {
@@ -73,32 +73,6 @@ enum WatchEvent {
     Other,
     /// The watcher lost events (queue overflow) or failed: what is open is unknown.
     Rescan,
-}
-
-/// What `stat` says of the routes file, following symlinks. Writing the file changes its ctime,
-/// replacing it (rename, symlink swap) its inode; a directory event that leaves the stamp as it
-/// was concerns another file. The periodic re-check reads regardless, for filesystems whose
-/// timestamps are too coarse to tell two writes apart.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct FileStamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl FileStamp {
-    fn of(path: &Path) -> Option<FileStamp> {
-        let m = std::fs::metadata(path).ok()?;
-        Some(FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
-        })
-    }
 }
 
 /// The longest a burst of events can delay a reload.
@@ -248,8 +222,8 @@ impl Reloader {
         &self,
         events: &mpsc::UnboundedSender<WatchEvent>,
     ) -> Option<(notify::RecommendedWatcher, u64)> {
-        let dir = watched_dir(&self.path);
-        let inode = std::fs::metadata(&dir).ok()?.ino();
+        let dir = parent_dir(&self.path);
+        let inode = std::fs::metadata(dir).ok()?.ino();
         let tx = events.clone();
         let names = watched_names(&self.path);
         let mut watcher =
@@ -264,7 +238,7 @@ impl Reloader {
                 )
             })
             .ok()?;
-        if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
             tracing::warn!(dir = %dir.display(), "cannot watch directory: {e}; relying on the periodic re-check");
             return None;
         }
@@ -288,8 +262,12 @@ pub fn swap_in(
         content_hash,
         passthru_systemd::env_or_credential,
     ));
-    let ids = route_ids(&serving.table);
-    let diff = TableDiff::between(current.as_deref().map(|t| &t.table), &serving.table, &ids);
+    let ids = route_ids(serving.table.routes());
+    let diff = TableDiff::between(
+        current.as_deref().map(|t| t.table.file()),
+        serving.table.file(),
+        &ids,
+    );
     shared.table.store(Some(serving.clone()));
     drop(current);
     shared.metrics.forget_routes_not_in(|id| ids.contains(id));
@@ -328,19 +306,12 @@ fn watched_names(path: &Path) -> Vec<OsString> {
     let mut names: Vec<OsString> = path.file_name().map(OsString::from).into_iter().collect();
     if let Ok(real) = std::fs::canonicalize(path) {
         let same_dir =
-            std::fs::canonicalize(watched_dir(path)).ok() == real.parent().map(Path::to_path_buf);
+            std::fs::canonicalize(parent_dir(path)).ok() == real.parent().map(Path::to_path_buf);
         if let (true, Some(name)) = (same_dir, real.file_name()) {
             names.push(name.to_owned());
         }
     }
     names
-}
-
-fn watched_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
 }
 
 #[async_trait]
@@ -421,7 +392,7 @@ impl BackgroundService for Reloader {
                 }
                 _ = tick.tick() => {
                     let forced = self.hup.swap(false, Ordering::SeqCst);
-                    let dir_inode = std::fs::metadata(watched_dir(&self.path)).ok().map(|m| m.ino());
+                    let dir_inode = std::fs::metadata(parent_dir(&self.path)).ok().map(|m| m.ino());
                     if watch.as_ref().map(|(_, ino)| *ino) != dir_inode {
                         // The directory was replaced or the watcher never started: re-arm.
                         watch = self.watch(&tx);

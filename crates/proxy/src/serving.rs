@@ -1,7 +1,7 @@
 //! The table the proxy serves: a [`RouteTable`] plus what each route needs at request time,
 //! resolved once when the table is built (never per request, never kept across tables).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -149,54 +149,6 @@ fn resolve_headers(route: &Route, env: &impl Fn(&str) -> Option<String>) -> Reso
     Ok(out)
 }
 
-/// What changed between two tables, by route id.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct TableDiff {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub changed: Vec<String>,
-}
-
-/// The ids of a table's routes. Built once per reload and shared by the diff and the metrics
-/// sweep.
-pub fn route_ids(table: &RouteTable) -> HashSet<&str> {
-    table.routes().iter().map(|r| r.id.as_str()).collect()
-}
-
-impl TableDiff {
-    /// `new_ids` is [`route_ids`] of `new`.
-    pub fn between(
-        old: Option<&RouteTable>,
-        new: &RouteTable,
-        new_ids: &HashSet<&str>,
-    ) -> TableDiff {
-        let before: HashMap<&str, &Route> = old
-            .map(|t| t.routes().iter().map(|r| (r.id.as_str(), r)).collect())
-            .unwrap_or_default();
-        let mut diff = TableDiff::default();
-        for route in new.routes() {
-            match before.get(route.id.as_str()) {
-                None => diff.added.push(route.id.to_string()),
-                Some(old) if *old != route => diff.changed.push(route.id.to_string()),
-                Some(_) => {}
-            }
-        }
-        if let Some(old) = old {
-            diff.removed = old
-                .routes()
-                .iter()
-                .filter(|r| !new_ids.contains(r.id.as_str()))
-                .map(|r| r.id.to_string())
-                .collect();
-        }
-        diff
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
-    }
-}
-
 /// State shared by the proxy, the reloader and the admin listener.
 pub struct Shared {
     /// None until a table has loaded: the proxy answers 404 and `/readyz` 503.
@@ -261,29 +213,6 @@ mod tests {
         RouteTable::new(
             RoutesFile::parse(format!("version: 1\nroutes:\n{yaml}").as_bytes()).unwrap(),
         )
-    }
-
-    #[test]
-    fn the_diff_names_added_removed_and_changed_ids() {
-        let old = table(
-            "- {id: a, path: /a, target: 'http://x'}\n- {id: b, path: /b, target: 'http://x'}\n",
-        );
-        let new = table(
-            "- {id: b, path: /b, target: 'http://y'}\n- {id: c, path: /c, target: 'http://x'}\n",
-        );
-        let diff = TableDiff::between(Some(&old), &new, &route_ids(&new));
-        assert_eq!(diff.added, ["c"]);
-        assert_eq!(diff.removed, ["a"]);
-        assert_eq!(diff.changed, ["b"]);
-    }
-
-    #[test]
-    fn the_first_table_is_all_added() {
-        let new = table("- {id: a, path: /a, target: 'http://x'}\n");
-        assert_eq!(
-            TableDiff::between(None, &new, &route_ids(&new)).added,
-            ["a"]
-        );
     }
 
     #[test]

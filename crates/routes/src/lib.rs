@@ -1,8 +1,10 @@
 //! The routes.yaml contract shared by `passthru-sync` (which writes it) and `passthru-proxy` (which
 //! serves it): the model, stable ids, validation, canonical rendering, request-path normalisation,
-//! the route table and the atomic write. No async runtime, database or HTTP server here.
+//! the route table, what changed between two tables, and the atomic write. No async runtime,
+//! database or HTTP server here.
 
 mod cors;
+mod diff;
 mod grants;
 mod id;
 mod method;
@@ -15,10 +17,12 @@ mod problem;
 mod redact;
 mod render;
 mod schema;
+mod stamp;
 mod table;
 mod write;
 
 pub use cors::{Cors, CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE, SAFELISTED_HEADERS};
+pub use diff::{route_ids, IdList, TableDiff};
 pub use grants::{
     allow_matches, check_list as check_grant_list, deny_matches, only_matches, GrantRefusal,
     Grants, GrantsInterner, RequestPaths, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
@@ -35,8 +39,9 @@ pub use positions::{Position, Positions};
 pub use problem::{Location, Problem, ProblemKind, Problems};
 pub use redact::redact_target;
 pub use schema::json_schema;
+pub use stamp::FileStamp;
 pub use table::{KeyStatus, Lookup, Match, RouteTable};
-pub use write::{write_atomically, WriteError, WriteOutcome};
+pub use write::{parent_dir, remove_stale_temp_files, write_atomically, WriteError, WriteOutcome};
 
 /// Re-exported so database sources can hand rows to [`Route::from_value`] without their own copy.
 pub use serde_yaml::Value;

@@ -1,5 +1,6 @@
 //! Replacing a routes file so that a reader sees the old bytes or the new bytes, never a mix.
 
+use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -28,6 +29,20 @@ pub struct WriteError {
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The directory a file lives in: its parent, or `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    }
+}
+
+/// The temp files of `name` start with this; the writer's pid and a counter follow
+/// (`.routes.yaml.tmp-PID-N`), hidden so that no glob over the directory picks one up.
+fn temp_prefix(name: &OsStr) -> String {
+    format!(".{}.tmp-", name.to_string_lossy())
+}
+
 /// Writes `bytes` to `path` atomically: a temp file in the same directory, fsync, rename over
 /// `path`, fsync the directory, mode 0640. When `path` already holds these bytes, writes nothing.
 /// A symlinked `path` is followed, so the link's target is replaced and the link kept.
@@ -43,16 +58,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, Write
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(source) => return Err(error(&path, "read the current file", source)),
     }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = parent_dir(&path).to_path_buf();
     let name = path
         .file_name()
         .ok_or_else(|| error(&path, "name the file", io::ErrorKind::InvalidInput.into()))?;
     let temp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
+        "{}{}-{}",
+        temp_prefix(name),
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
@@ -70,6 +82,35 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, Write
             Err(error(&path, step, source))
         }
     }
+}
+
+/// Removes the temp files that a killed [`write_atomically`] left next to `path`: those whose
+/// writer's pid is no longer running, or is this process. Call it when this process has no
+/// write in flight (before its first write): in a container the daemon is PID 1 on every start,
+/// so a leftover of "this" pid is a previous run's. Returns how many were removed.
+pub fn remove_stale_temp_files(path: &Path) -> usize {
+    let Some(name) = path.file_name() else {
+        return 0;
+    };
+    let prefix = temp_prefix(name);
+    let Ok(entries) = fs::read_dir(parent_dir(path)) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && fs::remove_file(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 fn write_temp(temp: &Path, bytes: &[u8]) -> Result<(), (&'static str, io::Error)> {
@@ -170,6 +211,34 @@ mod tests {
             .file_type()
             .is_symlink());
         assert_eq!(fs::read(&real).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_bare_file_name_lives_in_the_current_directory() {
+        assert_eq!(parent_dir(Path::new("routes.yaml")), Path::new("."));
+        assert_eq!(parent_dir(Path::new("/etc/routes.yaml")), Path::new("/etc"));
+        assert_eq!(parent_dir(Path::new("/")), Path::new("."));
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_writers_and_of_this_process_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("routes.yaml");
+        write_atomically(&path, b"x").unwrap();
+        // No pid is above the kernel's limit (2^22), so this writer is dead.
+        let dead = dir.path().join(".routes.yaml.tmp-99999999-0");
+        let ours = dir
+            .path()
+            .join(format!(".routes.yaml.tmp-{}-3", std::process::id()));
+        // pid 1 is always running: a live writer's file stays.
+        let live = dir.path().join(".routes.yaml.tmp-1-0");
+        let other = dir.path().join(".other.yaml.tmp-99999999-0");
+        for p in [&dead, &ours, &live, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(&path), 2);
+        assert!(!dead.exists() && !ours.exists());
+        assert!(live.exists() && other.exists() && path.exists());
     }
 
     #[test]

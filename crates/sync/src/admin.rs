@@ -160,10 +160,7 @@ pub async fn remove_route_row(db: &Database, row_id: i64) -> Result<(), SyncErro
 
 /// The sha256 hex a key is stored as (what LiteLLM stores in `"LiteLLM_VerificationToken".token`).
 pub fn hash_key(raw_key: &str) -> String {
-    Sha256::digest(raw_key.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(raw_key.as_bytes()))
 }
 
 /// Adds a key with its access (`Grants::default()`: every `auth: true` route). The grants are

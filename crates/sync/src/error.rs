@@ -54,6 +54,26 @@ pub enum SyncError {
     #[error(transparent)]
     Write(#[from] passthru_routes::WriteError),
 
+    // The command line's own failures. The I/O error is part of the message, not a source, so
+    // that a chain printed whole (`{:#}`) does not repeat it.
+    #[error("cannot install signal handlers: {error}")]
+    Signals { error: std::io::Error },
+
+    #[error("cannot create the directory {}: {error}", path.display())]
+    CreateDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+
+    #[error("cannot read the LiteLLM master key from {}; check the path and its mode: {error}", path.display())]
+    MasterKeyFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+
+    #[error("cannot read the key from stdin: {error}")]
+    KeyStdin { error: std::io::Error },
+
     #[error("{0}")]
     Invalid(String),
 }

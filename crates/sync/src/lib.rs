@@ -3,6 +3,7 @@
 //! replaced routes.yaml for passthru-proxy. The file is the only contract with the proxy.
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod database;

@@ -194,6 +194,29 @@ impl Source {
     }
 }
 
+/// Begins the transaction a read runs in. On PostgreSQL it is REPEATABLE READ and READ ONLY,
+/// so that every query of the read sees one snapshot and none can write; a SQLite transaction
+/// is serializable already.
+pub(crate) async fn begin_read<'c, DB>(
+    conn: impl sqlx::Acquire<'c, Database = DB>,
+    url: &crate::DatabaseUrl,
+) -> Result<sqlx::Transaction<'c, DB>, SyncError>
+where
+    DB: sqlx::Database,
+    for<'e> &'e mut DB::Connection: sqlx::Executor<'e, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+{
+    let failed = |e| SyncError::query(url, "starting a read transaction", e);
+    let mut tx = conn.begin().await.map_err(failed)?;
+    if DB::NAME == <sqlx::Postgres as sqlx::Database>::NAME {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+    }
+    Ok(tx)
+}
+
 /// A key hash row as text, checked: `Ok(None)` for a key that has expired (left out, not an error).
 pub(crate) fn key_from_row(
     sha256: &str,
