@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use passthru_routes::{RouteTable, RoutesFile};
 
-use crate::serving::{route_ids, TableDiff};
+use crate::serving_table::{route_ids, TableDiff};
 
 /// The table a running proxy serves (header secrets masked), and the sha256 of its bytes.
 pub fn served_table(admin: &str) -> anyhow::Result<(RoutesFile, String)> {

@@ -17,14 +17,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::loader::{parse_routes, read_routes_file};
-use crate::serving::{route_ids, ServingTable, Shared, TableDiff};
+use crate::serving_table::{route_ids, ServingTable, TableDiff};
+use crate::state::ProxyState;
 use crate::tls::CertStore;
 use passthru_routes::{RouteTable, RoutesFile};
 use passthru_systemd::Notifier;
 
 pub struct Reloader {
     pub path: PathBuf,
-    pub shared: Arc<Shared>,
+    pub shared: Arc<ProxyState>,
     /// The backstop: re-read this often even when no event arrived.
     pub recheck: Duration,
     /// Trailing-edge quiet time after the last event before re-reading.
@@ -185,8 +186,7 @@ impl Reloader {
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "routes loaded"
         );
-        self.systemd
-            .status(&crate::serving::status_line(&self.shared));
+        self.systemd.status(&self.shared.status_line());
     }
 
     /// Keeps the table being served. Each refused version of the file (a new stamp) is logged
@@ -276,7 +276,7 @@ impl Reloader {
 /// served when the file was read) and drops the request series of routes it no longer has. The
 /// old table is freed here, or when the last request holding it finishes.
 pub fn swap_in(
-    shared: &Shared,
+    shared: &ProxyState,
     current: Option<Arc<ServingTable>>,
     file: RoutesFile,
     generation: u64,

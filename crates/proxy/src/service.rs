@@ -19,12 +19,14 @@ use pingora::ErrorType;
 use crate::client::{self, TrustedProxies};
 use crate::cors;
 use crate::forward;
+use crate::in_flight::InFlight;
 use crate::key::{presented_key, query_without_key, ClientKey, KeySources, PresentedKey};
 use crate::metrics::status_class;
-use crate::serving::{InFlight, ServingTable, Shared};
+use crate::serving_table::ServingTable;
+use crate::state::ProxyState;
 
 pub struct PassthruProxy {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<ProxyState>,
     /// `--root-path`: every route is served under this prefix (LiteLLM's `SERVER_ROOT_PATH`).
     pub root_path: Option<String>,
     pub options: ProxyOptions,
