@@ -10,7 +10,7 @@ use pingora::http::RequestHeader;
 use serde::Deserialize;
 
 use crate::forward;
-use crate::service::{route_request, Routed};
+use crate::routing::{route_request, Routed};
 use crate::serving_table::ServingTable;
 
 /// A table for dry runs: `os.environ/NAME` values show as `<os.environ/NAME>`, so no secret

@@ -13,8 +13,8 @@ use pingora::server::{ExecutionPhase, Server};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
+use crate::http_proxy::{PassthruProxy, ProxyOptions};
 use crate::reload::Reloader;
-use crate::service::{PassthruProxy, ProxyOptions};
 use crate::state::ProxyState;
 use crate::tls::CertStore;
 use passthru_systemd::Notifier;
