@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::time::Instant;
 
-use passthru_proxy::loader::{parse_routes, read_routes_file};
 use passthru_proxy::reload::swap_in;
+use passthru_proxy::routes_file::{parse_routes, read_routes_file};
 use passthru_proxy::state::ProxyState;
 use passthru_routes::RoutesFile;
 use sha2::{Digest, Sha256};

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use passthru_proxy::access_log::{self, Destination};
 use passthru_proxy::client::TrustedProxies;
 use passthru_proxy::http_proxy::ProxyOptions;
-use passthru_proxy::loader::{self, LoadError};
+use passthru_proxy::routes_file::{self, LoadError};
 use passthru_proxy::run::{self, RunConfig};
 use passthru_proxy::{against, dry_run};
 use passthru_routes::{write_atomically, ForwardedHeaders, RouteTable, WriteOutcome};
@@ -240,8 +240,8 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn check(path: &Path, against: Option<&str>) -> anyhow::Result<ExitCode> {
-    let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
-    let table = match loader::parse_routes(path, &bytes) {
+    let bytes = routes_file::read_routes_file(path).map_err(anyhow::Error::new)?;
+    let table = match routes_file::parse_routes(path, &bytes) {
         Ok(file) => RouteTable::new(file),
         Err(e) => return Ok(report(e)),
     };
@@ -375,7 +375,7 @@ fn print_key_scopes(table: &RouteTable) {
 }
 
 fn explain(path: &Path, line: &str, headers: &[String]) -> anyhow::Result<ExitCode> {
-    let table = match loader::load_routes(path) {
+    let table = match routes_file::load_routes(path) {
         Ok(table) => table,
         Err(e) => return Ok(report(e)),
     };
@@ -428,7 +428,7 @@ fn explain(path: &Path, line: &str, headers: &[String]) -> anyhow::Result<ExitCo
 }
 
 fn route_tests(path: &Path, cases_path: &Path) -> anyhow::Result<ExitCode> {
-    let table = match loader::load_routes(path) {
+    let table = match routes_file::load_routes(path) {
         Ok(table) => table,
         Err(e) => return Ok(report(e)),
     };
@@ -465,8 +465,8 @@ fn route_tests(path: &Path, cases_path: &Path) -> anyhow::Result<ExitCode> {
 const MODELINE: &[u8] = b"# yaml-language-server:";
 
 fn fmt(path: &Path, check_only: bool) -> anyhow::Result<ExitCode> {
-    let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
-    let file = match loader::parse_routes(path, &bytes) {
+    let bytes = routes_file::read_routes_file(path).map_err(anyhow::Error::new)?;
+    let file = match routes_file::parse_routes(path, &bytes) {
         Ok(file) => file,
         Err(e) => return Ok(report(e)),
     };

@@ -16,10 +16,11 @@ use pingora::services::ServiceReadyNotifier;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::loader::{parse_routes, read_routes_file};
+use crate::routes_file::{parse_routes, read_routes_file};
 use crate::serving_table::{route_ids, ServingTable, TableDiff};
 use crate::state::ProxyState;
 use crate::tls::CertStore;
+use crate::watch_event::{classify, WatchEvent};
 use passthru_routes::{RouteTable, RoutesFile};
 use passthru_systemd::Notifier;
 
@@ -61,19 +62,6 @@ struct ReloadState {
     /// Without a working watcher, a changed stamp is loaded only once a re-check tick finds it
     /// unchanged, since no close event can tell that the writer is done.
     unsettled_stamp: Option<FileStamp>,
-}
-
-/// What one watcher event says about the routes file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WatchEvent {
-    /// Its bytes were written in place (`IN_MODIFY`).
-    Written,
-    /// A writer closed it (`IN_CLOSE_WRITE`).
-    Closed,
-    /// Anything else in the directory (create, rename, delete, attributes): maybe changed.
-    Other,
-    /// The watcher lost events (queue overflow) or failed: what is open is unknown.
-    Rescan,
 }
 
 /// What `stat` says of the routes file, following symlinks. Writing the file changes its ctime,
@@ -295,31 +283,6 @@ pub fn swap_in(
     shared.metrics.forget_routes_not_in(|id| ids.contains(id));
     shared.metrics.serving_table(&serving.content_hash_hex());
     (serving, diff)
-}
-
-/// What an event means for the routes file; `None` for what cannot change it (opens and
-/// read-only closes, including the reloader's own reads).
-fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Option<WatchEvent> {
-    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
-    let event = match event {
-        Ok(event) if event.need_rescan() => return Some(WatchEvent::Rescan),
-        Ok(event) => event,
-        Err(_) => return Some(WatchEvent::Rescan),
-    };
-    let ours = || {
-        event
-            .paths
-            .iter()
-            .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
-    };
-    match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) if ours() => {
-            Some(WatchEvent::Closed)
-        }
-        EventKind::Access(_) => None,
-        EventKind::Modify(ModifyKind::Data(_)) if ours() => Some(WatchEvent::Written),
-        _ => Some(WatchEvent::Other),
-    }
 }
 
 /// The names under which writes to the routes file show up in its directory: its own, and its

@@ -1,4 +1,5 @@
-//! The one way a routes file becomes a [`RouteTable`]: `check` calls exactly what the proxy calls.
+//! The one way a routes file becomes a [`RouteTable`] (the loader): `check` calls exactly what the
+//! proxy calls.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
