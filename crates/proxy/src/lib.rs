@@ -3,13 +3,12 @@
 
 pub mod access_log;
 pub mod admin;
-pub mod against;
 pub mod allocator;
 pub mod client;
+pub mod commands;
 pub mod configured_headers;
 pub mod cors;
 pub mod dns;
-pub mod dry_run;
 pub mod forward;
 pub mod http_proxy;
 pub mod in_flight;

@@ -73,6 +73,12 @@ pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
     parse_routes(path, &bytes).map(RouteTable::new)
 }
 
+/// A content hash as lower-case hex digits, as `/readyz`, `/routes` and `check --against` show
+/// the sha256 of a file's bytes.
+pub fn hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -56,10 +56,7 @@ impl ServingTable {
 
     /// The sha256 of the file bytes this table was built from, as 64 hex digits.
     pub fn content_hash_hex(&self) -> String {
-        self.content_hash
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::routes_file::hex(&self.content_hash)
     }
 
     pub fn headers(&self, index: usize) -> &ResolvedHeaders {
