@@ -6,6 +6,7 @@ use http::{HeaderName, HeaderValue};
 use passthru_routes::{normalize_request_path, Cors, Lookup, Method, SAFELISTED_HEADERS};
 use pingora::http::RequestHeader;
 
+use crate::forward::header_list;
 use crate::serving_table::ServingTable;
 
 /// What `*` methods means in a preflight answer.
@@ -45,15 +46,8 @@ pub fn preflight(cors: &Cors, req: &RequestHeader) -> Result<Headers, &'static s
     if !cors.allows_method(method) {
         return Err("disallowed CORS method");
     }
-    let requested: Vec<&str> = req
-        .headers
-        .get_all(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .collect();
+    let requested: Vec<&str> =
+        header_list(&req.headers, http::header::ACCESS_CONTROL_REQUEST_HEADERS).collect();
     if !requested.iter().all(|h| cors.allows_header(h)) {
         return Err("disallowed CORS headers");
     }
