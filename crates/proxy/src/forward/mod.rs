@@ -81,10 +81,10 @@ fn connection_tokens(headers: &http::HeaderMap) -> Vec<&str> {
 
 /// The elements of a comma-separated header (every line of it), trimmed, empty ones skipped;
 /// a value that is not visible ASCII is skipped whole.
-pub(crate) fn header_list<'h>(
-    headers: &'h http::HeaderMap,
+pub(crate) fn header_list(
+    headers: &http::HeaderMap,
     name: impl http::header::AsHeaderName,
-) -> impl Iterator<Item = &'h str> {
+) -> impl Iterator<Item = &str> {
     headers
         .get_all(name)
         .iter()
