@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use passthru_proxy::service::route_request;
-use passthru_proxy::serving::ServingTable;
+use passthru_proxy::routing::route_request;
+use passthru_proxy::serving_table::ServingTable;
 use passthru_routes::RouteTable;
 use passthru_sync::source::litellm::{snapshot_of, Settings};
 use passthru_sync::source::litellm_access::{AccessRows, DeprecatedRow, TeamRow, TokenRow};

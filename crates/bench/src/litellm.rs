@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use passthru_proxy::serving::Shared;
+use passthru_proxy::state::ProxyState;
 
 use crate::reload::{litellm_rows_yaml, reload_once, self_rss_kib};
 use crate::report::{median, secs, thousands, Table};
@@ -143,7 +143,7 @@ fn passthru(cycles: usize) -> Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("routes.yaml");
     std::fs::write(&path, litellm_rows_yaml(100)).unwrap();
-    let shared = Shared::new();
+    let shared = ProxyState::new();
     let mut run = Run {
         label: "passthru (same 100 rows, full rebuild every cycle)".into(),
         rss_start: self_rss_kib(),

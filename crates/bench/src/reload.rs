@@ -6,9 +6,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use passthru_proxy::loader::{parse_routes, read_routes_file};
 use passthru_proxy::reload::swap_in;
-use passthru_proxy::serving::Shared;
+use passthru_proxy::routes_file::{parse_routes, read_routes_file};
+use passthru_proxy::state::ProxyState;
 use passthru_routes::RoutesFile;
 use sha2::{Digest, Sha256};
 
@@ -52,7 +52,7 @@ pub fn canonical(yaml: &str) -> String {
 
 /// One reload as `Reloader::reload` does it (read, hash, parse, [`swap_in`]), minus logging and
 /// the reload counters. The number of routes served.
-pub fn reload_once(path: &Path, shared: &Shared, generation: u64) -> usize {
+pub fn reload_once(path: &Path, shared: &ProxyState, generation: u64) -> usize {
     let bytes = read_routes_file(path).expect("read");
     let hash: [u8; 32] = Sha256::digest(&bytes).into();
     let current = shared.table.load_full();
@@ -89,7 +89,7 @@ pub fn series(dir: &Path, n: usize, cycles: usize) -> Series {
     let path = dir.join("routes.yaml");
     let versions = [routes_yaml(n, 0), routes_yaml(n, 1)];
     assert_eq!(versions[0].len(), versions[1].len());
-    let shared = Shared::new();
+    let shared = ProxyState::new();
     let mut out = Series {
         bytes: versions[0].len(),
         reload: Vec::with_capacity(cycles),

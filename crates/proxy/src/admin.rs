@@ -7,10 +7,10 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
-use crate::serving::Shared;
+use crate::state::ProxyState;
 
 pub struct Admin {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<ProxyState>,
 }
 
 fn json(status: u16, body: serde_json::Value) -> Response<Vec<u8>> {

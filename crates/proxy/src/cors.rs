@@ -3,8 +3,11 @@
 //! responses to an allowed origin carry the `Access-Control-*` headers.
 
 use http::{HeaderName, HeaderValue};
-use passthru_routes::{Cors, SAFELISTED_HEADERS};
+use passthru_routes::{normalize_request_path, Cors, Lookup, Method, SAFELISTED_HEADERS};
 use pingora::http::RequestHeader;
+
+use crate::forward::header_list;
+use crate::serving_table::ServingTable;
 
 /// What `*` methods means in a preflight answer.
 const ANY_METHODS: &str = "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT";
@@ -43,15 +46,8 @@ pub fn preflight(cors: &Cors, req: &RequestHeader) -> Result<Headers, &'static s
     if !cors.allows_method(method) {
         return Err("disallowed CORS method");
     }
-    let requested: Vec<&str> = req
-        .headers
-        .get_all(http::header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|h| !h.is_empty())
-        .collect();
+    let requested: Vec<&str> =
+        header_list(&req.headers, http::header::ACCESS_CONTROL_REQUEST_HEADERS).collect();
     if !requested.iter().all(|h| cors.allows_header(h)) {
         return Err("disallowed CORS headers");
     }
@@ -128,6 +124,29 @@ fn push(out: &mut Headers, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         out.push((name, value));
     }
+}
+
+/// The CORS policy for a request: its route's, else the table's. A preflight is matched with
+/// the method it asks about.
+pub fn policy<'t>(table: &'t ServingTable, req: &RequestHeader) -> Option<&'t Cors> {
+    let file_policy = table.table.file().cors();
+    if !table.route_cors {
+        return file_policy;
+    }
+    let method = if is_preflight(req) {
+        requested_method(req)
+    } else {
+        Some(req.method.as_str())
+    };
+    let route_policy = (|| {
+        let method = Method::from_request(method?)?;
+        let path = normalize_request_path(req.uri.path()).ok()?;
+        match table.table.lookup(&path, method) {
+            Lookup::Found(m) => m.route.cors.as_ref(),
+            _ => None,
+        }
+    })();
+    route_policy.or(file_policy)
 }
 
 #[cfg(test)]

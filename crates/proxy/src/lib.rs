@@ -3,17 +3,22 @@
 
 pub mod access_log;
 pub mod admin;
-pub mod against;
 pub mod allocator;
 pub mod client;
+pub mod commands;
+pub mod configured_headers;
 pub mod cors;
-pub mod dry_run;
+pub mod dns;
 pub mod forward;
+pub mod http_proxy;
+pub mod in_flight;
 pub mod key;
-pub mod loader;
 pub mod metrics;
 pub mod reload;
+pub mod routes_file;
+pub mod routing;
 pub mod run;
-pub mod service;
-pub mod serving;
+pub mod serving_table;
+pub mod state;
 pub mod tls;
+pub mod watch_event;

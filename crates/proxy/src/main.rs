@@ -1,19 +1,16 @@
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use passthru_proxy::access_log::{self, Destination};
 use passthru_proxy::client::TrustedProxies;
-use passthru_proxy::loader::{self, LoadError};
+use passthru_proxy::commands;
+use passthru_proxy::http_proxy::ProxyOptions;
 use passthru_proxy::run::{self, RunConfig};
-use passthru_proxy::service::ProxyOptions;
-use passthru_proxy::{against, dry_run};
-use passthru_routes::{write_atomically, ForwardedHeaders, RouteTable, WriteOutcome};
+use passthru_routes::ForwardedHeaders;
 use pingora::prelude::Opt;
-use sha2::Digest;
 
 /// See `passthru_proxy::allocator`.
 #[global_allocator]
@@ -165,17 +162,23 @@ struct RunArgs {
 fn main() -> ExitCode {
     passthru_proxy::allocator::tune();
     let cli = Cli::parse();
+    // Unlocked handles: `run` logs to stderr from other threads.
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let result = match cli.command {
         None => serve(cli.run),
         Some(Command::Run(args)) => serve(*args),
-        Some(Command::Check { file, against }) => check(&file, against.as_deref()),
-        Some(Command::Fmt { check, file }) => fmt(&file, check),
+        Some(Command::Check { file, against }) => {
+            commands::check::check(&file, against.as_deref(), &mut out, &mut err)
+        }
+        Some(Command::Fmt { check, file }) => commands::fmt::fmt(&file, check, &mut out, &mut err),
         Some(Command::Explain {
             file,
             request,
             headers,
-        }) => explain(&file, &request, &headers),
-        Some(Command::Test { file, cases }) => route_tests(&file, &cases),
+        }) => commands::explain::explain(&file, &request, &headers, &mut out, &mut err),
+        Some(Command::Test { file, cases }) => {
+            commands::route_tests::route_tests(&file, &cases, &mut out, &mut err)
+        }
         Some(Command::Schema) => {
             print!("{}", passthru_routes::json_schema());
             Ok(ExitCode::SUCCESS)
@@ -236,267 +239,5 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         pingora: args.pingora,
     })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn check(path: &Path, against: Option<&str>) -> anyhow::Result<ExitCode> {
-    let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
-    let table = match loader::parse_routes(path, &bytes) {
-        Ok(file) => RouteTable::new(file),
-        Err(e) => return Ok(report(e)),
-    };
-    print_table(&table);
-    if let Some(admin) = against {
-        let (served, served_sha256) = against::served_table(admin)?;
-        let local_sha256: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if served_sha256 == local_sha256 {
-            println!("{admin} serves this file (sha256 {local_sha256})");
-        } else {
-            let diff = against::changes(&served, table.file());
-            println!(
-                "{admin} serves sha256 {served_sha256}; loading this file (sha256 {local_sha256}) would add {:?}, remove {:?}, change {:?}",
-                diff.added, diff.removed, diff.changed
-            );
-        }
-    }
-    for route in table.routes() {
-        for (name, value) in &route.headers {
-            if let Some(var) = value
-                .env_var()
-                .filter(|v| passthru_systemd::env_or_credential(v).is_none())
-            {
-                eprintln!(
-                    "warning: {}: route {} header `{name}` reads os.environ/{var}, which is not set here; \
-                     the proxy answers 503 on this route unless its environment sets it",
-                    path.display(),
-                    route.id
-                );
-            }
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn report(error: LoadError) -> ExitCode {
-    match error {
-        LoadError::Invalid { path, problems } => {
-            // FILE:LINE:COL, the form editors and CI annotators read; a problem of the whole
-            // document is at its start.
-            for problem in &problems {
-                let at = problem
-                    .at
-                    .unwrap_or(passthru_routes::Position { line: 1, column: 1 });
-                eprintln!("{}:{}:{}: {problem}", path.display(), at.line, at.column);
-            }
-            eprintln!(
-                "{}: {} problem{}; the proxy would refuse this file and keep serving its last good table",
-                path.display(),
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-        }
-        other => eprintln!("{other}"),
-    }
-    ExitCode::FAILURE
-}
-
-fn print_table(table: &RouteTable) {
-    let rows: Vec<[String; 6]> = table
-        .routes()
-        .iter()
-        .map(|r| {
-            [
-                r.id.to_string(),
-                r.methods.to_string(),
-                r.path.clone(),
-                r.match_kind().to_owned(),
-                if r.auth { "key" } else { "none" }.to_owned(),
-                r.target.redacted(),
-            ]
-        })
-        .collect();
-    let header = ["ID", "METHODS", "PATH", "MATCH", "AUTH", "TARGET"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    for row in std::iter::once(&header).chain(&rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, w)| format!("{cell:w$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    }
-    print_key_scopes(table);
-    let keys = table.file().keys().len();
-    println!(
-        "{} route{}, {} key hash{}: ok",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" },
-        keys,
-        if keys == 1 { "" } else { "es" }
-    );
-}
-
-/// How many keys share each distinct set of grants; nothing when every key is unscoped.
-fn print_key_scopes(table: &RouteTable) {
-    let mut scopes: std::collections::BTreeMap<&passthru_routes::Grants, usize> =
-        Default::default();
-    for key in table.file().keys() {
-        *scopes.entry(key.grants()).or_default() += 1;
-    }
-    if scopes.keys().all(|g| g.is_unscoped()) {
-        return;
-    }
-    println!("KEYS  ACCESS TO auth: true ROUTES");
-    for (grants, count) in scopes {
-        let mut access = if grants.admin {
-            "admin: every route".to_owned()
-        } else {
-            match &grants.allow {
-                None => "allow: every route".to_owned(),
-                Some(list) => format!("allow: {list:?}"),
-            }
-        };
-        if !grants.admin && !grants.deny.is_empty() {
-            access.push_str(&format!(", deny: {:?}", grants.deny));
-        }
-        if let Some(only) = &grants.only {
-            access.push_str(&format!(", only: {only:?}"));
-        }
-        println!("{count:>4}  {access}");
-    }
-}
-
-fn explain(path: &Path, line: &str, headers: &[String]) -> anyhow::Result<ExitCode> {
-    let table = match loader::load_routes(path) {
-        Ok(table) => table,
-        Err(e) => return Ok(report(e)),
-    };
-    let headers = headers
-        .iter()
-        .map(|h| {
-            h.split_once(':')
-                .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-                .with_context(|| format!("-H {h:?}: write a header as 'Name: value'"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let req = dry_run::request(line, &headers)?;
-    match passthru_routes::normalize_request_path(req.uri.path()) {
-        Ok(normal) => println!("path: {normal}"),
-        Err(why) => println!("path: refused ({why})"),
-    }
-    println!("routes covering it:");
-    let considered = dry_run::considered(&table, &req);
-    if considered.is_empty() {
-        println!("  none");
-    }
-    for line in considered {
-        println!("  {line}");
-    }
-    let table = dry_run::offline_table(table);
-    let got = dry_run::outcome(&table, &req);
-    match &got.upstream {
-        Some(url) => {
-            println!(
-                "result: {} to route {}",
-                got.status,
-                got.route.as_deref().unwrap_or("?")
-            );
-            println!("upstream: {} {url}", req.method);
-            for (name, value) in &got.headers {
-                println!("  {name}: {value}");
-            }
-        }
-        None => println!(
-            "result: {} answered by the proxy{}: {}",
-            got.status,
-            got.route
-                .as_deref()
-                .map(|r| format!(" (route {r})"))
-                .unwrap_or_default(),
-            got.message.as_deref().unwrap_or("")
-        ),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn route_tests(path: &Path, cases_path: &Path) -> anyhow::Result<ExitCode> {
-    let table = match loader::load_routes(path) {
-        Ok(table) => table,
-        Err(e) => return Ok(report(e)),
-    };
-    let text = std::fs::read_to_string(cases_path)
-        .with_context(|| format!("{}: cannot read the cases file", cases_path.display()))?;
-    let cases: dry_run::Cases = serde_yaml::from_str(&text)
-        .with_context(|| format!("{}: not a cases file", cases_path.display()))?;
-    let table = dry_run::offline_table(table);
-    let (mut passed, mut failed) = (0, 0);
-    for case in &cases.cases {
-        let req = case
-            .request_header()
-            .with_context(|| format!("case {:?}", case.name))?;
-        let differences = case.differences(&dry_run::outcome(&table, &req));
-        if differences.is_empty() {
-            passed += 1;
-            println!("ok    {}", case.name);
-        } else {
-            failed += 1;
-            println!("FAIL  {}", case.name);
-            for d in differences {
-                println!("      {d}");
-            }
-        }
-    }
-    println!("{passed} passed, {failed} failed");
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
-}
-
-const MODELINE: &[u8] = b"# yaml-language-server:";
-
-fn fmt(path: &Path, check_only: bool) -> anyhow::Result<ExitCode> {
-    let bytes = loader::read_routes_file(path).map_err(anyhow::Error::new)?;
-    let file = match loader::parse_routes(path, &bytes) {
-        Ok(file) => file,
-        Err(e) => return Ok(report(e)),
-    };
-    let mut canonical = file.render();
-    // The editor's schema modeline is the one comment canonical form keeps.
-    if let Some(modeline) = bytes
-        .split(|&b| b == b'\n')
-        .next()
-        .filter(|line| line.starts_with(MODELINE))
-    {
-        canonical.insert(0, '\n');
-        canonical.insert_str(0, &String::from_utf8_lossy(modeline));
-    }
-    if check_only {
-        if canonical.as_bytes() == bytes {
-            println!("{}: canonical", path.display());
-            return Ok(ExitCode::SUCCESS);
-        }
-        eprintln!(
-            "{}: not in canonical form; run `passthru-proxy fmt {}`",
-            path.display(),
-            path.display()
-        );
-        return Ok(ExitCode::FAILURE);
-    }
-    let outcome = write_atomically(path, canonical.as_bytes())
-        .with_context(|| format!("formatting {}", path.display()))?;
-    match outcome {
-        WriteOutcome::Written => println!("{}: formatted", path.display()),
-        WriteOutcome::Unchanged => println!("{}: already canonical; not rewritten", path.display()),
-    }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! Prometheus metrics for the admin listener's `/metrics`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
 use prometheus::{
@@ -163,6 +164,34 @@ impl Metrics {
             response_bytes,
             access_log_dropped,
             table_info,
+        }
+    }
+
+    /// What one finished request adds: its count by status class, its duration and its body
+    /// bytes, under its route's id (`none` when nothing matched).
+    pub fn record_request(
+        &self,
+        route: &str,
+        status: u16,
+        duration: Duration,
+        received: usize,
+        sent: usize,
+    ) {
+        self.requests
+            .with_label_values(&[route, status_class(status)])
+            .inc();
+        self.request_seconds
+            .with_label_values(&[route])
+            .observe(duration.as_secs_f64());
+        if received > 0 {
+            self.request_bytes
+                .with_label_values(&[route])
+                .inc_by(received as u64);
+        }
+        if sent > 0 {
+            self.response_bytes
+                .with_label_values(&[route])
+                .inc_by(sent as u64);
         }
     }
 

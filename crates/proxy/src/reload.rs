@@ -16,15 +16,17 @@ use pingora::services::ServiceReadyNotifier;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::loader::{parse_routes, read_routes_file};
-use crate::serving::{ServingTable, Shared};
+use crate::routes_file::{parse_routes, read_routes_file};
+use crate::serving_table::ServingTable;
+use crate::state::ProxyState;
 use crate::tls::CertStore;
+use crate::watch_event::{classify, WatchEvent};
 use passthru_routes::{parent_dir, route_ids, FileStamp, RouteTable, RoutesFile, TableDiff};
 use passthru_systemd::Notifier;
 
 pub struct Reloader {
     pub path: PathBuf,
-    pub shared: Arc<Shared>,
+    pub shared: Arc<ProxyState>,
     /// The backstop: re-read this often even when no event arrived.
     pub recheck: Duration,
     /// Trailing-edge quiet time after the last event before re-reading.
@@ -60,19 +62,6 @@ struct ReloadState {
     /// Without a working watcher, a changed stamp is loaded only once a re-check tick finds it
     /// unchanged, since no close event can tell that the writer is done.
     unsettled_stamp: Option<FileStamp>,
-}
-
-/// What one watcher event says about the routes file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WatchEvent {
-    /// Its bytes were written in place (`IN_MODIFY`).
-    Written,
-    /// A writer closed it (`IN_CLOSE_WRITE`).
-    Closed,
-    /// Anything else in the directory (create, rename, delete, attributes): maybe changed.
-    Other,
-    /// The watcher lost events (queue overflow) or failed: what is open is unknown.
-    Rescan,
 }
 
 /// The longest a burst of events can delay a reload.
@@ -159,8 +148,7 @@ impl Reloader {
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "routes loaded"
         );
-        self.systemd
-            .status(&crate::serving::status_line(&self.shared));
+        self.systemd.status(&self.shared.status_line());
     }
 
     /// Keeps the table being served. Each refused version of the file (a new stamp) is logged
@@ -250,7 +238,7 @@ impl Reloader {
 /// served when the file was read) and drops the request series of routes it no longer has. The
 /// old table is freed here, or when the last request holding it finishes.
 pub fn swap_in(
-    shared: &Shared,
+    shared: &ProxyState,
     current: Option<Arc<ServingTable>>,
     file: RoutesFile,
     generation: u64,
@@ -273,31 +261,6 @@ pub fn swap_in(
     shared.metrics.forget_routes_not_in(|id| ids.contains(id));
     shared.metrics.serving_table(&serving.content_hash_hex());
     (serving, diff)
-}
-
-/// What an event means for the routes file; `None` for what cannot change it (opens and
-/// read-only closes, including the reloader's own reads).
-fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Option<WatchEvent> {
-    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
-    let event = match event {
-        Ok(event) if event.need_rescan() => return Some(WatchEvent::Rescan),
-        Ok(event) => event,
-        Err(_) => return Some(WatchEvent::Rescan),
-    };
-    let ours = || {
-        event
-            .paths
-            .iter()
-            .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
-    };
-    match event.kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) if ours() => {
-            Some(WatchEvent::Closed)
-        }
-        EventKind::Access(_) => None,
-        EventKind::Modify(ModifyKind::Data(_)) if ours() => Some(WatchEvent::Written),
-        _ => Some(WatchEvent::Other),
-    }
 }
 
 /// The names under which writes to the routes file show up in its directory: its own, and its

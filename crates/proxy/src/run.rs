@@ -13,9 +13,9 @@ use pingora::server::{ExecutionPhase, Server};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
+use crate::http_proxy::{PassthruProxy, ProxyOptions};
 use crate::reload::Reloader;
-use crate::service::{PassthruProxy, ProxyOptions};
-use crate::serving::Shared;
+use crate::state::ProxyState;
 use crate::tls::CertStore;
 use passthru_systemd::Notifier;
 use pingora::apps::HttpServerOptions;
@@ -88,7 +88,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let shared = Arc::new(Shared::new());
+    let shared = Arc::new(ProxyState::new());
     let reloader = background_service(
         "reloader",
         Reloader {
@@ -157,7 +157,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
 }
 
 /// pingora sleeps the whole grace period after SIGTERM; exit as soon as no request is in flight.
-fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
+fn spawn_drain_watch(server: &Server, shared: Arc<ProxyState>) {
     let mut phases = server.watch_execution_phase();
     std::thread::spawn(move || loop {
         match phases.blocking_recv() {
@@ -180,7 +180,7 @@ fn spawn_drain_watch(server: &Server, shared: Arc<Shared>) {
 }
 
 /// Tells systemd READY=1 once every proxy listener accepts connections.
-fn spawn_ready_notice(listen: Vec<SocketAddr>, shared: Arc<Shared>) {
+fn spawn_ready_notice(listen: Vec<SocketAddr>, shared: Arc<ProxyState>) {
     std::thread::spawn(move || {
         for addr in &listen {
             let mut tries = 0;
@@ -193,6 +193,6 @@ fn spawn_ready_notice(listen: Vec<SocketAddr>, shared: Arc<Shared>) {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        Notifier::from_env().ready(&crate::serving::status_line(&shared));
+        Notifier::from_env().ready(&shared.status_line());
     });
 }

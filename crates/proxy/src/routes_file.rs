@@ -1,4 +1,5 @@
-//! The one way a routes file becomes a [`RouteTable`]: `check` calls exactly what the proxy calls.
+//! The one way a routes file becomes a [`RouteTable`] (the loader): `check` calls exactly what the
+//! proxy calls.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -70,6 +71,12 @@ pub fn parse_routes(path: &Path, bytes: &[u8]) -> Result<RoutesFile, LoadError> 
 pub fn load_routes(path: &Path) -> Result<RouteTable, LoadError> {
     let bytes = read_routes_file(path)?;
     parse_routes(path, &bytes).map(RouteTable::new)
+}
+
+/// A content hash as lower-case hex digits, as `/readyz`, `/routes` and `check --against` show
+/// the sha256 of a file's bytes.
+pub fn hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

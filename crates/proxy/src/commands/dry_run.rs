@@ -10,8 +10,8 @@ use pingora::http::RequestHeader;
 use serde::Deserialize;
 
 use crate::forward;
-use crate::service::{route_request, Routed};
-use crate::serving::ServingTable;
+use crate::routing::{route_request, Routed};
+use crate::serving_table::ServingTable;
 
 /// A table for dry runs: `os.environ/NAME` values show as `<os.environ/NAME>`, so no secret
 /// is read, let alone printed.

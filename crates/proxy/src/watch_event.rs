@@ -1,0 +1,83 @@
+//! What the routes file's directory watcher reports, reduced to what the reloader acts on.
+
+use std::ffi::OsString;
+
+/// What one watcher event says about the routes file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchEvent {
+    /// Its bytes were written in place (`IN_MODIFY`).
+    Written,
+    /// A writer closed it (`IN_CLOSE_WRITE`).
+    Closed,
+    /// Anything else in the directory (create, rename, delete, attributes): maybe changed.
+    Other,
+    /// The watcher lost events (queue overflow) or failed: what is open is unknown.
+    Rescan,
+}
+
+/// What an event means for the routes file; `None` for what cannot change it (opens and
+/// read-only closes, including the reloader's own reads).
+pub fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Option<WatchEvent> {
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    let event = match event {
+        Ok(event) if event.need_rescan() => return Some(WatchEvent::Rescan),
+        Ok(event) => event,
+        Err(_) => return Some(WatchEvent::Rescan),
+    };
+    let ours = || {
+        event
+            .paths
+            .iter()
+            .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
+    };
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) if ours() => {
+            Some(WatchEvent::Closed)
+        }
+        EventKind::Access(_) => None,
+        EventKind::Modify(ModifyKind::Data(_)) if ours() => Some(WatchEvent::Written),
+        _ => Some(WatchEvent::Other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind};
+
+    fn event(kind: EventKind, file: &str) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(format!("/etc/passthru/{file}").into()))
+    }
+
+    #[test]
+    fn writes_and_closes_count_for_the_routes_file_only() {
+        let names = [OsString::from("routes.yaml")];
+        let written = EventKind::Modify(ModifyKind::Data(DataChange::Content));
+        let closed = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert_eq!(
+            classify(event(written, "routes.yaml"), &names),
+            Some(WatchEvent::Written)
+        );
+        assert_eq!(
+            classify(event(closed, "routes.yaml"), &names),
+            Some(WatchEvent::Closed)
+        );
+        assert_eq!(
+            classify(event(written, "other.yaml"), &names),
+            Some(WatchEvent::Other)
+        );
+        assert_eq!(
+            classify(event(EventKind::Create(CreateKind::File), "x"), &names),
+            Some(WatchEvent::Other)
+        );
+    }
+
+    #[test]
+    fn reads_are_ignored_and_lost_events_mean_rescan() {
+        let names = [OsString::from("routes.yaml")];
+        let read = EventKind::Access(AccessKind::Close(AccessMode::Read));
+        assert_eq!(classify(event(read, "routes.yaml"), &names), None);
+        let lost = Err(notify::Error::generic("queue overflow"));
+        assert_eq!(classify(lost, &names), Some(WatchEvent::Rescan));
+    }
+}
