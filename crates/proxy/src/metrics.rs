@@ -1,6 +1,7 @@
 //! Prometheus metrics for the admin listener's `/metrics`.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use prometheus::core::{Collector, MetricVec, MetricVecBuilder};
@@ -38,6 +39,23 @@ pub struct Metrics {
     pub response_bytes: IntCounterVec,
     /// Access log lines dropped because the writer fell behind.
     pub access_log_dropped: IntCounter,
+    /// The series of requests no route matched (`route="none"`).
+    unrouted: RouteSeries,
+}
+
+/// One route's request series, looked up by label on the route's first use and then kept with
+/// the table that serves the route ([`crate::serving_table::ServingTable::series`]): a request
+/// costs no label hashing or map lookup. Kept with the table rather than with the metrics, a
+/// removed route's handles go when its last table does; created on first use rather than at
+/// table build, a table of 100k routes costs no series (and shows none) for routes never asked.
+#[derive(Default)]
+pub struct RouteSeries {
+    requests: [OnceLock<IntCounter>; StatusClass::COUNT],
+    request_seconds: OnceLock<Histogram>,
+    request_bytes: OnceLock<IntCounter>,
+    response_bytes: OnceLock<IntCounter>,
+    upstream_seconds: OnceLock<Histogram>,
+    upstream_first_chunk_seconds: OnceLock<Histogram>,
 }
 
 impl Metrics {
@@ -164,6 +182,7 @@ impl Metrics {
             response_bytes,
             access_log_dropped,
             table_info,
+            unrouted: RouteSeries::default(),
         }
     }
 
@@ -171,28 +190,49 @@ impl Metrics {
     /// bytes, under its route's id (`none` when nothing matched).
     pub fn record_request(
         &self,
-        route: &str,
+        route: Option<(&str, &RouteSeries)>,
         status: u16,
         duration: Duration,
         received: usize,
         sent: usize,
     ) {
-        self.requests
-            .with_label_values(&[route, status_class(status)])
+        let (id, series) = route.unwrap_or(("none", &self.unrouted));
+        let class = status_class(status);
+        series.requests[class.index()]
+            .get_or_init(|| self.requests.with_label_values(&[id, class.label()]))
             .inc();
-        self.request_seconds
-            .with_label_values(&[route])
+        series
+            .request_seconds
+            .get_or_init(|| self.request_seconds.with_label_values(&[id]))
             .observe(duration.as_secs_f64());
         if received > 0 {
-            self.request_bytes
-                .with_label_values(&[route])
+            series
+                .request_bytes
+                .get_or_init(|| self.request_bytes.with_label_values(&[id]))
                 .inc_by(received as u64);
         }
         if sent > 0 {
-            self.response_bytes
-                .with_label_values(&[route])
+            series
+                .response_bytes
+                .get_or_init(|| self.response_bytes.with_label_values(&[id]))
                 .inc_by(sent as u64);
         }
+    }
+
+    /// Observes the time from choosing the upstream to its response header.
+    pub fn record_upstream_header(&self, id: &str, series: &RouteSeries, elapsed: Duration) {
+        series
+            .upstream_seconds
+            .get_or_init(|| self.upstream_seconds.with_label_values(&[id]))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Observes the time from choosing the upstream to the first chunk of its body.
+    pub fn record_upstream_first_chunk(&self, id: &str, series: &RouteSeries, elapsed: Duration) {
+        series
+            .upstream_first_chunk_seconds
+            .get_or_init(|| self.upstream_first_chunk_seconds.with_label_values(&[id]))
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Names the table now served (one series at a time).
@@ -251,15 +291,46 @@ impl Default for Metrics {
     }
 }
 
-/// `2xx`, `4xx`, … for a status code; `none` when no response was written.
-pub fn status_class(status: u16) -> &'static str {
+/// The status class a request is counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusClass {
+    Informational,
+    Success,
+    Redirection,
+    ClientError,
+    ServerError,
+    /// No response was written (the client went away first).
+    None,
+}
+
+impl StatusClass {
+    const COUNT: usize = 6;
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// `2xx`, `4xx`, …; `none` when no response was written.
+    pub fn label(self) -> &'static str {
+        match self {
+            StatusClass::Informational => "1xx",
+            StatusClass::Success => "2xx",
+            StatusClass::Redirection => "3xx",
+            StatusClass::ClientError => "4xx",
+            StatusClass::ServerError => "5xx",
+            StatusClass::None => "none",
+        }
+    }
+}
+
+pub fn status_class(status: u16) -> StatusClass {
     match status {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        500..=599 => "5xx",
-        _ => "none",
+        100..=199 => StatusClass::Informational,
+        200..=299 => StatusClass::Success,
+        300..=399 => StatusClass::Redirection,
+        400..=499 => StatusClass::ClientError,
+        500..=599 => StatusClass::ServerError,
+        _ => StatusClass::None,
     }
 }
 

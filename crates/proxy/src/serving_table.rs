@@ -2,11 +2,13 @@
 //! resolved once when the table is built (never per request, never kept across tables).
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use passthru_routes::{Route, RouteTable};
 
 use crate::configured_headers::{resolve_headers, ResolvedHeaders};
 use crate::dns::DnsCache;
+use crate::metrics::RouteSeries;
 
 pub struct ServingTable {
     pub table: RouteTable,
@@ -21,6 +23,8 @@ pub struct ServingTable {
     pub route_cors: bool,
     /// Upstream host names resolved while this table serves.
     dns: DnsCache,
+    /// By route index: its metric series, once it has served a request.
+    series: Box<[OnceLock<Box<RouteSeries>>]>,
 }
 
 impl ServingTable {
@@ -38,6 +42,7 @@ impl ServingTable {
             .map(|route| resolve_headers(route, &env))
             .collect();
         let route_cors = table.routes().iter().any(|r| r.cors.is_some());
+        let table_len = table.routes().len();
         ServingTable {
             table,
             generation,
@@ -45,6 +50,7 @@ impl ServingTable {
             headers,
             route_cors,
             dns: DnsCache::default(),
+            series: (0..table_len).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -56,6 +62,11 @@ impl ServingTable {
     /// The sha256 of the file bytes this table was built from, as 64 hex digits.
     pub fn content_hash_hex(&self) -> String {
         crate::routes_file::hex(&self.content_hash)
+    }
+
+    /// The metric series of the route at `index` ([`RouteSeries`]).
+    pub fn series(&self, index: usize) -> &RouteSeries {
+        self.series[index].get_or_init(Box::default)
     }
 
     pub fn headers(&self, index: usize) -> &ResolvedHeaders {

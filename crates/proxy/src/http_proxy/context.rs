@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passthru_routes::Route;
-use prometheus::HistogramVec;
 
 use crate::cors;
 use crate::in_flight::InFlight;
 use crate::key::ClientKey;
+use crate::metrics::RouteSeries;
 use crate::serving_table::ServingTable;
 
 /// Per request: the table loaded once at the start, the route it chose, and what the access log
@@ -49,14 +49,21 @@ impl RequestCtx {
         Some(&self.table.as_ref()?.table.routes()[self.route?])
     }
 
-    /// The time since the upstream was chosen, observed in `histogram` under the route's id;
-    /// None before an upstream was chosen.
-    pub(super) fn upstream_elapsed(&self, histogram: &HistogramVec) -> Option<Duration> {
+    /// The chosen route's id and metric series.
+    pub(super) fn series(&self) -> Option<(&str, &RouteSeries)> {
+        let (table, index) = (self.table.as_ref()?, self.route?);
+        Some((table.table.routes()[index].id.as_str(), table.series(index)))
+    }
+
+    /// The time since the upstream was chosen, passed with the route's id and series to
+    /// `record`; None before an upstream was chosen.
+    pub(super) fn upstream_elapsed(
+        &self,
+        record: impl FnOnce(&str, &RouteSeries, Duration),
+    ) -> Option<Duration> {
         let elapsed = self.upstream_started?.elapsed();
-        if let Some(route) = self.route() {
-            histogram
-                .with_label_values(&[route.id.as_str()])
-                .observe(elapsed.as_secs_f64());
+        if let Some((id, series)) = self.series() {
+            record(id, series, elapsed);
         }
         Some(elapsed)
     }

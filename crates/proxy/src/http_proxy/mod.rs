@@ -230,7 +230,10 @@ impl ProxyHttp for PassthruProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.upstream_status = Some(upstream_response.status.as_u16());
-        if let Some(elapsed) = ctx.upstream_elapsed(&self.shared.metrics.upstream_seconds) {
+        let metrics = &self.shared.metrics;
+        if let Some(elapsed) =
+            ctx.upstream_elapsed(|id, series, t| metrics.record_upstream_header(id, series, t))
+        {
             ctx.ttfb = Some(elapsed);
         }
         if let Some(why) = forward::refuse_switch(ctx.upgrade, upstream_response) {
@@ -259,8 +262,10 @@ impl ProxyHttp for PassthruProxy {
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         if ctx.first_chunk.is_none() && body.as_ref().is_some_and(|b| !b.is_empty()) {
-            let metric = &self.shared.metrics.upstream_first_chunk_seconds;
-            if let Some(elapsed) = ctx.upstream_elapsed(metric) {
+            let metrics = &self.shared.metrics;
+            if let Some(elapsed) = ctx.upstream_elapsed(|id, series, t| {
+                metrics.record_upstream_first_chunk(id, series, t)
+            }) {
                 ctx.first_chunk = Some(elapsed);
             }
         }
@@ -304,12 +309,11 @@ impl ProxyHttp for PassthruProxy {
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let route = ctx.route().map_or("none", |r| r.id.as_str());
         let duration = ctx.started.elapsed();
         let (received, sent) = (session.body_bytes_read(), session.body_bytes_sent());
         self.shared
             .metrics
-            .record_request(route, status, duration, received, sent);
+            .record_request(ctx.series(), status, duration, received, sent);
         if self.options.access_log {
             self.access_log(session, ctx, status, duration, received, sent);
         }
