@@ -310,7 +310,7 @@ fn a_slow_upstream_answers_504_after_the_route_timeout() {
 
 #[test]
 fn an_unreachable_upstream_answers_502() {
-    let closed = passthru_tests::proxy::free_port();
+    let closed = passthru_tests::free_port();
     let (proxy, _d) = serve(&format!(
         "- {{path: /down, target: 'http://{closed}', auth: false}}\n"
     ));
@@ -569,7 +569,7 @@ impl TlsUpstream {
             "cert.pem",
         ]);
         let (cert, key) = (path("cert.pem"), path("key.pem"));
-        let port = passthru_tests::proxy::free_port().port();
+        let port = passthru_tests::free_port().port();
         let child = std::process::Command::new("openssl")
             .args(["s_server", "-www", "-quiet", "-accept", &port.to_string()])
             .arg("-cert")
@@ -580,7 +580,7 @@ impl TlsUpstream {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        passthru_tests::proxy::eventually(Duration::from_secs(10), "s_server to listen", || {
+        passthru_tests::wait::wait_until(Duration::from_secs(10), "s_server to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         TlsUpstream {

@@ -12,9 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use passthru_routes::RoutesFile;
+use passthru_tests::free_port;
 use passthru_tests::http::{get, request, send_raw, Behaviour, Message, Upstream};
-use passthru_tests::proxy::{eventually, free_port, running_as_root, Proxy};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::running_as_root;
 use passthru_tests::sync::sync_command;
+use passthru_tests::wait::wait_until;
 use passthru_tests::{binary, repo_root};
 
 /// (VmRSS, VmHWM) of a process in MiB.
@@ -370,7 +373,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         std::fs::rename(&tmp, &file).unwrap();
     };
     write_good(0);
-    let mut proxy = Proxy::start_unprivileged(&file, &[]);
+    let mut proxy = Proxy::options(&file).unprivileged().start();
     assert_eq!(served(proxy.addr), Ok("/v0".into()));
 
     // Requests keep being answered while bad files are read and parsed (the reloader runs
@@ -394,7 +397,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
     for (i, c) in cases.iter().enumerate() {
         let version = i as u64 + 1;
         write_good(version);
-        eventually(Duration::from_secs(10), "the good table", || {
+        wait_until(Duration::from_secs(10), "the good table", || {
             served(proxy.addr) == Ok(format!("/v{version}"))
         });
         let errors = proxy.metric(RELOAD_ERRORS).unwrap_or(0.0);
@@ -434,7 +437,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         );
         assert_eq!(proxy.metric("passthru_routes "), Some(1.0), "{}", c.name);
         // The error is counted just before it is logged.
-        eventually(Duration::from_secs(10), "the error log line", || {
+        wait_until(Duration::from_secs(10), "the error log line", || {
             proxy.log()[log_before..].contains("keeping the last good table")
         });
         let log = proxy.log()[log_before..].to_owned();
@@ -927,14 +930,12 @@ fn secrets_and_database_passwords_are_never_logged() {
     );
     let file = dir.path().join("routes.yaml");
     std::fs::write(&file, &yaml).unwrap();
-    let proxy = Proxy::start_with_env(
-        &file,
-        &[],
-        &[
+    let proxy = Proxy::options(&file)
+        .env(&[
             ("UPSTREAM_SECRET", "env-secret-value-7731"),
             ("RUST_LOG", "debug"),
-        ],
-    );
+        ])
+        .start();
     let resp = request(
         proxy.addr,
         "GET",

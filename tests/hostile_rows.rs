@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::postgres::PgCluster;
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{sync_command, Sync};
+use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
 const INTERVAL_MS: u64 = 500;
@@ -119,7 +120,7 @@ fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
 /// Waits, from `since`, for the proxy to refuse `key` on `/secure/x`; the revocation must arrive
 /// within one poll.
 fn assert_revoked_within_one_poll(proxy: &Proxy, key: &str, since: Instant) {
-    eventually(WAIT, &format!("{key} refused"), || {
+    wait_until(WAIT, &format!("{key} refused"), || {
         with_key(proxy, "/secure/x", key).status() == 401
     });
     let took = since.elapsed();
@@ -171,7 +172,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
     );
     let bad_keys = 6;
 
-    let sync = Sync::start(
+    let sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -180,7 +181,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             &format!("{INTERVAL_MS}ms"),
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
 
     // Every good row is served, with its keys; the key whose blocked is 'false' is refused.
@@ -293,7 +294,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             null = sha256_hex("sk-null"),
         ),
     );
-    let sync = Sync::start(
+    let sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -303,7 +304,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             "--no-listen",
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
     assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
     assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);

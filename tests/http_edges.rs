@@ -5,8 +5,10 @@
 use std::process::Command;
 use std::time::Duration;
 
+use passthru_tests::free_port;
 use passthru_tests::http::{request, send_raw, Behaviour, Conn, Message, Upstream};
-use passthru_tests::proxy::{eventually, free_port, Proxy};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::wait::wait_until;
 
 /// A proxy serving `routes` (the YAML list under `routes:`).
 fn serve(routes: &str) -> (Proxy, tempfile::TempDir) {
@@ -325,7 +327,7 @@ fn after_a_101_the_tunnel_reaches_only_the_matched_upstream() {
     // So is one sent after the switch.
     conn.send(pipelined);
     assert_eq!(conn.read_exact(pipelined.len()), pipelined);
-    eventually(
+    wait_until(
         Duration::from_secs(5),
         "the upgrade to reach its upstream",
         || ws.count() == 1,

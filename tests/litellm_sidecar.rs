@@ -8,10 +8,12 @@ use std::time::{Duration, Instant};
 
 use passthru_tests::http::{request, Behaviour, Upstream};
 use passthru_tests::postgres::PgCluster;
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::process::Daemon;
+use passthru_tests::proxy::Proxy;
 use passthru_tests::repo_root;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::Sync;
+use passthru_tests::sync::start_sync;
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
@@ -179,7 +181,7 @@ fn standard_rows() -> String {
 struct Sidecar {
     pg: PgCluster,
     up: Upstream,
-    sync: Sync,
+    sync: Daemon,
     proxy: Proxy,
     _dir: tempfile::TempDir,
 }
@@ -199,7 +201,7 @@ fn sidecar(interval: &str, extra_rows: &str) -> Sidecar {
     let file = dir.path().join("routes.yaml");
     let master = dir.path().join("litellm-master-key");
     std::fs::write(&master, format!("{MASTER_KEY}\n")).unwrap();
-    let sync = Sync::start(
+    let sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -212,7 +214,7 @@ fn sidecar(interval: &str, extra_rows: &str) -> Sidecar {
             master.to_str().unwrap(),
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
     Sidecar {
         pg,
@@ -338,7 +340,7 @@ fn a_team_allow_list_change_reaches_the_proxy_within_one_poll_without_a_restart(
                updated_at = now() AT TIME ZONE 'UTC'
            WHERE team_id = 'team-acme'"#,
     );
-    eventually(WAIT, "the team's new grant to be served", || {
+    wait_until(WAIT, "the team's new grant to be served", || {
         s.status("/other/x", "sk-team-0002") == 200
     });
     let took = updated.elapsed();
@@ -480,11 +482,11 @@ fn a_malformed_key_is_warned_once_per_change_not_on_every_poll() {
         let log = s.sync.log();
         log.matches("poll: nothing new").count() + log.matches("poll: table unchanged").count()
     };
-    eventually(WAIT, "the first key's report", || {
+    wait_until(WAIT, "the first key's report", || {
         !s.warnings(&first).is_empty()
     });
     let before = polls();
-    eventually(WAIT, "three more polls", || polls() >= before + 3);
+    wait_until(WAIT, "three more polls", || polls() >= before + 3);
     assert_eq!(s.warnings(&first).len(), 1, "{}", s.sync.log());
 
     // A second bad key is a change: it is WARNed; the first, rendered again, is not.
@@ -496,12 +498,12 @@ fn a_malformed_key_is_warned_once_per_change_not_on_every_poll() {
         .sql(),
     );
     let second = hash_prefix("sk-bad-entries-0012");
-    eventually(WAIT, "the second key's report", || {
+    wait_until(WAIT, "the second key's report", || {
         !s.warnings(&second).is_empty()
     });
     assert!(repeated(&first) >= 1, "{}", s.sync.log());
     let before = polls();
-    eventually(WAIT, "three more polls", || polls() >= before + 3);
+    wait_until(WAIT, "three more polls", || polls() >= before + 3);
     assert_eq!(s.warnings(&first).len(), 1, "{}", s.sync.log());
     assert_eq!(s.warnings(&second).len(), 1, "{}", s.sync.log());
 }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::proxy::{eventually, Proxy};
-use passthru_tests::sync::{sync_command, Sync};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
 const INTERVAL_MS: u64 = 500;
@@ -118,7 +119,7 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
     let scoped_hex = add_key(&url, scoped, &["--allow", "/a", "--deny", "/a/admin"]);
     add_key(&url, unscoped, &[]);
 
-    let _sync = Sync::start(
+    let _sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -127,7 +128,7 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
             &format!("{INTERVAL_MS}ms"),
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
 
     assert_eq!(with_key(&proxy, "/a/x", scoped).status(), 200);
@@ -153,7 +154,7 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
             r#"UPDATE passthru_keys SET deny = '["/a/admin", "/a/x"]' WHERE sha256 = '{scoped_hex}'"#
         ),
     );
-    eventually(WAIT, "/a/x refused", || {
+    wait_until(WAIT, "/a/x refused", || {
         with_key(&proxy, "/a/x", scoped).status() == 403
     });
     let took = since.elapsed();

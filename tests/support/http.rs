@@ -272,14 +272,10 @@ impl Upstream {
 
     /// The most recent request, waiting briefly for it to arrive.
     pub fn last(&self) -> Message {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(m) = self.received.lock().unwrap().last() {
-                return m.clone();
-            }
-            assert!(Instant::now() < deadline, "the upstream received nothing");
-            thread::sleep(Duration::from_millis(10));
-        }
+        crate::wait::poll(Duration::from_secs(5), Duration::from_millis(10), || {
+            self.received.lock().unwrap().last().cloned()
+        })
+        .expect("the upstream received nothing")
     }
 
     pub fn count(&self) -> usize {

@@ -1,13 +1,27 @@
-//! Helpers for the end-to-end tests: the built binaries, a raw HTTP client, recording upstreams,
-//! and a real proxy process.
+//! Helpers for the end-to-end tests, the passthru-sync integration tests and the benchmarks:
+//! the built binaries as daemons, a raw HTTP client, recording upstreams, a throwaway
+//! PostgreSQL, and waits on facts with one patience multiplier.
 
 pub mod access_log;
 pub mod http;
 pub mod postgres;
+pub mod process;
 pub mod proxy;
 pub mod sync;
+pub mod wait;
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+
+pub use process::running_as_root;
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
 
 /// The workspace's target directory (honours `CARGO_TARGET_DIR`).
 pub fn target_dir() -> PathBuf {

@@ -1,10 +1,10 @@
-//! A real `passthru-sync` process, killed when dropped.
+//! A real `passthru-sync` process, as a [`Daemon`].
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::path::Path;
+use std::process::Command;
 
 use crate::binary;
+use crate::process::Daemon;
 
 /// Runs `passthru-sync` with `args` (a subcommand and flags) to completion; returns its exit
 /// code and stderr.
@@ -19,73 +19,20 @@ pub fn sync_command(args: &[&str]) -> (i32, String) {
     )
 }
 
-pub struct Sync {
-    child: Child,
-    log: PathBuf,
-    _log_dir: tempfile::TempDir,
+/// `passthru-sync run --output OUTPUT ARGS…` at debug level, dying with the test; set another
+/// `PASSTHRU_LOG` on it to change the level.
+pub fn sync_run(output: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary("passthru-sync"));
+    crate::dies_with_its_test(&mut command)
+        .arg("run")
+        .arg("--output")
+        .arg(output)
+        .args(args)
+        .env("PASSTHRU_LOG", "debug");
+    command
 }
 
-impl Sync {
-    /// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
-    pub fn start(output: &Path, args: &[&str]) -> Sync {
-        let log_dir = tempfile::tempdir().unwrap();
-        let log = log_dir.path().join("sync.log");
-        let child = crate::dies_with_its_test(&mut Command::new(binary("passthru-sync")))
-            .arg("run")
-            .arg("--output")
-            .arg(output)
-            .args(args)
-            .env("PASSTHRU_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start passthru-sync");
-        Sync {
-            child,
-            log,
-            _log_dir: log_dir,
-        }
-    }
-
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// How many log lines contain `needle`.
-    pub fn count(&self, needle: &str) -> usize {
-        self.log().lines().filter(|l| l.contains(needle)).count()
-    }
-
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "passthru-sync did not exit"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Sync {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
+pub fn start_sync(output: &Path, args: &[&str]) -> Daemon {
+    Daemon::spawn("passthru-sync", &mut sync_run(output, args))
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
-use passthru_tests::proxy::free_port;
+use passthru_tests::free_port;
 
 use crate::net::Client;
 

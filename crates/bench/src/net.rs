@@ -305,7 +305,7 @@ impl Nginx {
     /// `http_body` goes inside `http { }`; `{PORT}` in it is replaced by the listening port.
     pub fn start(workers: usize, http_body: &str) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let port = passthru_tests::proxy::free_port().port();
+        let port = passthru_tests::free_port().port();
         let user = if is_root() { "user root;\n" } else { "" };
         let conf = format!(
             "{user}worker_processes {workers};\ndaemon off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\

@@ -112,7 +112,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     let unlogged = ProxyProc::start(&file, &["--threads", threads, "--access-log", "off"]);
     // The same proxy behind its TLS listener (HTTP/1.1 from wrk), to price TLS per request.
     let cert = self_signed_certificate(dir.path());
-    let tls_addr = passthru_tests::proxy::free_port();
+    let tls_addr = passthru_tests::free_port();
     let tls = ProxyProc::start(
         &file,
         &[

@@ -28,7 +28,7 @@ fn daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
         "2s",
     ]);
     c.args(args);
-    Daemon::spawn(c, dir.join("daemon.log"))
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
 }
 
 /// A routes file as the daemon would have left it, written before the daemon starts.

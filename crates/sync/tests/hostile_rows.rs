@@ -178,7 +178,7 @@ fn insert_key(sha256: &str, blocked: &str) -> String {
 fn daemon(url: &str, out: &Path, dir: &Path) -> Daemon {
     let mut c = command(url, out);
     c.args(["run", "--interval", "400ms", "--no-listen"]);
-    Daemon::spawn(c, dir.join("daemon.log"))
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
 }
 
 /// The next poll starts at most 1.1 intervals after the commit; allow one more for the pass.
@@ -606,7 +606,7 @@ async fn a_revocation_reaches_the_file_while_the_litellm_settings_are_unusable()
     .await;
     let mut c = command(&url, &out);
     c.args(["run", "--schema", "litellm", "--interval", "400ms"]);
-    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    let d = Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.path().join("daemon.log"));
     wait_for(Duration::from_secs(10), "the route and its key", || {
         read(&out).filter(|t| t.contains("/a") && t.contains(&key))
     })

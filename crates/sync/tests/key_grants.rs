@@ -566,7 +566,7 @@ async fn the_upgrade_keeps_old_keys_unscoped_and_a_grant_change_reaches_the_file
 
     let mut c = command(&url, &out);
     c.args(["run", "--interval", "400ms", "--no-listen"]);
-    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    let d = Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.path().join("daemon.log"));
     wait_for(Duration::from_secs(10), "the old key, unscoped", || {
         read(&out).filter(|_| grants_in(&out) == vec![(key.clone(), Grants::default())])
     })

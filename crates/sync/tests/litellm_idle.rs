@@ -61,7 +61,7 @@ fn daemon(pg: &PgCluster, dir: &std::path::Path, extra: &[&str]) -> Daemon {
     c.env("PASSTHRU_LOG", "passthru_sync=debug");
     c.args(["run", "--schema", "litellm", "--interval", "100ms"]);
     c.args(extra);
-    Daemon::spawn(c, dir.join("daemon.log"))
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
 }
 
 fn count(text: &str, needles: &[&str]) -> usize {

@@ -32,7 +32,7 @@ fn syncer(url: &str, schema: Schema, output: &Path) -> Syncer {
 fn daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
     let mut c = command(url, output);
     c.arg("run").args(args);
-    Daemon::spawn(c, dir.join("daemon.log"))
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
 }
 
 #[tokio::test]
@@ -510,7 +510,7 @@ async fn sigterm_exits_zero_within_two_seconds() {
     let sent = Instant::now();
     d.signal("TERM");
     let status = d
-        .wait_exit(Duration::from_secs(2))
+        .exit_status(Duration::from_secs(2))
         .expect("still running 2 s after SIGTERM");
     assert!(status.success(), "{status:?}");
     assert!(sent.elapsed() < Duration::from_secs(2));
@@ -530,7 +530,7 @@ async fn sigterm_during_a_database_outage_still_exits_zero_within_two_seconds() 
     tokio::time::sleep(Duration::from_millis(500)).await;
     d.signal("TERM");
     let status = d
-        .wait_exit(Duration::from_secs(2))
+        .exit_status(Duration::from_secs(2))
         .expect("still running 2 s after SIGTERM");
     assert!(status.success(), "{status:?}");
     assert!(!out.exists());
@@ -854,7 +854,7 @@ async fn the_daemon_notifies_ready_after_the_first_successful_pass() {
     c.env("NOTIFY_SOCKET", &socket_path)
         .env("WATCHDOG_USEC", "200000")
         .args(["run", "--interval", "60s"]);
-    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    let d = Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.path().join("daemon.log"));
     let mut buf = [0u8; 512];
     let ready = loop {
         let n = socket.recv(&mut buf).expect("no READY=1 within 10 s");
@@ -993,7 +993,7 @@ async fn five_hundred_daemon_polls_over_unchanged_rows_leave_the_file_as_first_w
     let mut c = command(&pg.url(), &out);
     c.env("PASSTHRU_LOG", "passthru_sync=debug")
         .args(["run", "--interval", "2ms"]);
-    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    let d = Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.path().join("daemon.log"));
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
     let bytes = fs::read(&out).unwrap();
     let modified = mtime(&out);
@@ -1116,7 +1116,7 @@ async fn sigterm_in_the_middle_of_writes_finishes_the_write_and_exits_zero() {
         tokio::time::sleep(Duration::from_millis(30 + (round * 37) % 50)).await;
         d.signal("TERM");
         let status = d
-            .wait_exit(Duration::from_secs(2))
+            .exit_status(Duration::from_secs(2))
             .expect("still running 2 s after SIGTERM");
         assert!(status.success(), "round {round}: {status:?}\n{}", d.log());
         writes += d.log().matches("wrote routes file").count();

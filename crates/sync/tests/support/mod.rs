@@ -1,15 +1,17 @@
-//! Helpers for the passthru-sync integration tests: the daemon binary as a child process,
-//! waiting for the routes file, SQL on SQLite and PostgreSQL.
+//! Helpers for the passthru-sync integration tests on top of the shared test support
+//! (passthru-tests): this crate's daemon binary with a clean environment, the routes file, SQL
+//! on SQLite and PostgreSQL.
 
 #![allow(dead_code)]
 
-#[path = "../../../../tests/support/postgres.rs"]
-pub mod postgres;
-
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+pub use passthru_tests::postgres;
+pub use passthru_tests::process::Daemon;
+pub use passthru_tests::wait::wait_for;
 
 use sqlx::{ConnectOptions, Connection};
 
@@ -24,6 +26,7 @@ pub fn binary() -> PathBuf {
 /// `passthru-sync` with a clean environment for its own variables.
 pub fn command(url: &str, output: &Path) -> Command {
     let mut c = Command::new(binary());
+    passthru_tests::dies_with_its_test(&mut c);
     for (k, _) in std::env::vars() {
         if k.starts_with("PASSTHRU_") || k == "NOTIFY_SOCKET" || k == "CREDENTIALS_DIRECTORY" {
             c.env_remove(k);
@@ -47,75 +50,6 @@ pub fn run(url: &str, output: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// A running daemon; killed (SIGKILL) when dropped if still running.
-pub struct Daemon {
-    pub child: Child,
-    pub log: PathBuf,
-}
-
-impl Daemon {
-    pub fn spawn(mut command: Command, log: PathBuf) -> Daemon {
-        let file = fs::File::create(&log).expect("create the daemon log");
-        command.stdout(Stdio::null()).stderr(file);
-        let child = command.spawn().expect("spawn passthru-sync");
-        Daemon { child, log }
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    pub fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{name} failed");
-    }
-
-    pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-
-    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        None
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Polls `check` every 5 ms until it gives Some, or panics after `within` with `what`.
-pub async fn wait_for<T>(within: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {within:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 pub fn read(path: &Path) -> Option<String> {
