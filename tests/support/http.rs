@@ -129,9 +129,27 @@ fn read_body(
 
 /// Reads one response (a 1xx is a response of its own, without a body).
 fn read_response(reader: &mut impl BufRead, until_close: bool) -> Message {
-    let (start, headers) = read_head(reader)
-        .expect("read the response head")
-        .expect("a response");
+    try_read_response(reader, |_| until_close).expect("read the response")
+}
+
+/// Reads one response off a keep-alive connection, as a client that reuses it would: a body
+/// without a length runs to the end of the stream only when the response says `connection:
+/// close`. Errors instead of panicking, for callers that reconnect (the benchmarks' client).
+pub fn read_keep_alive_response(reader: &mut impl BufRead) -> std::io::Result<Message> {
+    try_read_response(reader, |headers| {
+        headers
+            .iter()
+            .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"))
+    })
+}
+
+/// Reads one response; `until_close` says from its headers whether a body without a length
+/// runs to the end of the stream.
+fn try_read_response(
+    reader: &mut impl BufRead,
+    until_close: impl FnOnce(&[(String, String)]) -> bool,
+) -> std::io::Result<Message> {
+    let (start, headers) = read_head(reader)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
     let status: u16 = start
         .split(' ')
         .nth(1)
@@ -140,13 +158,14 @@ fn read_response(reader: &mut impl BufRead, until_close: bool) -> Message {
     let body = if (100..200).contains(&status) || status == 204 || status == 304 {
         Vec::new()
     } else {
-        read_body(reader, &headers, until_close).expect("read the response body")
+        let until_close = until_close(&headers);
+        read_body(reader, &headers, until_close)?
     };
-    Message {
+    Ok(Message {
         start,
         headers,
         body,
-    }
+    })
 }
 
 /// Sends raw request bytes on a new connection and reads one response.

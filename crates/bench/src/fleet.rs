@@ -5,11 +5,12 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::daemons::{wait_for_file, SyncProc};
+use crate::daemons::{start_sync, wait_for_file};
 use crate::pg::Psql;
 use crate::procfs::{children, cpu_ticks, TICKS_PER_SECOND};
 use crate::report::{quantile, secs, verdict, Table};
 use passthru_tests::postgres::PgCluster;
+use passthru_tests::process::Daemon;
 
 pub struct Fleet {
     pub daemons: usize,
@@ -42,11 +43,11 @@ pub fn run(f: &Fleet) -> Vec<Table> {
         .map(|i| dir.path().join(format!("routes-{i}.yaml")))
         .collect();
     eprintln!("fleet: starting {} passthru-sync daemons", f.daemons);
-    let mut fleet: Vec<SyncProc> = outputs
+    let mut fleet: Vec<Daemon> = outputs
         .iter()
         .enumerate()
         .map(|(i, out)| {
-            SyncProc::start(
+            start_sync(
                 out,
                 &["--database-url", &url, "--interval", "10s"],
                 "info",
@@ -246,10 +247,10 @@ fn idle_fleet(
         f.interval,
     ];
     args.extend_from_slice(extra);
-    let mut fleet: Vec<SyncProc> = outputs
+    let mut fleet: Vec<Daemon> = outputs
         .iter()
         .zip(&logs)
-        .map(|(out, log)| SyncProc::start(out, &args, "passthru_sync=debug", log))
+        .map(|(out, log)| start_sync(out, &args, "passthru_sync=debug", log))
         .collect();
     // Every sidecar's first full read, waited for in its log (the files are megabytes).
     let start = Instant::now();

@@ -4,17 +4,20 @@
 //! `.ci/bench` installs what is missing, builds the release binaries and runs `all`, which
 //! prints the tables and writes them to docs/benchmarks.md. Not run by CI or `cargo test`.
 
+mod client;
 mod daemons;
 mod fleet;
 mod litellm;
 mod memory;
-mod net;
+mod nginx;
+mod open_loop;
 mod pg;
 mod procfs;
 mod propagation;
 mod reload;
 mod report;
 mod throughput;
+mod wrk;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -164,7 +167,7 @@ fn header(command: &str, elapsed: Duration, quick: bool, load: (&str, &str)) -> 
     ));
     h.push_str(&format!(
         "| tools | {}, {}, PostgreSQL {} |\n",
-        net::Nginx::version().trim_start_matches("nginx version: "),
+        nginx::Nginx::version().trim_start_matches("nginx version: "),
         wrk.lines()
             .next()
             .unwrap_or("wrk ?")

@@ -5,11 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::daemons::{BarePingora, ProxyProc};
-use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
+use crate::daemons::{start_proxy, BarePingora};
+use crate::nginx::Nginx;
+use crate::open_loop::open_loop;
 use crate::procfs::{cpu_ticks, TICKS_PER_SECOND};
 use crate::reload::canonical;
 use crate::report::{median, quantile, ratio, secs, thousands, verdict, Table};
+use crate::wrk::{wrk, wrk_script, Wrk};
 
 pub struct Load {
     pub duration: Duration,
@@ -108,12 +110,12 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     std::fs::write(&file, upstream_routes(routes, &up)).unwrap();
     let threads = "2";
     // The default access log (one JSON line per request on stderr, a file here), and none.
-    let proxy = ProxyProc::start(&file, &["--threads", threads]);
-    let unlogged = ProxyProc::start(&file, &["--threads", threads, "--access-log", "off"]);
+    let proxy = start_proxy(&file, &["--threads", threads]);
+    let unlogged = start_proxy(&file, &["--threads", threads, "--access-log", "off"]);
     // The same proxy behind its TLS listener (HTTP/1.1 from wrk), to price TLS per request.
     let cert = self_signed_certificate(dir.path());
     let tls_addr = passthru_tests::free_port();
-    let tls = ProxyProc::start(
+    let tls = start_proxy(
         &file,
         &[
             "--threads",
@@ -137,7 +139,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
         (bare.addr, &tested),
         (nginx.addr(), &tested),
     ] {
-        let mut c = crate::net::Client::new(addr);
+        let mut c = crate::client::Client::new(addr);
         assert_eq!(
             c.get(path).unwrap(),
             200,
@@ -403,10 +405,10 @@ pub fn lookup(load: &Load, big: usize) -> Vec<Table> {
             .map(|k| format!("/svc-{}/v1/chat/completions", (k * 7919) % n))
             .collect();
         scripts.push(wrk_script(dir.path(), &format!("paths-{n}.lua"), &paths));
-        proxies.push(ProxyProc::start(&file, &["--threads", "2"]));
+        proxies.push(start_proxy(&file, &["--threads", "2"]));
     }
     for (k, p) in proxies.iter().enumerate() {
-        let mut c = crate::net::Client::new(p.addr);
+        let mut c = crate::client::Client::new(p.addr);
         assert_eq!(
             c.get("/svc-3/v1/chat/completions").unwrap(),
             200,
