@@ -131,7 +131,7 @@ impl NotifySocket {
 
     /// Reads messages until each of `wanted` (a line prefix) has arrived, or panics after 15 s.
     fn expect(&self, wanted: &[&str]) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + passthru_tests::wait::patient(Duration::from_secs(15));
         let mut lines = Vec::new();
         let mut buf = [0u8; 4096];
         while !wanted

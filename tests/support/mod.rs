@@ -57,6 +57,21 @@ pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
         .collect()
 }
 
+/// A PRNG for tests that pick random instants, seeded from `seed_variable` when set (to replay a
+/// failure) or from the clock; the seed is returned so the test can print it.
+pub fn seeded_rng(seed_variable: &str) -> (fastrand::Rng, u64) {
+    let seed = std::env::var(seed_variable)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    (fastrand::Rng::with_seed(seed), seed)
+}
+
 /// The repository's top directory, for examples and test data.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

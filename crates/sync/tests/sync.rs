@@ -35,6 +35,26 @@ fn daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
     Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
 }
 
+/// The line the daemon logs (at debug) each time its LISTEN connection is up.
+const LISTENING: &str = "listening for commits";
+
+/// [`daemon`] logging at debug, so that [`LISTENING`] shows when NOTIFY can reach it.
+fn listening_daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
+    let mut c = command(url, output);
+    c.env("PASSTHRU_LOG", "info,passthru_sync=debug")
+        .arg("run")
+        .args(args);
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
+}
+
+/// Waits until the daemon has logged [`LISTENING`] `times` times in all.
+async fn wait_listening(d: &Daemon, times: usize) {
+    wait_for(Duration::from_secs(10), "the LISTEN connection", || {
+        (d.count(LISTENING) >= times).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn id_less_rows_get_the_derived_ids_of_design_section_3() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,9 +165,9 @@ async fn notify_carries_a_commit_to_the_file_at_a_sixty_second_interval() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
-    let _d = daemon(&pg.url(), &out, dir.path(), &["--interval", "60s"]);
+    let d = listening_daemon(&pg.url(), &out, dir.path(), &["--interval", "60s"]);
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
-    tokio::time::sleep(Duration::from_millis(300)).await; // the LISTEN connection is up
+    wait_listening(&d, 1).await;
     sql(&pg.url(), &[ROUTE_INSERT]).await;
     // Far below the 60 s poll: only NOTIFY can have carried it.
     wait_for(Duration::from_secs(5), "the NOTIFY-driven write", || {
@@ -182,9 +202,9 @@ async fn notify_latency_over_200_commits() {
         )
         .await;
     }
-    let _d = daemon(&pg.url(), &out, dir.path(), &["--interval", "60s"]);
+    let d = listening_daemon(&pg.url(), &out, dir.path(), &["--interval", "60s"]);
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_listening(&d, 1).await;
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
     let mut latencies = Vec::new();
@@ -218,14 +238,10 @@ async fn notify_latency_over_200_commits() {
 
 /// Busy-polls the file (0.2 ms) so the measurement is not quantised by the wait loop.
 fn wait_for_fast(out: &Path, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if read(out).is_some_and(|t| t.contains(needle)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    panic!("{needle} never reached the file");
+    passthru_tests::wait::poll(Duration::from_secs(60), Duration::from_micros(200), || {
+        read(out).is_some_and(|t| t.contains(needle)).then_some(())
+    })
+    .unwrap_or_else(|| panic!("{needle} never reached the file"));
 }
 
 /// `general_settings` as LiteLLM's UI writes it: `model_dump(exclude={"is_from_config"})` of
@@ -379,7 +395,11 @@ async fn stopping_the_cluster_leaves_the_file_alone_and_the_daemon_recovers_with
     let modified = mtime(&out);
 
     pg.stop();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Several failed passes, each a chance to exit or to touch the file.
+    wait_for(Duration::from_secs(20), "five failed passes", || {
+        (d.count("pass failed") >= 5).then_some(())
+    })
+    .await;
     assert!(
         d.is_running(),
         "the daemon exited during the outage:\n{}",
@@ -527,7 +547,11 @@ async fn sigterm_during_a_database_outage_still_exits_zero_within_two_seconds() 
         dir.path(),
         &["--interval", "100ms", "--connect-timeout", "10s"],
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Started, and so inside its first connection attempt (which hangs or fails, by host).
+    wait_for(Duration::from_secs(10), "the start", || {
+        d.log().contains("INFO starting").then_some(())
+    })
+    .await;
     d.signal("TERM");
     let status = d
         .exit_status(Duration::from_secs(2))
@@ -592,17 +616,15 @@ async fn kill_dash_nine_during_writes_never_exposes_a_partial_file() {
         })
     };
 
-    let mut seed = std::process::id() as u64 | 1;
+    let (mut rng, seed) = passthru_tests::seeded_rng("PASSTHRU_KILL_SEED");
     let mut writes = 0;
     let mut kills = 0;
     let started = Instant::now();
-    while (writes < 200 || kills < 50) && started.elapsed() < Duration::from_secs(90) {
+    let time_bound = passthru_tests::wait::patient(Duration::from_secs(90));
+    while (writes < 200 || kills < 50) && started.elapsed() < time_bound {
         let d = daemon(&url, &out, dir.path(), &["--interval", "1ms"]);
         // A random instant: 5 to 65 ms into the run (start-up included).
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        tokio::time::sleep(Duration::from_millis(5 + seed % 60)).await;
+        tokio::time::sleep(Duration::from_millis(5 + rng.u64(..60))).await;
         d.signal("KILL");
         drop(d); // reaps
         kills += 1;
@@ -620,7 +642,7 @@ async fn kill_dash_nine_during_writes_never_exposes_a_partial_file() {
     assert!(kills >= 50, "only {kills} kills");
     assert!(reads.load(Ordering::Relaxed) > 100);
     println!(
-        "{writes} writes, {kills} kill -9, {} reads",
+        "{writes} writes, {kills} kill -9 (seed {seed}), {} reads",
         reads.load(Ordering::Relaxed)
     );
     // The next start removes temp files that kills left between create and rename.
@@ -936,19 +958,26 @@ async fn notify_resumes_after_the_cluster_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
-    let mut d = daemon(
+    let mut d = listening_daemon(
         &pg.url(),
         &out,
         dir.path(),
         &["--interval", "60s", "--connect-timeout", "1s"],
     );
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    wait_listening(&d, 1).await;
     pg.stop();
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The outage lasts until the daemon has tried to LISTEN again and failed.
+    wait_for(Duration::from_secs(20), "a failed LISTEN retry", || {
+        d.log()
+            .contains("LISTEN connection failed; retrying")
+            .then_some(())
+    })
+    .await;
     pg.restart();
     // The LISTEN connection comes back by itself (retrying every 0.5 s, 1 s, 2 s, ...), far
     // sooner than the 60 s poll; a commit then reaches the file through NOTIFY again.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_listening(&d, 2).await;
     sql(&pg.url(), &[ROUTE_INSERT]).await;
     wait_for(
         Duration::from_secs(5),
@@ -1113,7 +1142,13 @@ async fn sigterm_in_the_middle_of_writes_finishes_the_write_and_exits_zero() {
     let mut writes = 0;
     for round in 0..20u64 {
         let mut d = daemon(&url, &out, dir.path(), &["--interval", "1ms"]);
-        tokio::time::sleep(Duration::from_millis(30 + (round * 37) % 50)).await;
+        // Into the write loop first (however long start-up takes on a loaded machine), then
+        // an instant within it.
+        wait_for(Duration::from_secs(10), "two writes", || {
+            (d.count("wrote routes file") >= 2).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis((round * 37) % 50)).await;
         d.signal("TERM");
         let status = d
             .exit_status(Duration::from_secs(2))
