@@ -35,10 +35,15 @@ fn daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
 
 /// How many passes the daemon has finished, whatever their outcome.
 fn passes(d: &Daemon) -> usize {
-    ["pass failed", "poll: nothing new", "poll: table unchanged", "wrote routes file"]
-        .iter()
-        .map(|outcome| d.count(outcome))
-        .sum()
+    [
+        "pass failed",
+        "poll: nothing new",
+        "poll: table unchanged",
+        "wrote routes file",
+    ]
+    .iter()
+    .map(|outcome| d.count(outcome))
+    .sum()
 }
 
 /// A routes file as the daemon would have left it, written before the daemon starts.
