@@ -1,7 +1,12 @@
-//! A real `passthru-sync` process, as a [`Daemon`].
+//! A real `passthru-sync`: as a [`Daemon`], as a command run to completion, and the databases
+//! and routes files it works on (SQL on SQLite and PostgreSQL, the file parsed back).
 
-use std::path::Path;
-use std::process::Command;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use sqlx::{ConnectOptions, Connection};
 
 use crate::binary;
 use crate::process::Daemon;
@@ -35,4 +40,152 @@ pub fn sync_run(output: &Path, args: &[&str]) -> Command {
 /// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
 pub fn start_sync(output: &Path, args: &[&str]) -> Daemon {
     Daemon::spawn("passthru-sync", &mut sync_run(output, args))
+}
+
+/// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
+/// latency figure).
+pub fn sync_binary() -> PathBuf {
+    std::env::var_os("PASSTHRU_SYNC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| binary("passthru-sync"))
+}
+
+/// `passthru-sync` with a clean environment for its own variables.
+pub fn command(url: &str, output: &Path) -> Command {
+    let mut c = Command::new(sync_binary());
+    crate::dies_with_its_test(&mut c);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PASSTHRU_") || k == "NOTIFY_SOCKET" || k == "CREDENTIALS_DIRECTORY" {
+            c.env_remove(k);
+        }
+    }
+    c.env("PASSTHRU_DATABASE_URL", url)
+        .env("PASSTHRU_ROUTES_FILE", output)
+        .env("PASSTHRU_LOG", "info")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a subcommand to completion; returns (exit code, stdout, stderr).
+pub fn run(url: &str, output: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = command(url, output)
+        .args(args)
+        .output()
+        .expect("run passthru-sync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
+
+pub fn mtime(path: &Path) -> SystemTime {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+}
+
+/// A migrated native SQLite database in `dir`; returns its URL.
+pub fn native_sqlite(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("routes.db").display());
+    let (code, _, err) = run(&url, &dir.join("unused.yaml"), &["migrate"]);
+    assert_eq!(code, 0, "migrate failed: {err}");
+    url
+}
+
+/// Runs SQL statements on one connection.
+pub async fn sql(url: &str, statements: &[&str]) {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connect sqlite");
+        for s in statements {
+            sqlx::query(s)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        c.close().await.ok();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url)
+            .await
+            .expect("connect postgres");
+        for s in statements {
+            sqlx::raw_sql(s)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        c.close().await.ok();
+    }
+}
+
+/// The routes file, parsed with the proxy's loader; panics when it is not a valid file.
+pub fn parsed(path: &Path) -> passthru_routes::RoutesFile {
+    let bytes = fs::read(path).expect("read the routes file");
+    passthru_routes::RoutesFile::parse(&bytes).unwrap_or_else(|p| {
+        panic!(
+            "invalid routes file: {p}\n{}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+pub fn ids(path: &Path) -> Vec<String> {
+    parsed(path)
+        .routes()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect()
+}
+
+/// LiteLLM's two tables as its Prisma migrations create them; the same file the LiteLLM sidecar
+/// example ships, so the example is what these tests run.
+pub fn litellm_ddl() -> Vec<String> {
+    let path = crate::repo_root().join("examples/litellm/litellm-tables.sql");
+    let text = fs::read_to_string(path).expect("examples/litellm/litellm-tables.sql");
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A database at the migrations named (in order), as an older release left it.
+pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
+    let only = dir.join("older-migrations");
+    std::fs::create_dir_all(&only).unwrap();
+    for name in migrations {
+        std::fs::copy(
+            crate::repo_root()
+                .join("crates/sync/migrations/sqlite")
+                .join(name),
+            only.join(name),
+        )
+        .unwrap();
+    }
+    let url = format!("sqlite://{}", dir.join("routes.db").display());
+    let mut conn = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(only.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    url
 }

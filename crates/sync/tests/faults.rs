@@ -5,14 +5,14 @@
 //! fault goes away the daemon recovers by itself. (The outage after start and the client-side
 //! --query-timeout on a lock are in sync.rs.)
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use support::postgres::PgCluster;
-use support::*;
+use passthru_tests::postgres::PgCluster;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 const ROUTE_INSERT: &str =
     "INSERT INTO passthru_routes (path, target, auth) VALUES ('/my-service', 'http://backend:8080', false)";

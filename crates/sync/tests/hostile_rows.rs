@@ -2,15 +2,15 @@
 //! named row, never a failed pass, and a key is active only when its `blocked` is a clear false.
 //! On real SQLite files and real PostgreSQL clusters; each test is named after its property.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use passthru_sync::admin::hash_key;
+use passthru_tests::postgres::PgTestDatabase;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 use sqlx::Connection;
-use support::postgres::PgTestDatabase;
-use support::*;
 
 /// The migration that created the native schema before the type triggers existed.
 const FIRST_SQLITE_MIGRATION: &str = "20261123000001_native_schema.sql";

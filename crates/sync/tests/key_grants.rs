@@ -4,16 +4,16 @@
 //! reported with the table, the hash prefix and the column), never unscoped. On real SQLite
 //! files and real PostgreSQL clusters; each test is named after its property.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use passthru_routes::Grants;
 use passthru_sync::admin::hash_key;
+use passthru_tests::postgres::PgTestDatabase;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 use sqlx::Connection;
-use support::postgres::PgTestDatabase;
-use support::*;
 
 const MIGRATION_1: &str = "20261123000001_native_schema.sql";
 const SQLITE_MIGRATION_2: &str = "20261130000001_refuse_mistyped_values.sql";

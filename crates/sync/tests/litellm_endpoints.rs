@@ -3,12 +3,12 @@
 //! silently, config.yaml endpoints join the database's as LiteLLM merges them, and an exact and a
 //! subpath endpoint on one path are two routes with stable ids.
 
-mod support;
-
 use std::time::Duration;
 
-use support::postgres::PgTestDatabase;
-use support::*;
+use passthru_tests::postgres::PgTestDatabase;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 async fn litellm_database(endpoints: &str) -> PgTestDatabase {
     let pg = PgTestDatabase::new();

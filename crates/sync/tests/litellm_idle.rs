@@ -4,12 +4,12 @@
 //! named at DEBUG; the cluster logs every statement (`log_statement = 'all'`), so the full reads
 //! are counted on the server too.
 
-mod support;
-
 use std::time::Duration;
 
-use support::postgres::PgCluster;
-use support::*;
+use passthru_tests::postgres::PgCluster;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -1,8 +1,6 @@
 //! passthru-sync against a real PostgreSQL (a throwaway cluster per test) and real SQLite files.
 //! Each test pins one behaviour of issue 3 and is named after it.
 
-mod support;
-
 use std::fs;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,8 +8,10 @@ use std::time::{Duration, Instant};
 use passthru_sync::config::{DatabaseUrl, Schema};
 use passthru_sync::source::Source;
 use passthru_sync::{Database, PassOutcome, Syncer};
-use support::postgres::{PgCluster, PgTestDatabase};
-use support::*;
+use passthru_tests::postgres::{PgCluster, PgTestDatabase};
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 const ROUTE_INSERT: &str =
     "INSERT INTO passthru_routes (path, target) VALUES ('/my-service', 'http://backend:8080')";
