@@ -12,7 +12,7 @@ use crate::daemons::{start_proxy, start_sync, wait_for_file};
 use crate::nginx::Nginx;
 use crate::pg::Psql;
 use crate::report::{quantile, secs, thousands, verdict, Table};
-use crate::throughput::{upstream_routes, upstream_routes_raw};
+use crate::route_tables::{upstream_routes, upstream_routes_raw};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Probe spacing: fine enough for a 100 ms target without the probe loop itself loading the
