@@ -4,8 +4,6 @@
 //! (`blocked = 1`, and the `blocked = 'true'` an operator naturally types) reaches the proxy
 //! within one poll.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
@@ -14,40 +12,13 @@ use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
 use passthru_tests::sync::{start_sync, sync_command};
 use passthru_tests::wait::wait_until;
+use passthru_tests::{sqlite, sqlite_ok};
 
 const WAIT: Duration = Duration::from_secs(15);
 const INTERVAL_MS: u64 = 500;
 /// A commit is picked up by the next poll, at most 1.1 intervals later; one more interval for
 /// the pass and the proxy's reload (a 20 ms debounce) on a loaded machine.
 const ONE_POLL: Duration = Duration::from_millis(INTERVAL_MS * 2 + 500);
-
-/// Runs SQL with the `sqlite3` shell, as the outside probe did.
-fn sqlite(db: &Path, sql: &str) -> std::process::Output {
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sqlite3 (.ci/setup installs it)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn sqlite_ok(db: &Path, sql: &str) {
-    let out = sqlite(db, sql);
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Every `passthru_routes` column with values of every type it must not hold: text in the
 /// boolean and number columns, BLOBs, invalid UTF-8 and numbers (which SQLite turns into text)

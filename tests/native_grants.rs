@@ -4,13 +4,13 @@
 //! the key); a later `UPDATE passthru_keys SET deny = …` reaches the proxy within one poll.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::proxy::Proxy;
+use passthru_tests::sqlite_ok;
 use passthru_tests::sync::{start_sync, sync_command};
 use passthru_tests::wait::wait_until;
 
@@ -61,27 +61,6 @@ fn add_route(url: &str, id: &str, path: &str, target: &str) {
         "--include-subpath",
     ]);
     assert_eq!(code, 0, "{err}");
-}
-
-fn sqlite_ok(db: &Path, sql: &str) {
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sqlite3 (.ci/setup installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {

@@ -98,3 +98,32 @@ pub fn dies_with_its_test(command: &mut std::process::Command) -> &mut std::proc
         })
     }
 }
+
+/// Runs SQL with the `sqlite3` shell, as an operator (or an outside probe) would.
+pub fn sqlite(db: &std::path::Path, sql: &str) -> std::process::Output {
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sqlite3 (.ci/setup installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs SQL with the `sqlite3` shell; panics with its stderr unless it succeeded silently.
+pub fn sqlite_ok(db: &std::path::Path, sql: &str) {
+    let out = sqlite(db, sql);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -160,19 +160,27 @@ pub fn litellm_ddl() -> Vec<String> {
         .collect()
 }
 
-/// A database at the migrations named (in order), as an older release left it.
-pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
-    let only = dir.join("older-migrations");
+/// A directory holding only the `backend` (`sqlite` or `postgres`) migrations named, so that a
+/// migrator stops where an older release did.
+fn only_migrations(dir: &Path, backend: &str, migrations: &[&str]) -> PathBuf {
+    let only = dir.join(format!("older-migrations-{backend}"));
     std::fs::create_dir_all(&only).unwrap();
     for name in migrations {
         std::fs::copy(
             crate::repo_root()
-                .join("crates/sync/migrations/sqlite")
+                .join("crates/sync/migrations")
+                .join(backend)
                 .join(name),
             only.join(name),
         )
         .unwrap();
     }
+    only
+}
+
+/// A SQLite database in `dir` at the migrations named (in order), as an older release left it.
+pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
+    let only = only_migrations(dir, "sqlite", migrations);
     let url = format!("sqlite://{}", dir.join("routes.db").display());
     let mut conn = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
         .unwrap()
@@ -188,4 +196,32 @@ pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
         .unwrap();
     conn.close().await.unwrap();
     url
+}
+
+/// The PostgreSQL database at `url` brought to the migrations named (in order), as an older
+/// release left it; `dir` holds the copies of the migrations.
+pub async fn postgres_at(url: &str, dir: &Path, migrations: &[&str]) {
+    let only = only_migrations(dir, "postgres", migrations);
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::migrate::Migrator::new(only.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Runs each statement on the SQLite database at `url` and checks that it is refused with an
+/// error naming `message`.
+pub async fn assert_sqlite_refuses(url: &str, refused: &[(&str, &str)]) {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    for (statement, message) in refused {
+        let e = sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect_err(statement);
+        assert!(e.to_string().contains(message), "{statement}: {e}");
+    }
+    conn.close().await.unwrap();
 }

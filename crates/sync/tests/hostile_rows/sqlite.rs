@@ -6,7 +6,6 @@ use std::time::Duration;
 use passthru_sync::admin::hash_key;
 use passthru_tests::sync::*;
 use passthru_tests::wait::wait_for;
-use sqlx::Connection;
 
 use super::{
     daemon, fill_hostile_routes, insert_key, key_hexes, sqlite_before_the_type_triggers, warn_line,
@@ -242,15 +241,7 @@ async fn the_upgrade_refuses_mistyped_writes_and_still_lets_old_rows_be_blocked(
         ("INSERT INTO passthru_keys (sha256) VALUES (x'00')", "passthru_keys.sha256 must be text"),
         ("UPDATE passthru_keys SET blocked = 'true'", "passthru_keys.blocked must be 0 (active) or 1 (blocked)"),
     ];
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    for (statement, message) in refused {
-        let e = sqlx::query(statement)
-            .execute(&mut conn)
-            .await
-            .expect_err(statement);
-        assert!(e.to_string().contains(message), "{statement}: {e}");
-    }
-    conn.close().await.unwrap();
+    assert_sqlite_refuses(&url, &refused).await;
 }
 
 #[tokio::test]

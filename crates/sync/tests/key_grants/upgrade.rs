@@ -1,6 +1,5 @@
 //! Databases from before the grant columns: old keys stay unscoped, mistyped grants are refused.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use passthru_routes::Grants;
@@ -9,7 +8,6 @@ use passthru_tests::postgres::PgTestDatabase;
 use passthru_tests::process::Daemon;
 use passthru_tests::sync::*;
 use passthru_tests::wait::wait_for;
-use sqlx::Connection;
 
 use super::{grants_in, list, MIGRATION_1, ONE_POLL, ROUTE_WITH_AUTH, SQLITE_MIGRATION_2};
 
@@ -102,15 +100,7 @@ async fn the_upgrade_keeps_old_keys_unscoped_and_refuses_mistyped_grants_on_sqli
             "passthru_keys.admin must be 0",
         ),
     ];
-    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-    for (statement, message) in refused {
-        let e = sqlx::query(statement)
-            .execute(&mut conn)
-            .await
-            .expect_err(statement);
-        assert!(e.to_string().contains(message), "{statement}: {e}");
-    }
-    conn.close().await.unwrap();
+    assert_sqlite_refuses(&url, &refused).await;
 }
 
 /// A database at migration 1 upgrades on PostgreSQL: old keys stay unscoped; a later `UPDATE`
@@ -122,23 +112,7 @@ async fn the_upgrade_keeps_old_keys_unscoped_and_a_grant_change_reaches_the_file
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
     let url = pg.url();
-    let first = dir.path().join("first-migration");
-    std::fs::create_dir_all(&first).unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("migrations/postgres")
-            .join(MIGRATION_1),
-        first.join(MIGRATION_1),
-    )
-    .unwrap();
-    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-    sqlx::migrate::Migrator::new(first.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    postgres_at(&url, dir.path(), &[MIGRATION_1]).await;
     let key = hash_key("sk-old");
     sql(
         &url,
