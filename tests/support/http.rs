@@ -58,6 +58,15 @@ impl Message {
     }
 }
 
+/// Every value of the header `name` in `m`, in order (a header may be repeated).
+pub fn headers_named<'a>(m: &'a Message, name: &str) -> Vec<&'a str> {
+    m.headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// A start line and its headers.
 type Head = (String, Vec<(String, String)>);
 
@@ -187,7 +196,7 @@ impl Conn {
         let stream = TcpStream::connect(addr).expect("connect to the proxy");
         let _ = stream.set_nodelay(true);
         stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
+            .set_read_timeout(Some(crate::wait::patient(Duration::from_secs(20))))
             .unwrap();
         Conn {
             writer: stream.try_clone().unwrap(),
@@ -379,7 +388,7 @@ fn events(writer: &mut TcpStream, count: usize, every: Duration) -> std::io::Res
 pub fn stream_chunks(addr: SocketAddr, target: &str) -> (Message, Vec<(Instant, String)>) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_read_timeout(Some(crate::wait::patient(Duration::from_secs(20))))
         .unwrap();
     write!(
         stream,
