@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use passthru_tests::access_log::{json_lines, line_for, lines, wait_for_lines};
+use passthru_tests::free_port;
 use passthru_tests::http::{request, stream_chunks, Behaviour, Upstream};
-use passthru_tests::proxy::{eventually, free_port, Proxy};
+use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
+use passthru_tests::wait::wait_until;
 
 const KEY: &str = "sk-access-log-key-1";
 const SCOPED_KEY: &str = "sk-access-log-scoped-2";
@@ -231,7 +233,7 @@ fn the_access_log_goes_to_stderr_by_default_beside_the_diagnostic_log() {
     .unwrap();
     let proxy = Proxy::start(&file, &[]);
     assert_eq!(get_with_id(&proxy, "/a", "on-stderr"), 200);
-    eventually(
+    wait_until(
         Duration::from_secs(10),
         "the access log line on stderr",
         || {
@@ -259,9 +261,9 @@ fn rust_log_levels_never_silence_the_access_log() {
         ),
     )
     .unwrap();
-    let proxy = Proxy::start_with_env(&file, &[], &[("RUST_LOG", "off")]);
+    let proxy = Proxy::options(&file).env(&[("RUST_LOG", "off")]).start();
     assert_eq!(get_with_id(&proxy, "/a", "rust-log-off"), 200);
-    eventually(
+    wait_until(
         Duration::from_secs(10),
         "the access log line on stderr",
         || {
@@ -292,7 +294,7 @@ fn access_log_off_writes_no_line() {
     let proxy = Proxy::start(&file, &["--access-log", "off"]);
     assert_eq!(get_with_id(&proxy, "/a", "not-logged"), 200);
     // The request is counted once logging() ran; no line was written by then.
-    eventually(Duration::from_secs(10), "the request counted", || {
+    wait_until(Duration::from_secs(10), "the request counted", || {
         proxy.metric("passthru_requests_total{route=").is_some()
     });
     assert!(json_lines(&proxy.log()).is_empty(), "{}", proxy.log());
@@ -335,13 +337,13 @@ fn sigusr1_after_a_rename_starts_a_new_file_and_loses_no_line() {
     }
     wait_for_lines(&rotated, 8);
     proxy.signal("USR1");
-    eventually(Duration::from_secs(10), "a new access log file", || {
+    wait_until(Duration::from_secs(10), "a new access log file", || {
         log.exists()
     });
     for i in 0..5 {
         assert_eq!(get_with_id(&proxy, "/a", &format!("after-{i}")), 200);
     }
-    eventually(Duration::from_secs(10), "all 13 lines", || {
+    wait_until(Duration::from_secs(10), "all 13 lines", || {
         line_count(&rotated) + line_count(&log) == 13
     });
     let old = lines(&rotated);

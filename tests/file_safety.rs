@@ -6,7 +6,8 @@ use std::io::Write;
 use std::time::Duration;
 
 use passthru_tests::http::{request, Behaviour, Upstream};
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(10);
 const KEY: &str = "sk-in-place-writer";
@@ -46,14 +47,14 @@ fn write_slowly(
     writer.write_all(head.as_bytes()).unwrap();
     writer.flush().unwrap();
     // The watcher saw the write, and later a re-check tick came and went: both waited.
-    eventually(WAIT, "the proxy to wait for the writer twice", || {
+    wait_until(WAIT, "the proxy to wait for the writer twice", || {
         waiting_reloads(proxy) >= before + 2.0
     });
     assert_eq!(proxy.generation(), generation, "{}", proxy.log());
     check(proxy);
     writer.write_all(tail.as_bytes()).unwrap();
     drop(writer);
-    eventually(WAIT, "the finished file to load", || {
+    wait_until(WAIT, "the finished file to load", || {
         proxy.generation() > generation
     });
 }
@@ -124,7 +125,7 @@ fn sighup_while_a_writer_has_the_file_open_waits_for_the_writer() {
     write_slowly(&proxy, &file, &head, tail, |proxy| {
         let before = waiting_reloads(proxy);
         proxy.signal("HUP");
-        eventually(WAIT, "the SIGHUP to wait too", || {
+        wait_until(WAIT, "the SIGHUP to wait too", || {
             waiting_reloads(proxy) > before
         });
         assert_eq!(status_with_key(proxy, "GET"), 401, "the prefix was loaded");
@@ -168,14 +169,14 @@ fn a_refused_oversize_file_is_read_once_until_it_changes() {
     let mut big = good.clone().into_bytes();
     big.resize(65 << 20, b'#');
     std::fs::write(&file, &big).unwrap();
-    eventually(WAIT, "the oversize file to be refused", || errors() >= 1.0);
+    wait_until(WAIT, "the oversize file to be refused", || errors() >= 1.0);
     let read_after_refusal = bytes_read(proxy.pid());
     // Three re-check ticks (one a second under test), plus directory events of other files.
     let ticks_before = ticks();
     for i in 0..20 {
         std::fs::write(dir.path().join("neighbour"), format!("{i}")).unwrap();
     }
-    eventually(WAIT, "three re-check ticks", || {
+    wait_until(WAIT, "three re-check ticks", || {
         ticks() >= ticks_before + 3.0
     });
     let read_since = bytes_read(proxy.pid()) - read_after_refusal;
@@ -194,7 +195,7 @@ fn a_refused_oversize_file_is_read_once_until_it_changes() {
     // A new version of the file is read again, and its refusal logged again.
     big.push(b'#');
     std::fs::write(&file, &big).unwrap();
-    eventually(WAIT, "the second version to be refused", || errors() >= 2.0);
+    wait_until(WAIT, "the second version to be refused", || errors() >= 2.0);
     assert_eq!(proxy.log().matches("larger than").count(), 2);
 }
 
@@ -240,7 +241,7 @@ fn a_refused_target_with_credentials_is_logged_without_them() {
     let proxy = Proxy::start(&file, &[]);
     let bad = "version: 1\nroutes:\n- {id: r, path: /r, target: 'https://svc:S3cretPassw0rd@internal.example/v1?api_key=k3y&x=1'}\n";
     std::fs::write(&file, bad).unwrap();
-    eventually(WAIT, "the refusal to be logged", || {
+    wait_until(WAIT, "the refusal to be logged", || {
         proxy.log().contains("must not carry credentials")
     });
     let check = std::process::Command::new(passthru_tests::binary("passthru-proxy"))

@@ -3,6 +3,7 @@
 //! replaced, and no client outside the trusted list can name another address upstream.
 
 use passthru_tests::access_log::{line_for, wait_for_lines};
+use passthru_tests::http::headers_named as all;
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::proxy::Proxy;
 
@@ -34,14 +35,6 @@ fn serve(up: &Upstream, route_extra: &str, args: &[&str]) -> (Proxy, tempfile::T
 fn forwarded(proxy: &Proxy, up: &Upstream, headers: &[(&str, &str)]) -> Message {
     assert_eq!(request(proxy.addr, "GET", "/a", headers, b"").status(), 200);
     up.last()
-}
-
-fn all<'a>(m: &'a Message, name: &str) -> Vec<&'a str> {
-    m.headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
 }
 
 #[test]

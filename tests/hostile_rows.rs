@@ -4,49 +4,21 @@
 //! (`blocked = 1`, and the `blocked = 'true'` an operator naturally types) reaches the proxy
 //! within one poll.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::postgres::PgCluster;
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{sync_command, Sync};
+use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::wait::wait_until;
+use passthru_tests::{sqlite, sqlite_ok};
 
 const WAIT: Duration = Duration::from_secs(15);
 const INTERVAL_MS: u64 = 500;
 /// A commit is picked up by the next poll, at most 1.1 intervals later; one more interval for
 /// the pass and the proxy's reload (a 20 ms debounce) on a loaded machine.
 const ONE_POLL: Duration = Duration::from_millis(INTERVAL_MS * 2 + 500);
-
-/// Runs SQL with the `sqlite3` shell, as the outside probe did.
-fn sqlite(db: &Path, sql: &str) -> std::process::Output {
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sqlite3 (.ci/setup installs it)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn sqlite_ok(db: &Path, sql: &str) {
-    let out = sqlite(db, sql);
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Every `passthru_routes` column with values of every type it must not hold: text in the
 /// boolean and number columns, BLOBs, invalid UTF-8 and numbers (which SQLite turns into text)
@@ -119,7 +91,7 @@ fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
 /// Waits, from `since`, for the proxy to refuse `key` on `/secure/x`; the revocation must arrive
 /// within one poll.
 fn assert_revoked_within_one_poll(proxy: &Proxy, key: &str, since: Instant) {
-    eventually(WAIT, &format!("{key} refused"), || {
+    wait_until(WAIT, &format!("{key} refused"), || {
         with_key(proxy, "/secure/x", key).status() == 401
     });
     let took = since.elapsed();
@@ -171,7 +143,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
     );
     let bad_keys = 6;
 
-    let sync = Sync::start(
+    let sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -180,7 +152,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             &format!("{INTERVAL_MS}ms"),
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
 
     // Every good row is served, with its keys; the key whose blocked is 'false' is refused.
@@ -293,7 +265,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             null = sha256_hex("sk-null"),
         ),
     );
-    let sync = Sync::start(
+    let sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -303,7 +275,7 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             "--no-listen",
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
     assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
     assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);

@@ -5,8 +5,11 @@
 use std::process::Command;
 use std::time::Duration;
 
-use passthru_tests::http::{request, send_raw, Behaviour, Conn, Message, Upstream};
-use passthru_tests::proxy::{eventually, free_port, Proxy};
+use passthru_tests::free_port;
+use passthru_tests::http::headers_named;
+use passthru_tests::http::{request, send_raw, Behaviour, Conn, Upstream};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::wait::wait_until;
 
 /// A proxy serving `routes` (the YAML list under `routes:`).
 fn serve(routes: &str) -> (Proxy, tempfile::TempDir) {
@@ -24,14 +27,6 @@ fn open_route(path: &str, up: &Upstream, extra: &str) -> String {
         "- {{path: {path}, target: '{}', include_subpath: true, auth: false{extra}}}\n",
         up.url()
     )
-}
-
-fn headers_named<'a>(m: &'a Message, name: &str) -> Vec<&'a str> {
-    m.headers
-        .iter()
-        .filter(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-        .collect()
 }
 
 // Item 7: methods are case-sensitive (RFC 9110 §9.1).
@@ -325,7 +320,7 @@ fn after_a_101_the_tunnel_reaches_only_the_matched_upstream() {
     // So is one sent after the switch.
     conn.send(pipelined);
     assert_eq!(conn.read_exact(pipelined.len()), pipelined);
-    eventually(
+    wait_until(
         Duration::from_secs(5),
         "the upgrade to reach its upstream",
         || ws.count() == 1,

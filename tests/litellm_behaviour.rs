@@ -12,9 +12,11 @@ use std::time::Duration;
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::postgres::PgCluster;
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::process::Daemon;
+use passthru_tests::proxy::Proxy;
 use passthru_tests::repo_root;
-use passthru_tests::sync::{sync_command, Sync};
+use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
@@ -676,7 +678,7 @@ struct Sidecar {
     slow: Upstream,
     proxy: Proxy,
     rooted: Proxy,
-    _sync: Sync,
+    _sync: Daemon,
     dir: tempfile::TempDir,
 }
 
@@ -715,7 +717,7 @@ fn sidecar() -> Sidecar {
         format!("general_settings:\n  pass_through_request_timeout: {CONFIG_TIMEOUT}\n"),
     )
     .unwrap();
-    let sync = Sync::start(
+    let sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -730,7 +732,7 @@ fn sidecar() -> Sidecar {
             config.to_str().unwrap(),
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
     let rooted = Proxy::start(&file, &["--root-path", "/llmproxy"]);
     Sidecar {

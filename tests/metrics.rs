@@ -6,7 +6,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use passthru_tests::http::{get, request, Behaviour, Upstream};
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::wait::wait_until;
 use passthru_tests::{replace_by_rename, repo_root};
 
 fn routes(up: &Upstream, ids: &[&str]) -> String {
@@ -48,7 +49,7 @@ fn upstream_latency_first_chunk_duration_and_bytes_are_labelled_by_route_and_dro
         "passthru_upstream_first_chunk_seconds_count",
         "passthru_request_duration_seconds_count",
     ];
-    eventually(Duration::from_secs(10), "both routes' series", || {
+    wait_until(Duration::from_secs(10), "both routes' series", || {
         proxy
             .metric("passthru_request_duration_seconds_count{route=\"gone\"}")
             .is_some()
@@ -78,7 +79,7 @@ fn upstream_latency_first_chunk_duration_and_bytes_are_labelled_by_route_and_dro
     }
     let generation = proxy.generation();
     replace_by_rename(&file, &routes(&up, &["kept"]));
-    eventually(Duration::from_secs(10), "the new table", || {
+    wait_until(Duration::from_secs(10), "the new table", || {
         proxy.generation() > generation
     });
     let text = metrics_text(&proxy);
@@ -168,7 +169,7 @@ fn the_grafana_dashboard_is_valid_json_and_asks_only_for_metrics_the_proxy_expos
         request(proxy.addr, "POST", "/a", &[], b"body").status(),
         200
     );
-    eventually(Duration::from_secs(10), "the request counted", || {
+    wait_until(Duration::from_secs(10), "the request counted", || {
         proxy
             .metric("passthru_requests_total{route=\"a\"")
             .is_some()

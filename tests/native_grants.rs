@@ -4,14 +4,15 @@
 //! the key); a later `UPDATE passthru_keys SET deny = …` reaches the proxy within one poll.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::proxy::{eventually, Proxy};
-use passthru_tests::sync::{sync_command, Sync};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::sqlite_ok;
+use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
 const INTERVAL_MS: u64 = 500;
@@ -62,27 +63,6 @@ fn add_route(url: &str, id: &str, path: &str, target: &str) {
     assert_eq!(code, 0, "{err}");
 }
 
-fn sqlite_ok(db: &Path, sql: &str) {
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run sqlite3 (.ci/setup installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
     request(
         proxy.addr,
@@ -118,7 +98,7 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
     let scoped_hex = add_key(&url, scoped, &["--allow", "/a", "--deny", "/a/admin"]);
     add_key(&url, unscoped, &[]);
 
-    let _sync = Sync::start(
+    let _sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -127,7 +107,7 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
             &format!("{INTERVAL_MS}ms"),
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
+    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
 
     assert_eq!(with_key(&proxy, "/a/x", scoped).status(), 200);
@@ -153,7 +133,7 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
             r#"UPDATE passthru_keys SET deny = '["/a/admin", "/a/x"]' WHERE sha256 = '{scoped_hex}'"#
         ),
     );
-    eventually(WAIT, "/a/x refused", || {
+    wait_until(WAIT, "/a/x refused", || {
         with_key(&proxy, "/a/x", scoped).status() == 403
     });
     let took = since.elapsed();

@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use passthru_tests::http::{get, request, Behaviour, Upstream};
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
+use passthru_tests::wait::wait_until;
 
 fn proxy_for(up: &Upstream) -> (Proxy, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -42,7 +43,7 @@ fn metrics_count_routes_reloads_requests_and_upstream_latency() {
     assert_eq!(get(proxy.addr, "/e/x").status(), 200);
     assert_eq!(get(proxy.addr, "/nothing").status(), 404);
     // Requests are counted once their response is written: give the last one a moment.
-    eventually(Duration::from_secs(5), "the 404 to be counted", || {
+    wait_until(Duration::from_secs(5), "the 404 to be counted", || {
         get(proxy.admin, "/metrics")
             .body_text()
             .contains("status=\"4xx\"")
@@ -66,7 +67,7 @@ fn request_series_of_a_removed_route_leave_metrics() {
     let up = Upstream::start(Behaviour::Echo);
     let (proxy, dir) = proxy_for(&up);
     assert_eq!(get(proxy.addr, "/e/x").status(), 200);
-    eventually(Duration::from_secs(5), "the request to be counted", || {
+    wait_until(Duration::from_secs(5), "the request to be counted", || {
         get(proxy.admin, "/metrics")
             .body_text()
             .contains("route=\"echo\"")
@@ -78,7 +79,7 @@ fn request_series_of_a_removed_route_leave_metrics() {
     );
     std::fs::write(dir.path().join("next.yaml"), next).unwrap();
     std::fs::rename(dir.path().join("next.yaml"), &file).unwrap();
-    eventually(Duration::from_secs(5), "the new table", || {
+    wait_until(Duration::from_secs(5), "the new table", || {
         proxy.generation() == 2
     });
     let metrics = get(proxy.admin, "/metrics").body_text();
@@ -91,7 +92,7 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
     let (mut proxy, _d) = proxy_for(&up);
     let addr = proxy.addr;
     let in_flight = std::thread::spawn(move || request(addr, "GET", "/e/slow", &[], b"").status());
-    eventually(
+    wait_until(
         Duration::from_secs(5),
         "the request to reach the upstream",
         || up.count() == 1,

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use passthru_tests::http::{get, Behaviour, Upstream};
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
 use passthru_tests::replace_by_rename;
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -32,7 +33,7 @@ fn served_version(proxy: &Proxy) -> Result<u64, u16> {
 }
 
 fn wait_for_version(proxy: &Proxy, version: u64) {
-    eventually(WAIT, &format!("table v{version} to serve"), || {
+    wait_until(WAIT, &format!("table v{version} to serve"), || {
         served_version(proxy) == Ok(version)
     });
 }
@@ -78,7 +79,7 @@ fn a_delete_keeps_the_table_and_a_recreate_is_served() {
     let s = setup();
     let proxy = start_with(&s, 1);
     std::fs::remove_file(&s.file).unwrap();
-    eventually(WAIT, "the missing file to be logged", || {
+    wait_until(WAIT, "the missing file to be logged", || {
         proxy.log().contains("cannot read")
     });
     assert_eq!(served_version(&proxy), Ok(1));
@@ -147,7 +148,7 @@ fn sighup_rebuilds_even_when_the_bytes_are_unchanged() {
     let proxy = start_with(&s, 1);
     let before = proxy.generation();
     proxy.signal("HUP");
-    eventually(WAIT, "a new generation", || proxy.generation() > before);
+    wait_until(WAIT, "a new generation", || proxy.generation() > before);
     assert_eq!(served_version(&proxy), Ok(1));
     assert!(proxy.log().contains("SIGHUP"));
 }
@@ -158,7 +159,7 @@ fn an_unchanged_file_is_not_rebuilt() {
     let proxy = start_with(&s, 1);
     let before = proxy.generation();
     replace_by_rename(&s.file, &table(&s.up, 1));
-    eventually(WAIT, "the unchanged reload to be counted", || {
+    wait_until(WAIT, "the unchanged reload to be counted", || {
         proxy
             .metric("passthru_reloads_total{result=\"unchanged\"}")
             .unwrap_or(0.0)
@@ -198,7 +199,7 @@ fn assert_bad_file_keeps_the_last_good_table(bad: &[u8], logged: &str) {
     let s = setup();
     let proxy = start_with(&s, 1);
     std::fs::write(&s.file, bad).unwrap();
-    eventually(WAIT, "the bad file to be logged", || {
+    wait_until(WAIT, "the bad file to be logged", || {
         proxy.log().contains(logged)
     });
     assert_eq!(served_version(&proxy), Ok(1));
@@ -245,7 +246,7 @@ fn a_reload_logs_what_changed_by_id() {
     );
     replace_by_rename(&s.file, &next);
     wait_for_version(&proxy, 2);
-    eventually(WAIT, "the diff in the log", || {
+    wait_until(WAIT, "the diff in the log", || {
         proxy
             .log()
             .contains("added=[\"new-one\"] removed=[] changed=[\"r\"]")
@@ -317,7 +318,7 @@ fn rss_is_flat_across_ten_thousand_reloads() {
     let proxy = Proxy::start(&s.file, &["--debounce-ms", "0"]);
     let reload = |n: u64| {
         replace_by_rename(&s.file, &routes(n % 2));
-        eventually(WAIT, "the reload", || proxy.generation() > n);
+        wait_until(WAIT, "the reload", || proxy.generation() > n);
     };
     let mut after_100 = 0;
     for n in 1..=10_000u64 {

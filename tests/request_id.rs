@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use passthru_tests::access_log::{line_for, wait_for_lines};
+use passthru_tests::free_port;
 use passthru_tests::http::{request, send_raw, Behaviour, Message, Upstream};
-use passthru_tests::proxy::{free_port, Proxy};
+use passthru_tests::proxy::Proxy;
 
 fn serve(up: &Upstream) -> (Proxy, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();

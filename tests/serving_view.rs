@@ -6,8 +6,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use passthru_tests::http::get;
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
+use passthru_tests::wait::wait_until;
 use passthru_tests::{binary, replace_by_rename};
 
 const V1: &str = "version: 1
@@ -82,7 +83,7 @@ fn the_served_table_its_hash_and_a_reloads_changes_are_visible_from_outside() {
 
     replace_by_rename(&file, V2);
     let v2 = sha256_hex(V2);
-    eventually(Duration::from_secs(10), "the new table", || {
+    wait_until(Duration::from_secs(10), "the new table", || {
         get(proxy.admin, "/readyz").json()["sha256"] == v2.as_str()
     });
     assert_eq!(

@@ -9,9 +9,11 @@ use std::time::Duration;
 
 use passthru_tests::http::{get, request, Behaviour, Upstream};
 use passthru_tests::postgres::PgCluster;
-use passthru_tests::proxy::{eventually, Proxy};
+use passthru_tests::process::Daemon;
+use passthru_tests::proxy::Proxy;
 use passthru_tests::repo_root;
-use passthru_tests::sync::{sync_command, Sync};
+use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -38,15 +40,15 @@ impl Native {
         self.pg.psql("gateway", sql);
     }
 
-    fn sync(&self, interval: &str) -> Sync {
-        Sync::start(
+    fn sync(&self, interval: &str) -> Daemon {
+        start_sync(
             &self.file,
             &["--database-url", &self.url, "--interval", interval],
         )
     }
 
     fn wait_for_file(&self) {
-        eventually(WAIT, "the routes file", || self.file.exists());
+        wait_until(WAIT, "the routes file", || self.file.exists());
     }
 }
 
@@ -68,7 +70,7 @@ fn a_row_inserted_updated_and_deleted_in_postgres_changes_what_the_proxy_serves(
     assert_eq!(upstream_path(&proxy, "/svc/x"), Err(404));
 
     n.sql(&format!("INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/svc', '{}/one', true, false)", up.url()));
-    eventually(WAIT, "the inserted route", || {
+    wait_until(WAIT, "the inserted route", || {
         upstream_path(&proxy, "/svc/x") == Ok("/one/x".into())
     });
 
@@ -76,12 +78,12 @@ fn a_row_inserted_updated_and_deleted_in_postgres_changes_what_the_proxy_serves(
         "UPDATE passthru_routes SET target = '{}/two' WHERE path = '/svc'",
         up.url()
     ));
-    eventually(WAIT, "the updated route", || {
+    wait_until(WAIT, "the updated route", || {
         upstream_path(&proxy, "/svc/x") == Ok("/two/x".into())
     });
 
     n.sql("DELETE FROM passthru_routes WHERE path = '/svc'");
-    eventually(WAIT, "the deleted route", || {
+    wait_until(WAIT, "the deleted route", || {
         upstream_path(&proxy, "/svc/x") == Err(404)
     });
 }
@@ -99,7 +101,7 @@ fn a_hundred_id_less_rows_over_three_hundred_cycles_write_once_and_reload_once()
         "INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES {}",
         values.join(",")
     ));
-    let sync = Sync::start(
+    let sync = start_sync(
         &n.file,
         &[
             "--database-url",
@@ -114,18 +116,32 @@ fn a_hundred_id_less_rows_over_three_hundred_cycles_write_once_and_reload_once()
     assert_eq!(upstream_path(&proxy, "/svc-7/a"), Ok("/svc-7/a".into()));
     let bytes = std::fs::read(&n.file).unwrap();
     let meta = std::fs::metadata(&n.file).unwrap();
-    // The baseline is taken after the first periodic re-check: mimalloc sets up a thread's heap
-    // on that thread's first allocation, a one-time cost of a few MiB that is not growth.
-    eventually(Duration::from_secs(10), "a periodic re-check", || {
+    // The baseline is taken once the resident set has settled: mimalloc sets up a thread's heap
+    // on that thread's first allocation, a one-time cost of a few MiB that is not growth, and on
+    // a loaded machine the first re-checks and requests may land on fresh threads. Settled: a
+    // periodic re-check went by with the resident set moving less than 256 KiB.
+    let rechecks = || {
         proxy
             .metric("passthru_reloads_total{result=\"unchanged\"}")
             .unwrap_or(0.0)
-            >= 1.0
+    };
+    wait_until(Duration::from_secs(10), "a periodic re-check", || {
+        rechecks() >= 1.0
     });
-    let rss_before = proxy.rss_kib();
+    let mut rss_before = proxy.rss_kib();
+    wait_until(Duration::from_secs(60), "a settled resident set", || {
+        let seen = rechecks();
+        wait_until(Duration::from_secs(10), "the next re-check", || {
+            rechecks() > seen
+        });
+        let rss = proxy.rss_kib();
+        let settled = rss.abs_diff(rss_before) < 256;
+        rss_before = rss;
+        settled
+    });
 
     let polls = || sync.count("poll: nothing new") + sync.count("poll: table unchanged");
-    eventually(Duration::from_secs(60), "300 sync cycles", || {
+    wait_until(Duration::from_secs(60), "300 sync cycles", || {
         polls() >= 300
     });
 
@@ -180,7 +196,7 @@ fn the_litellm_schema_serves_an_auth_route_with_a_real_key() {
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    let _sync = Sync::start(
+    let _sync = start_sync(
         &file,
         &[
             "--database-url",
@@ -191,12 +207,10 @@ fn the_litellm_schema_serves_an_auth_route_with_a_real_key() {
             "200ms",
         ],
     );
-    eventually(WAIT, "the routes file", || file.exists());
-    let proxy = Proxy::start_with_env(
-        &file,
-        &[],
-        &[("PASSTHRU_E2E_UPSTREAM_KEY", "upstream-secret")],
-    );
+    wait_until(WAIT, "the routes file", || file.exists());
+    let proxy = Proxy::options(&file)
+        .env(&[("PASSTHRU_E2E_UPSTREAM_KEY", "upstream-secret")])
+        .start();
 
     let with_key = |key: &str| {
         request(
@@ -229,7 +243,7 @@ fn sighup_makes_the_sync_daemon_poll_and_the_proxy_rebuild() {
     let n = native();
     let up = Upstream::start(Behaviour::Echo);
     // Without NOTIFY and at a 60 s interval, only SIGHUP brings the change in.
-    let sync = Sync::start(
+    let sync = start_sync(
         &n.file,
         &["--database-url", &n.url, "--interval", "60s", "--no-listen"],
     );
@@ -239,15 +253,16 @@ fn sighup_makes_the_sync_daemon_poll_and_the_proxy_rebuild() {
         "INSERT INTO passthru_routes (path, target, auth) VALUES ('/hup', '{}', false)",
         up.url()
     ));
+    // Time for a wrong move: a poll it should not make.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(get(proxy.addr, "/hup").status(), 404);
     sync.signal("HUP");
-    eventually(WAIT, "the route after SIGHUP to passthru-sync", || {
+    wait_until(WAIT, "the route after SIGHUP to passthru-sync", || {
         get(proxy.addr, "/hup").status() == 200
     });
     let generation = proxy.generation();
     proxy.signal("HUP");
-    eventually(WAIT, "a rebuild after SIGHUP to passthru-proxy", || {
+    wait_until(WAIT, "a rebuild after SIGHUP to passthru-proxy", || {
         proxy.generation() > generation
     });
 }
@@ -258,7 +273,7 @@ fn a_database_outage_while_serving_fails_no_request_to_existing_routes() {
     let up = Upstream::start(Behaviour::Echo);
     n.sql(&format!("INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/up', '{}', true, false)", up.url()));
     // Backoff capped at 1 s, so recovery is seen soon after the restart.
-    let mut sync = Sync::start(
+    let mut sync = start_sync(
         &n.file,
         &[
             "--database-url",
@@ -285,7 +300,7 @@ fn a_database_outage_while_serving_fails_no_request_to_existing_routes() {
     };
     let before = served.load(Ordering::SeqCst);
     n.pg.stop();
-    eventually(WAIT, "the daemon to report the outage", || {
+    wait_until(WAIT, "the daemon to report the outage", || {
         sync.log().contains("cannot connect")
     });
     assert!(sync.is_running(), "passthru-sync exited during the outage");
@@ -295,7 +310,7 @@ fn a_database_outage_while_serving_fails_no_request_to_existing_routes() {
         "INSERT INTO passthru_routes (path, target, auth) VALUES ('/after', '{}', false)",
         up.url()
     ));
-    eventually(WAIT, "a change after the restart", || {
+    wait_until(WAIT, "a change after the restart", || {
         std::fs::read_to_string(&n.file).is_ok_and(|t| t.contains("path: /after"))
     });
     done.store(true, Ordering::SeqCst);

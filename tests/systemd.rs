@@ -131,7 +131,7 @@ impl NotifySocket {
 
     /// Reads messages until each of `wanted` (a line prefix) has arrived, or panics after 15 s.
     fn expect(&self, wanted: &[&str]) -> Vec<String> {
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + passthru_tests::wait::patient(Duration::from_secs(15));
         let mut lines = Vec::new();
         let mut buf = [0u8; 4096];
         while !wanted
@@ -161,11 +161,9 @@ fn the_proxy_sends_ready_status_and_watchdog() {
     let file = dir.path().join("routes.yaml");
     std::fs::write(&file, "version: 1\nroutes: []\n").unwrap();
     let socket = notify.path.to_str().unwrap().to_owned();
-    let _proxy = Proxy::start_with_env(
-        &file,
-        &[],
-        &[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "200000")],
-    );
+    let _proxy = Proxy::options(&file)
+        .env(&[("NOTIFY_SOCKET", &socket), ("WATCHDOG_USEC", "200000")])
+        .start();
     notify.expect(&["READY=1", "STATUS=serving 0 routes", "WATCHDOG=1"]);
 }
 

@@ -6,8 +6,10 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+use passthru_tests::free_port;
 use passthru_tests::http::{Behaviour, Upstream};
-use passthru_tests::proxy::{eventually, free_port, serve_file, Proxy};
+use passthru_tests::proxy::{serve_file, Proxy};
+use passthru_tests::wait::wait_until;
 
 /// A self-signed certificate for `cn` written as `cert.pem` and `key.pem` in `dir`.
 fn certificate(dir: &Path, cn: &str) {
@@ -147,13 +149,13 @@ fn a_new_certificate_on_sighup_serves_new_connections_while_a_stream_in_flight_c
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    eventually(Duration::from_secs(10), "the stream to start", || {
+    wait_until(Duration::from_secs(10), "the stream to start", || {
         up.count() >= 1
     });
 
     certificate(s.certs.path(), "second.test");
     s.proxy.signal("HUP");
-    eventually(Duration::from_secs(10), "the new certificate", || {
+    wait_until(Duration::from_secs(10), "the new certificate", || {
         served_cn(&s.tls) == "second.test"
     });
     let out = stream.wait_with_output().unwrap();
@@ -178,7 +180,7 @@ fn a_certificate_replaced_on_disk_is_served_without_a_signal() {
     assert_eq!(served_cn(&s.tls), "first.test");
     certificate(s.certs.path(), "renewed.test");
     // The periodic re-check (every second under test) notices the files changed.
-    eventually(Duration::from_secs(10), "the renewed certificate", || {
+    wait_until(Duration::from_secs(10), "the renewed certificate", || {
         served_cn(&s.tls) == "renewed.test"
     });
 }
@@ -189,7 +191,7 @@ fn a_broken_certificate_at_reload_keeps_the_previous_one() {
     let s = serve_tls(&up, &[]);
     std::fs::write(s.certs.path().join("cert.pem"), "not a certificate\n").unwrap();
     s.proxy.signal("HUP");
-    eventually(Duration::from_secs(10), "the refusal to be logged", || {
+    wait_until(Duration::from_secs(10), "the refusal to be logged", || {
         s.proxy
             .log()
             .contains("keeping the previous TLS certificate")

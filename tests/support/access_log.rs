@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::proxy::eventually;
+use crate::wait::wait_until;
 
 /// The JSON lines of `text`, skipping anything else (the diagnostic log shares stderr).
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
@@ -20,7 +20,7 @@ pub fn lines(file: &Path) -> Vec<serde_json::Value> {
 
 /// Waits until `file` holds at least `n` lines and returns them all.
 pub fn wait_for_lines(file: &Path, n: usize) -> Vec<serde_json::Value> {
-    eventually(
+    wait_until(
         Duration::from_secs(10),
         &format!("{n} access log lines"),
         || lines(file).len() >= n,

@@ -58,6 +58,15 @@ impl Message {
     }
 }
 
+/// Every value of the header `name` in `m`, in order (a header may be repeated).
+pub fn headers_named<'a>(m: &'a Message, name: &str) -> Vec<&'a str> {
+    m.headers
+        .iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
 /// A start line and its headers.
 type Head = (String, Vec<(String, String)>);
 
@@ -129,9 +138,27 @@ fn read_body(
 
 /// Reads one response (a 1xx is a response of its own, without a body).
 fn read_response(reader: &mut impl BufRead, until_close: bool) -> Message {
-    let (start, headers) = read_head(reader)
-        .expect("read the response head")
-        .expect("a response");
+    try_read_response(reader, |_| until_close).expect("read the response")
+}
+
+/// Reads one response off a keep-alive connection, as a client that reuses it would: a body
+/// without a length runs to the end of the stream only when the response says `connection:
+/// close`. Errors instead of panicking, for callers that reconnect (the benchmarks' client).
+pub fn read_keep_alive_response(reader: &mut impl BufRead) -> std::io::Result<Message> {
+    try_read_response(reader, |headers| {
+        headers
+            .iter()
+            .any(|(n, v)| n == "connection" && v.eq_ignore_ascii_case("close"))
+    })
+}
+
+/// Reads one response; `until_close` says from its headers whether a body without a length
+/// runs to the end of the stream.
+fn try_read_response(
+    reader: &mut impl BufRead,
+    until_close: impl FnOnce(&[(String, String)]) -> bool,
+) -> std::io::Result<Message> {
+    let (start, headers) = read_head(reader)?.ok_or(std::io::ErrorKind::UnexpectedEof)?;
     let status: u16 = start
         .split(' ')
         .nth(1)
@@ -140,13 +167,14 @@ fn read_response(reader: &mut impl BufRead, until_close: bool) -> Message {
     let body = if (100..200).contains(&status) || status == 204 || status == 304 {
         Vec::new()
     } else {
-        read_body(reader, &headers, until_close).expect("read the response body")
+        let until_close = until_close(&headers);
+        read_body(reader, &headers, until_close)?
     };
-    Message {
+    Ok(Message {
         start,
         headers,
         body,
-    }
+    })
 }
 
 /// Sends raw request bytes on a new connection and reads one response.
@@ -168,7 +196,7 @@ impl Conn {
         let stream = TcpStream::connect(addr).expect("connect to the proxy");
         let _ = stream.set_nodelay(true);
         stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
+            .set_read_timeout(Some(crate::wait::patient(Duration::from_secs(20))))
             .unwrap();
         Conn {
             writer: stream.try_clone().unwrap(),
@@ -272,14 +300,10 @@ impl Upstream {
 
     /// The most recent request, waiting briefly for it to arrive.
     pub fn last(&self) -> Message {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            if let Some(m) = self.received.lock().unwrap().last() {
-                return m.clone();
-            }
-            assert!(Instant::now() < deadline, "the upstream received nothing");
-            thread::sleep(Duration::from_millis(10));
-        }
+        crate::wait::poll(Duration::from_secs(5), Duration::from_millis(10), || {
+            self.received.lock().unwrap().last().cloned()
+        })
+        .expect("the upstream received nothing")
     }
 
     pub fn count(&self) -> usize {
@@ -364,7 +388,7 @@ fn events(writer: &mut TcpStream, count: usize, every: Duration) -> std::io::Res
 pub fn stream_chunks(addr: SocketAddr, target: &str) -> (Message, Vec<(Instant, String)>) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
+        .set_read_timeout(Some(crate::wait::patient(Duration::from_secs(20))))
         .unwrap();
     write!(
         stream,

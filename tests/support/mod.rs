@@ -1,13 +1,27 @@
-//! Helpers for the end-to-end tests: the built binaries, a raw HTTP client, recording upstreams,
-//! and a real proxy process.
+//! Helpers for the end-to-end tests, the passthru-sync integration tests and the benchmarks:
+//! the built binaries as daemons, a raw HTTP client, recording upstreams, a throwaway
+//! PostgreSQL, and waits on facts with one patience multiplier.
 
 pub mod access_log;
 pub mod http;
 pub mod postgres;
+pub mod process;
 pub mod proxy;
 pub mod sync;
+pub mod wait;
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+
+pub use process::running_as_root;
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
 
 /// The workspace's target directory (honours `CARGO_TARGET_DIR`).
 pub fn target_dir() -> PathBuf {
@@ -43,6 +57,21 @@ pub fn sha256_hex(bytes: impl AsRef<[u8]>) -> String {
         .collect()
 }
 
+/// A PRNG for tests that pick random instants, seeded from `seed_variable` when set (to replay a
+/// failure) or from the clock; the seed is returned so the test can print it.
+pub fn seeded_rng(seed_variable: &str) -> (fastrand::Rng, u64) {
+    let seed = std::env::var(seed_variable)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        });
+    (fastrand::Rng::with_seed(seed), seed)
+}
+
 /// The repository's top directory, for examples and test data.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -68,4 +97,33 @@ pub fn dies_with_its_test(command: &mut std::process::Command) -> &mut std::proc
             Ok(())
         })
     }
+}
+
+/// Runs SQL with the `sqlite3` shell, as an operator (or an outside probe) would.
+pub fn sqlite(db: &std::path::Path, sql: &str) -> std::process::Output {
+    let mut child = std::process::Command::new("sqlite3")
+        .arg(db)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run sqlite3 (.ci/setup installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs SQL with the `sqlite3` shell; panics with its stderr unless it succeeded silently.
+pub fn sqlite_ok(db: &std::path::Path, sql: &str) {
+    let out = sqlite(db, sql);
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

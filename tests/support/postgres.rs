@@ -3,20 +3,20 @@
 //!
 //! Each [`PgCluster`] is owned by one test and shut down when dropped (`pg_ctl stop -m
 //! immediate`, then SIGKILL of the postmaster by pid if it is still there), also when the test
-//! panics, so CI never keeps orphan postmasters. Dependency-free (std only) so any test crate
-//! can include it with `#[path = ".../tests/support/postgres.rs"] mod postgres;`.
+//! panics, so CI never keeps orphan postmasters.
 //!
 //! Binaries: `$PASSTHRU_TEST_PG_BIN`, else `/usr/lib/postgresql/15/bin`, else the newest
 //! `/usr/lib/postgresql/*/bin`, else `pg_config --bindir`.
 //! As root, `initdb` and the server run as the `postgres` user through `runuser`.
 
-#![allow(dead_code)]
-
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::free_port;
+use crate::process::{running_as_root, try_signal};
+use crate::wait::poll;
 
 pub struct PgCluster {
     max_connections: u32,
@@ -40,7 +40,7 @@ impl PgCluster {
     pub fn start_with_max_connections(max_connections: u32) -> PgCluster {
         sweep_orphans();
         let bin = pg_bin_dir();
-        let run_as_postgres = is_root();
+        let run_as_postgres = running_as_root();
         let root = std::env::temp_dir().join(format!(
             "passthru-pg-{}-{}",
             std::process::id(),
@@ -78,7 +78,7 @@ impl PgCluster {
         run(&mut init);
         // A free port can be taken between probing and binding: try a few.
         for attempt in 0..5 {
-            cluster.port = free_port();
+            cluster.port = free_port().port();
             if cluster.try_start() {
                 return cluster;
             }
@@ -214,12 +214,9 @@ impl Drop for PgCluster {
         ]);
         let _ = output(&mut stop);
         if let Some(pid) = pid {
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let gone = || (!Path::new(&format!("/proc/{pid}")).exists()).then_some(());
+            if poll(Duration::from_secs(5), Duration::from_millis(50), gone).is_none() {
+                kill_quietly(pid);
             }
         }
         let _ = std::fs::remove_dir_all(&self.root);
@@ -248,9 +245,7 @@ fn sweep_orphans() {
             .ok()
             .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<u32>().ok()))
         {
-            let _ = Command::new("kill")
-                .args(["-9", &postmaster.to_string()])
-                .status();
+            kill_quietly(postmaster);
         }
         let _ = std::fs::remove_dir_all(entry.path());
     }
@@ -287,19 +282,9 @@ pub fn pg_bin_dir() -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("find a free port")
+/// SIGKILL to a postmaster that may already be gone (a race with its own exit is fine).
+fn kill_quietly(pid: u32) {
+    let _ = try_signal(pid, "KILL");
 }
 
 fn output(command: &mut Command) -> Output {

@@ -1,10 +1,15 @@
-//! A real `passthru-sync` process, killed when dropped.
+//! A real `passthru-sync`: as a [`Daemon`], as a command run to completion, and the databases
+//! and routes files it works on (SQL on SQLite and PostgreSQL, the file parsed back).
 
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::SystemTime;
+
+use sqlx::{ConnectOptions, Connection};
 
 use crate::binary;
+use crate::process::Daemon;
 
 /// Runs `passthru-sync` with `args` (a subcommand and flags) to completion; returns its exit
 /// code and stderr.
@@ -19,73 +24,204 @@ pub fn sync_command(args: &[&str]) -> (i32, String) {
     )
 }
 
-pub struct Sync {
-    child: Child,
-    log: PathBuf,
-    _log_dir: tempfile::TempDir,
+/// `passthru-sync run --output OUTPUT ARGS…` at debug level, dying with the test; set another
+/// `PASSTHRU_LOG` on it to change the level.
+pub fn sync_run(output: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(binary("passthru-sync"));
+    crate::dies_with_its_test(&mut command)
+        .arg("run")
+        .arg("--output")
+        .arg(output)
+        .args(args)
+        .env("PASSTHRU_LOG", "debug");
+    command
 }
 
-impl Sync {
-    /// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
-    pub fn start(output: &Path, args: &[&str]) -> Sync {
-        let log_dir = tempfile::tempdir().unwrap();
-        let log = log_dir.path().join("sync.log");
-        let child = crate::dies_with_its_test(&mut Command::new(binary("passthru-sync")))
-            .arg("run")
-            .arg("--output")
-            .arg(output)
-            .args(args)
-            .env("PASSTHRU_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start passthru-sync");
-        Sync {
-            child,
-            log,
-            _log_dir: log_dir,
+/// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
+pub fn start_sync(output: &Path, args: &[&str]) -> Daemon {
+    Daemon::spawn("passthru-sync", &mut sync_run(output, args))
+}
+
+/// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
+/// latency figure).
+pub fn sync_binary() -> PathBuf {
+    std::env::var_os("PASSTHRU_SYNC_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| binary("passthru-sync"))
+}
+
+/// `passthru-sync` with a clean environment for its own variables.
+pub fn command(url: &str, output: &Path) -> Command {
+    let mut c = Command::new(sync_binary());
+    crate::dies_with_its_test(&mut c);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PASSTHRU_") || k == "NOTIFY_SOCKET" || k == "CREDENTIALS_DIRECTORY" {
+            c.env_remove(k);
         }
     }
+    c.env("PASSTHRU_DATABASE_URL", url)
+        .env("PASSTHRU_ROUTES_FILE", output)
+        .env("PASSTHRU_LOG", "info")
+        .stdin(Stdio::null());
+    c
+}
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
+/// Runs a subcommand to completion; returns (exit code, stdout, stderr).
+pub fn run(url: &str, output: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = command(url, output)
+        .args(args)
+        .output()
+        .expect("run passthru-sync");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
-    /// How many log lines contain `needle`.
-    pub fn count(&self, needle: &str) -> usize {
-        self.log().lines().filter(|l| l.contains(needle)).count()
-    }
+pub fn read(path: &Path) -> Option<String> {
+    fs::read_to_string(path).ok()
+}
 
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
+pub fn mtime(path: &Path) -> SystemTime {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime")
+}
 
-    pub fn is_running(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
+/// A migrated native SQLite database in `dir`; returns its URL.
+pub fn native_sqlite(dir: &Path) -> String {
+    let url = format!("sqlite://{}", dir.join("routes.db").display());
+    let (code, _, err) = run(&url, &dir.join("unused.yaml"), &["migrate"]);
+    assert_eq!(code, 0, "migrate failed: {err}");
+    url
+}
 
-    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status.code();
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "passthru-sync did not exit"
-            );
-            std::thread::sleep(Duration::from_millis(10));
+/// Runs SQL statements on one connection.
+pub async fn sql(url: &str, statements: &[&str]) {
+    if url.starts_with("sqlite:") {
+        let mut c = sqlx::SqliteConnection::connect(url)
+            .await
+            .expect("connect sqlite");
+        for s in statements {
+            sqlx::query(s)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
+        c.close().await.ok();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url)
+            .await
+            .expect("connect postgres");
+        for s in statements {
+            sqlx::raw_sql(s)
+                .execute(&mut c)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        c.close().await.ok();
     }
 }
 
-impl Drop for Sync {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// The routes file, parsed with the proxy's loader; panics when it is not a valid file.
+pub fn parsed(path: &Path) -> passthru_routes::RoutesFile {
+    let bytes = fs::read(path).expect("read the routes file");
+    passthru_routes::RoutesFile::parse(&bytes).unwrap_or_else(|p| {
+        panic!(
+            "invalid routes file: {p}\n{}",
+            String::from_utf8_lossy(&bytes)
+        )
+    })
+}
+
+pub fn ids(path: &Path) -> Vec<String> {
+    parsed(path)
+        .routes()
+        .iter()
+        .map(|r| r.id.to_string())
+        .collect()
+}
+
+/// LiteLLM's two tables as its Prisma migrations create them; the same file the LiteLLM sidecar
+/// example ships, so the example is what these tests run.
+pub fn litellm_ddl() -> Vec<String> {
+    let path = crate::repo_root().join("examples/litellm/litellm-tables.sql");
+    let text = fs::read_to_string(path).expect("examples/litellm/litellm-tables.sql");
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A directory holding only the `backend` (`sqlite` or `postgres`) migrations named, so that a
+/// migrator stops where an older release did.
+fn only_migrations(dir: &Path, backend: &str, migrations: &[&str]) -> PathBuf {
+    let only = dir.join(format!("older-migrations-{backend}"));
+    std::fs::create_dir_all(&only).unwrap();
+    for name in migrations {
+        std::fs::copy(
+            crate::repo_root()
+                .join("crates/sync/migrations")
+                .join(backend)
+                .join(name),
+            only.join(name),
+        )
+        .unwrap();
     }
+    only
+}
+
+/// A SQLite database in `dir` at the migrations named (in order), as an older release left it.
+pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
+    let only = only_migrations(dir, "sqlite", migrations);
+    let url = format!("sqlite://{}", dir.join("routes.db").display());
+    let mut conn = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
+        .unwrap()
+        .create_if_missing(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::migrate::Migrator::new(only.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    url
+}
+
+/// The PostgreSQL database at `url` brought to the migrations named (in order), as an older
+/// release left it; `dir` holds the copies of the migrations.
+pub async fn postgres_at(url: &str, dir: &Path, migrations: &[&str]) {
+    let only = only_migrations(dir, "postgres", migrations);
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::migrate::Migrator::new(only.as_path())
+        .await
+        .unwrap()
+        .run(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+}
+
+/// Runs each statement on the SQLite database at `url` and checks that it is refused with an
+/// error naming `message`.
+pub async fn assert_sqlite_refuses(url: &str, refused: &[(&str, &str)]) {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    for (statement, message) in refused {
+        let e = sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect_err(statement);
+        assert!(e.to_string().contains(message), "{statement}: {e}");
+    }
+    conn.close().await.unwrap();
 }

@@ -4,17 +4,23 @@
 //! `.ci/bench` installs what is missing, builds the release binaries and runs `all`, which
 //! prints the tables and writes them to docs/benchmarks.md. Not run by CI or `cargo test`.
 
+mod client;
 mod daemons;
 mod fleet;
+mod fleet_litellm;
 mod litellm;
+mod lookup;
 mod memory;
-mod net;
+mod nginx;
+mod open_loop;
 mod pg;
 mod procfs;
 mod propagation;
 mod reload;
 mod report;
+mod route_tables;
 mod throughput;
+mod wrk;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -94,13 +100,13 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         }
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
         Scenario::Propagation => propagation::run(if quick { 10 } else { 100 }, 1_000),
-        Scenario::Lookup => throughput::lookup(&load(quick), if quick { 10_000 } else { 100_000 }),
+        Scenario::Lookup => lookup::lookup(&load(quick), if quick { 10_000 } else { 100_000 }),
         Scenario::Fleet => fleet::run(&fleet::Fleet {
             daemons: if quick { 5 } else { 50 },
             idle: Duration::from_secs(if quick { 5 } else { 60 }),
             commits: if quick { 5 } else { 100 },
         }),
-        Scenario::FleetLitellm => fleet::run_litellm(&fleet::FleetLitellm {
+        Scenario::FleetLitellm => fleet_litellm::run_litellm(&fleet_litellm::FleetLitellm {
             daemons: if quick { 5 } else { 50 },
             keys: if quick { 10_000 } else { 100_000 },
             teams: if quick { 1_000 } else { 10_000 },
@@ -164,7 +170,7 @@ fn header(command: &str, elapsed: Duration, quick: bool, load: (&str, &str)) -> 
     ));
     h.push_str(&format!(
         "| tools | {}, {}, PostgreSQL {} |\n",
-        net::Nginx::version().trim_start_matches("nginx version: "),
+        nginx::Nginx::version().trim_start_matches("nginx version: "),
         wrk.lines()
             .next()
             .unwrap_or("wrk ?")

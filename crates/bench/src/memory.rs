@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::daemons::{metric, ProxyProc, SyncProc};
-use crate::net::Client;
+use crate::client::Client;
+use crate::daemons::{start_proxy, start_sync};
 use crate::reload::routes_yaml;
 use crate::report::{dur, signed_kib, thousands, verdict, Table};
+use passthru_tests::proxy::metric_in as metric;
 
 pub struct Memory {
     pub reloads: u64,
@@ -39,7 +40,7 @@ fn proxy_rss(m: &Memory, t: &mut Table) {
     let file = dir.path().join("routes.yaml");
     let versions = [routes_yaml(100, 0), routes_yaml(100, 1)];
     std::fs::write(&file, &versions[0]).unwrap();
-    let proxy = ProxyProc::start(&file, &["--debounce-ms", "0"]);
+    let proxy = start_proxy(&file, &["--debounce-ms", "0"]);
     let mut admin = Client::new(proxy.admin);
     let generation = |admin: &mut Client| {
         admin
@@ -114,7 +115,7 @@ fn sync_rss(m: &Memory, t: &mut Table) {
         ]);
         assert_eq!(code, 0, "routes add: {err}");
     }
-    let mut sync = SyncProc::start(
+    let mut sync = start_sync(
         &out,
         &["--sqlite-path", db_arg, "--interval", "5ms"],
         "debug",

@@ -1,13 +1,6 @@
 //! What /proc says about a process: resident set, CPU time, children.
 
-/// VmRSS in KiB.
-pub fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-}
+pub use passthru_tests::process::rss_kib;
 
 /// Fields of /proc/PID/stat after the command name (field 3 onwards).
 fn stat_fields(pid: u32) -> Option<Vec<String>> {

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use passthru_tests::postgres::PgCluster;
 
-use crate::daemons::{wait_for_file, ProxyProc, SyncProc};
-use crate::net::{Client, Nginx};
+use crate::client::Client;
+use crate::daemons::{start_proxy, start_sync, wait_for_file};
+use crate::nginx::Nginx;
 use crate::pg::Psql;
 use crate::report::{quantile, secs, thousands, verdict, Table};
-use crate::throughput::{upstream_routes, upstream_routes_raw};
+use crate::route_tables::{upstream_routes, upstream_routes_raw};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 /// Probe spacing: fine enough for a 100 ms target without the probe loop itself loading the
@@ -74,7 +75,7 @@ fn file(samples: usize, routes: usize, up: &str) -> Vec<f64> {
     let path = dir.path().join("routes.yaml");
     let base = upstream_routes_raw(routes, up);
     std::fs::write(&path, upstream_routes(routes, up)).unwrap();
-    let proxy = ProxyProc::start(&path, &[]);
+    let proxy = start_proxy(&path, &[]);
     let mut client = Client::new(proxy.addr);
     let mut lat = Vec::new();
     eprintln!("propagation: {samples} file renames");
@@ -108,7 +109,7 @@ fn database(samples: usize, routes: usize, up: &str) -> Vec<f64> {
     );
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
-    let _sync = SyncProc::start(
+    let _sync = start_sync(
         &out,
         &["--database-url", &url, "--interval", "60s"],
         "info",
@@ -118,7 +119,7 @@ fn database(samples: usize, routes: usize, up: &str) -> Vec<f64> {
         wait_for_file(&out, "/svc-1", TIMEOUT),
         "passthru-sync never wrote the table"
     );
-    let proxy = ProxyProc::start(&out, &[]);
+    let proxy = start_proxy(&out, &[]);
     let mut client = Client::new(proxy.addr);
     assert_eq!(client.get("/svc-1/x").unwrap(), 200);
     std::thread::sleep(Duration::from_millis(500));

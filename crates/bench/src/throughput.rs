@@ -5,50 +5,19 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::daemons::{BarePingora, ProxyProc};
-use crate::net::{open_loop, wrk, wrk_script, Nginx, Wrk};
+use crate::daemons::{start_proxy, BarePingora};
+use crate::nginx::Nginx;
+use crate::open_loop::open_loop;
 use crate::procfs::{cpu_ticks, pin, unpin, TICKS_PER_SECOND};
-use crate::reload::canonical;
 use crate::report::{median, quantile, ratio, secs, thousands, verdict, Table};
+use crate::route_tables::{nginx_routes, upstream_routes};
+use crate::wrk::{wrk, Wrk};
 
 pub struct Load {
     pub duration: Duration,
     pub rounds: usize,
     pub connections: usize,
     pub threads: usize,
-}
-
-/// `n` subpath routes `/svc-{i}` → `upstream`; every route is a real route to the upstream.
-pub fn upstream_routes(n: usize, upstream: &str) -> String {
-    canonical(&upstream_routes_raw(n, upstream))
-}
-
-/// The same, as hand-written YAML (append rows to it, then [`canonical`]).
-pub fn upstream_routes_raw(n: usize, upstream: &str) -> String {
-    let mut yaml = String::from("version: 1\nroutes:\n");
-    for i in 0..n {
-        yaml.push_str(&format!(
-            "- {{path: /svc-{i}, target: '{upstream}', include_subpath: true, auth: false}}\n"
-        ));
-    }
-    yaml
-}
-
-/// nginx proxying the same `n` prefixes to the same upstream, with upstream keep-alive (as
-/// passthru pools its upstream connections).
-pub fn nginx_routes(n: usize, upstream_port: u16) -> String {
-    let mut conf = format!(
-        "  upstream backend {{ server 127.0.0.1:{upstream_port}; keepalive 128; }}\n  server {{\n    \
-         listen 127.0.0.1:{{PORT}} reuseport backlog=4096;\n    proxy_http_version 1.1;\n    \
-         proxy_set_header Connection \"\";\n    proxy_buffering off;\n"
-    );
-    for i in 0..n {
-        conf.push_str(&format!(
-            "    location = /svc-{i} {{ proxy_pass http://backend/; }}\n    location ^~ /svc-{i}/ {{ proxy_pass http://backend/; }}\n"
-        ));
-    }
-    conf.push_str("    location / { return 404; }\n  }");
-    conf
 }
 
 /// One target of a saturation run: name, URL, wrk script, and the processes whose CPU time
@@ -61,7 +30,7 @@ const PROXY_CPU: usize = 1;
 
 /// Interleaves `rounds` wrk runs over the targets; the median round per target, with the CPU
 /// time its processes spent per request in that round.
-fn saturate(load: &Load, targets: &[Target]) -> Vec<Wrk> {
+pub fn saturate(load: &Load, targets: &[Target]) -> Vec<Wrk> {
     let mut runs: Vec<Vec<Wrk>> = vec![Vec::new(); targets.len()];
     let ticks = |pids: &[u32]| -> u64 { pids.iter().filter_map(|&p| cpu_ticks(p)).sum() };
     for round in 0..load.rounds {
@@ -116,12 +85,12 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     std::fs::write(&file, upstream_routes(routes, &up)).unwrap();
     let threads = "2";
     // The default access log (one JSON line per request on stderr, a file here), and none.
-    let proxy = ProxyProc::start(&file, &["--threads", threads]);
-    let unlogged = ProxyProc::start(&file, &["--threads", threads, "--access-log", "off"]);
+    let proxy = start_proxy(&file, &["--threads", threads]);
+    let unlogged = start_proxy(&file, &["--threads", threads, "--access-log", "off"]);
     // The same proxy behind its TLS listener (HTTP/1.1 from wrk), to price TLS per request.
     let cert = self_signed_certificate(dir.path());
-    let tls_addr = passthru_tests::proxy::free_port();
-    let tls = ProxyProc::start(
+    let tls_addr = passthru_tests::free_port();
+    let tls = start_proxy(
         &file,
         &[
             "--threads",
@@ -145,7 +114,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
         (bare.addr, &tested),
         (nginx.addr(), &tested),
     ] {
-        let mut c = crate::net::Client::new(addr);
+        let mut c = crate::client::Client::new(addr);
         assert_eq!(
             c.get(path).unwrap(),
             200,
@@ -394,94 +363,4 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     );
     unpin(std::process::id());
     vec![t, l]
-}
-
-/// Scenario 6: the same load through the proxy with a 10-route and a `big`-route table, the
-/// request paths spread over the table.
-pub fn lookup(load: &Load, big: usize) -> Vec<Table> {
-    let dir = tempfile::tempdir().unwrap();
-    let upstream = Nginx::upstream();
-    let up = format!("http://127.0.0.1:{}", upstream.port);
-    let mut proxies = Vec::new();
-    let mut scripts = Vec::new();
-    for n in [10usize, big] {
-        eprintln!("lookup: building a {n}-route table");
-        let file = dir.path().join(format!("routes-{n}.yaml"));
-        std::fs::write(&file, upstream_routes(n, &up)).unwrap();
-        let paths: Vec<String> = (0..256)
-            .map(|k| format!("/svc-{}/v1/chat/completions", (k * 7919) % n))
-            .collect();
-        scripts.push(wrk_script(dir.path(), &format!("paths-{n}.lua"), &paths));
-        proxies.push(ProxyProc::start(&file, &["--threads", "2"]));
-    }
-    for (k, p) in proxies.iter().enumerate() {
-        let mut c = crate::net::Client::new(p.addr);
-        assert_eq!(
-            c.get("/svc-3/v1/chat/completions").unwrap(),
-            200,
-            "proxy {k}"
-        );
-    }
-    let rss: Vec<u64> = proxies.iter().map(|p| p.rss_kib()).collect();
-    let small_url = format!("http://{}/", proxies[0].addr);
-    let big_url = format!("http://{}/", proxies[1].addr);
-    let targets = [
-        ("10 routes", small_url, Some(scripts[0].as_path()), vec![]),
-        ("big table", big_url, Some(scripts[1].as_path()), vec![]),
-    ];
-    eprintln!("lookup: wrk × {} rounds", load.rounds);
-    let sat = saturate(load, &targets);
-    let mut t = Table::new(
-        &format!(
-            "6. Lookup scaling in the running proxy (wrk -t{} -c{}, 256 paths spread over the table, median of {} × {} s rounds)",
-            load.threads,
-            load.connections,
-            load.rounds,
-            load.duration.as_secs()
-        ),
-        &["table", "req/s", "p50", "p99", "proxy RSS", "cost ratio vs 10 routes", "target"],
-    );
-    for (k, (n, w)) in [(10usize, sat[0]), (big, sat[1])].into_iter().enumerate() {
-        let (cost, target) = if k == 1 {
-            // Cost per request = 1 / throughput; p50 as a second view.
-            let r = sat[0].rps / w.rps;
-            (
-                format!("**{}** (p50 {})", ratio(r), ratio(w.p50 / sat[0].p50)),
-                format!("≤ 2 × — {}", verdict(r <= 2.0)),
-            )
-        } else {
-            ("1".to_owned(), String::new())
-        };
-        t.row(&[
-            format!("{} routes", thousands(n as u64)),
-            thousands(w.rps as u64),
-            secs(w.p50),
-            secs(w.p99),
-            format!("{} KiB", thousands(rss[k])),
-            cost,
-            target,
-        ]);
-    }
-    t.note(
-        "Both proxies run at the same time with `--threads 2`, the same upstream and the same \
-         generator; rounds alternate between them. Cost ratio = req/s with 10 routes ÷ req/s with \
-         the big table (end to end, so it includes forwarding, not only the lookup).",
-    );
-    vec![t]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nginx_and_passthru_get_the_same_prefixes() {
-        let yaml = upstream_routes(3, "http://127.0.0.1:9");
-        let file = passthru_routes::RoutesFile::parse(yaml.as_bytes()).unwrap();
-        assert_eq!(file.routes().len(), 3);
-        let conf = nginx_routes(3, 9);
-        assert_eq!(conf.matches("location ^~ /svc-").count(), 3);
-        assert!(conf.contains("location ^~ /svc-2/ { proxy_pass http://backend/; }"));
-        assert!(conf.contains("server 127.0.0.1:9;"));
-    }
 }

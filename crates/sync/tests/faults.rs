@@ -5,14 +5,14 @@
 //! fault goes away the daemon recovers by itself. (The outage after start and the client-side
 //! --query-timeout on a lock are in sync.rs.)
 
-mod support;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use support::postgres::PgCluster;
-use support::*;
+use passthru_tests::postgres::PgCluster;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 const ROUTE_INSERT: &str =
     "INSERT INTO passthru_routes (path, target, auth) VALUES ('/my-service', 'http://backend:8080', false)";
@@ -28,7 +28,22 @@ fn daemon(url: &str, output: &Path, dir: &Path, args: &[&str]) -> Daemon {
         "2s",
     ]);
     c.args(args);
-    Daemon::spawn(c, dir.join("daemon.log"))
+    // Debug, so that every pass leaves a line (see `passes`).
+    c.env("PASSTHRU_LOG", "info,passthru_sync=debug");
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
+}
+
+/// How many passes the daemon has finished, whatever their outcome.
+fn passes(d: &Daemon) -> usize {
+    [
+        "pass failed",
+        "poll: nothing new",
+        "poll: table unchanged",
+        "wrote routes file",
+    ]
+    .iter()
+    .map(|outcome| d.count(outcome))
+    .sum()
 }
 
 /// A routes file as the daemon would have left it, written before the daemon starts.
@@ -111,7 +126,11 @@ async fn fault_reported(
     )
     .await;
     // A few more failed passes must not change anything either.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    let done = passes(d);
+    wait_for(Duration::from_secs(20), "two more passes", || {
+        (passes(d) >= done + 2).then_some(())
+    })
+    .await;
     assert!(d.is_running(), "the daemon exited:\n{}", d.log());
     assert_eq!(
         fs::read(out).unwrap(),
@@ -258,7 +277,18 @@ async fn the_server_restarting_in_the_middle_of_a_query_is_survived() {
         locker,
         _dir,
     } = daemon_blocked_on_a_lock(&pg, None, "").await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    wait_for(
+        Duration::from_secs(10),
+        "the daemon's query waiting on the lock",
+        || {
+            let waiting = pg.psql(
+                "postgres",
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+            );
+            (waiting.trim() == "1").then_some(())
+        },
+    )
+    .await;
     let in_flight = pg.psql(
         "postgres",
         "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
@@ -340,7 +370,12 @@ async fn a_row_with_ten_megabytes_of_headers_is_handled() {
     })
     .await;
     let took = started.elapsed();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Two more passes over the big rows, each a chance to fall over.
+    let done = passes(&d);
+    wait_for(Duration::from_secs(20), "two more passes", || {
+        (passes(&d) >= done + 2).then_some(())
+    })
+    .await;
     assert!(d.is_running(), "the daemon exited:\n{}", d.log());
     let file = parsed(&out);
     let paths: Vec<&str> = file.routes().iter().map(|r| r.path.as_str()).collect();

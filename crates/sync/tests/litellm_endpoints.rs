@@ -3,12 +3,12 @@
 //! silently, config.yaml endpoints join the database's as LiteLLM merges them, and an exact and a
 //! subpath endpoint on one path are two routes with stable ids.
 
-mod support;
-
 use std::time::Duration;
 
-use support::postgres::PgTestDatabase;
-use support::*;
+use passthru_tests::postgres::PgTestDatabase;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 async fn litellm_database(endpoints: &str) -> PgTestDatabase {
     let pg = PgTestDatabase::new();
@@ -47,7 +47,7 @@ async fn a_row_with_fields_from_a_newer_litellm_is_served_with_one_warn_per_chan
     // DEBUG names every poll, so the test can wait for polls that changed nothing.
     c.env("PASSTHRU_LOG", "debug");
     c.args(["run", "--schema", "litellm", "--interval", "100ms"]);
-    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    let d = Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.path().join("daemon.log"));
     wait_for(Duration::from_secs(10), "both routes", || {
         read(&out).filter(|t| t.contains("/new") && t.contains("/plain"))
     })
@@ -149,7 +149,7 @@ async fn an_exact_and_a_subpath_id_less_row_on_one_path_are_two_routes_stable_ov
     let mut c = command(&pg.url(), &out);
     c.env("PASSTHRU_LOG", "debug");
     c.args(["run", "--schema", "litellm", "--interval", "20ms"]);
-    let d = Daemon::spawn(c, dir.path().join("daemon.log"));
+    let d = Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.path().join("daemon.log"));
     let first = wait_for(Duration::from_secs(10), "the file", || read(&out)).await;
     let written = mtime(&out);
     wait_for(Duration::from_secs(60), "100 polls", || {

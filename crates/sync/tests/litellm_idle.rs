@@ -4,12 +4,12 @@
 //! named at DEBUG; the cluster logs every statement (`log_statement = 'all'`), so the full reads
 //! are counted on the server too.
 
-mod support;
-
 use std::time::Duration;
 
-use support::postgres::PgCluster;
-use support::*;
+use passthru_tests::postgres::PgCluster;
+use passthru_tests::process::Daemon;
+use passthru_tests::sync::*;
+use passthru_tests::wait::wait_for;
 
 const KEY_A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const KEY_B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -61,7 +61,7 @@ fn daemon(pg: &PgCluster, dir: &std::path::Path, extra: &[&str]) -> Daemon {
     c.env("PASSTHRU_LOG", "passthru_sync=debug");
     c.args(["run", "--schema", "litellm", "--interval", "100ms"]);
     c.args(extra);
-    Daemon::spawn(c, dir.join("daemon.log"))
+    Daemon::spawn_logging_to("passthru-sync", &mut c, &dir.join("daemon.log"))
 }
 
 fn count(text: &str, needles: &[&str]) -> usize {
