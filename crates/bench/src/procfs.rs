@@ -58,19 +58,6 @@ pub fn mem_total_gib() -> f64 {
         .unwrap_or(0.0)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn this_process_has_a_resident_set_and_cpu_time() {
-        let me = std::process::id();
-        assert!(rss_kib(me).unwrap() > 0);
-        assert!(cpu_ticks(me).is_some());
-        assert!(ppid(me).is_some());
-    }
-}
-
 /// Pins every thread of `pid` to `cpu` (threads it starts later inherit it), so that the proxy
 /// under test has a core of its own and the generator and upstream share the other. Does
 /// nothing on a machine with one CPU.
@@ -111,5 +98,18 @@ fn set_affinity(pid: u32, cpus: &[usize]) {
                 std::io::Error::last_os_error()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_has_a_resident_set_and_cpu_time() {
+        let me = std::process::id();
+        assert!(rss_kib(me).unwrap() > 0);
+        assert!(cpu_ticks(me).is_some());
+        assert!(ppid(me).is_some());
     }
 }

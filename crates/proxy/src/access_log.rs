@@ -19,7 +19,7 @@ use std::time::SystemTime;
 
 use serde::{Serialize, Serializer};
 use tracing::Level;
-use tracing_subscriber::filter::{filter_fn, EnvFilter, FilterExt};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, FilterFn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
@@ -167,12 +167,18 @@ impl Pending {
 /// Installs the process's tracing subscriber (the diagnostic log: human-readable, stderr,
 /// filtered by `filter`) and, unless `access` is off, starts the access log's writer thread.
 pub fn install(filter: EnvFilter, access: &Destination) -> anyhow::Result<()> {
+    // The hint lets `log` records (pingora logs through `log`, tens per request at debug and
+    // trace) below the configured level stop at one comparison, before the tracing bridge.
+    let max_level = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
     let diagnostic = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_filter(filter.and(filter_fn(|meta| {
-            !(is_pingora(meta.target()) && *meta.level() > Level::INFO)
-        })));
+        .with_filter(
+            filter.and(
+                FilterFn::new(|meta| !(is_pingora(meta.target()) && *meta.level() > Level::INFO))
+                    .with_max_level_hint(max_level),
+            ),
+        );
     tracing_subscriber::registry().with(diagnostic).init();
     let out: Box<dyn Write + Send> = match access {
         Destination::Off => {
