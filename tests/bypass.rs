@@ -1,5 +1,5 @@
 //! Paths that cannot be routed safely get 400 (DESIGN.md §4). The full split-view corpus against
-//! exact, subpath and root routes is `hardening::the_split_view_corpus_…`.
+//! exact, subpath and root routes is `hardening::split_view::the_split_view_corpus_…`.
 use passthru_tests::http::{send_raw, Behaviour, Upstream};
 use passthru_tests::proxy::Proxy;
 

@@ -40,9 +40,10 @@ const SPLIT_TOKENS: &[&str] = &[
     "%e2%80%a8",
 ];
 
-/// DESIGN.md §4's split-view corpus against an exact route, a subpath route and the root
-/// route at once: each request reaches exactly the upstream its normalised path matches, with
-/// exactly that path, or is refused without reaching any upstream.
+/// The split-view corpus (DESIGN.md §4: the path matched is the path forwarded) against an exact
+/// route, a subpath route and the root route at once: each request reaches exactly the upstream
+/// its normalised path matches, with exactly that path, or is refused without reaching any
+/// upstream.
 #[test]
 fn the_split_view_corpus_never_reaches_a_route_its_normalised_path_does_not_match() {
     let exact = Upstream::start(Behaviour::Echo);

@@ -47,7 +47,7 @@ pub struct Routed {
 }
 
 /// Routes one request: the index of its route and the upstream path and query, or the answer
-/// the proxy gives itself (DESIGN.md §4: 400, 401, 404, 405, 501, 503).
+/// the proxy gives itself (400, 401, 403, 404, 405, 501, 503: DESIGN.md §4).
 /// `log_path` gets the normalised path, for the access log.
 pub fn route_request(
     table: &ServingTable,

@@ -47,9 +47,9 @@ async fn notify_carries_a_commit_to_the_file_at_a_sixty_second_interval() {
     .await;
 }
 
-/// The NOTIFY latency figure for the README: `cargo test -p passthru-sync --release --test sync
-/// -- --ignored --nocapture notify_latency`. Not a timed unit test: it prints, it does not assert
-/// the figure.
+/// The NOTIFY latency figure of crates/sync/README.md ("Measured: NOTIFY commit-to-file latency"):
+/// `cargo test -p passthru-sync --release --test sync -- --ignored --nocapture notify_latency`.
+/// Not a timed unit test: it prints, it does not assert the figure.
 #[tokio::test]
 #[ignore]
 async fn notify_latency_over_200_commits() {
