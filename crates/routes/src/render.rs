@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use serde::{Serialize, Serializer};
 
 use crate::cors::Cors;
-use crate::model::{Route, RoutesFile};
+use crate::model::Route;
 use crate::parse::KEY_HEADER_FIELD;
+use crate::routes_file::RoutesFile;
 
 #[derive(Serialize)]
 struct FileOut<'a> {

@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 
 use crate::cors::{CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE};
 use crate::grants::{MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES};
+use crate::header::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
 use crate::method::Method;
-use crate::model::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
 use crate::parse::{KEY_FIELDS, MAX_TIMEOUT_SECS, RESERVED_HEADERS, ROUTE_FIELDS, TOP_FIELDS};
 
 fn route_property(field: &str) -> Value {
