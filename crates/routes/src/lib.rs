@@ -6,6 +6,7 @@
 mod clash;
 mod cors;
 mod diff;
+mod fields;
 mod grants;
 mod header;
 mod id;
@@ -28,6 +29,7 @@ mod write;
 
 pub use cors::{Cors, CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE, SAFELISTED_HEADERS};
 pub use diff::{route_ids, IdList, TableDiff};
+pub use fields::{FieldKind, RouteField, ValueType, ROUTE_FIELDS};
 pub use grants::{
     allow_matches, check_list as check_grant_list, deny_matches, only_matches, GrantRefusal,
     Grants, GrantsInterner, RequestPaths, MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES,
@@ -37,7 +39,7 @@ pub use id::StableId;
 pub use key::KeyHash;
 pub use method::{Method, MethodSet};
 pub use model::{ForwardedHeaders, Route, DEFAULT_TIMEOUT};
-pub use parse::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS, ROUTE_FIELDS};
+pub use parse::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS};
 pub use path::{normalize_request_path, percent_decode_path, PathRejection};
 pub use positions::{Position, Positions};
 pub use problem::{Location, Problem, ProblemKind, Problems};

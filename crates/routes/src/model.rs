@@ -13,6 +13,10 @@ use crate::target::Target;
 
 /// The upstream timeout when a route sets none: LiteLLM's `pass_through_request_timeout` default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The shortest timeout a route may set, seconds: one millisecond, the unit it is kept in.
+pub(crate) const MIN_TIMEOUT_SECS: f64 = 0.001;
+/// The longest timeout a route may set, seconds: a day.
+pub(crate) const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// One pass-through route, validated. Field names and meanings follow LiteLLM's
 /// `pass_through_endpoints` entries.

@@ -2,15 +2,14 @@
 
 use serde_yaml::Value;
 
-use crate::cors::Cors;
 use crate::grants::GrantsInterner;
 use crate::model::Route;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::routes_file::RoutesFile;
 
 use super::key_entry::key_from_value;
-use super::one;
 use super::yaml::{check_field_name, show, type_name};
+use super::{key_header_name, one, parse_cors};
 
 pub(crate) const TOP_FIELDS: &[&str] = &[
     "version",
@@ -112,13 +111,13 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
     }
     let key_header_name = match map.get("litellm_key_header_name") {
         None | Some(Value::Null) => None,
-        Some(Value::String(name)) => match http::HeaderName::from_bytes(name.as_bytes()) {
-            Ok(h) => Some(h.as_str().to_owned()),
-            Err(_) => {
+        Some(Value::String(name)) => match key_header_name(name) {
+            Ok(name) => Some(name),
+            Err(why) => {
                 problems.push(Problem::new(
                     ProblemKind::BadHeader,
                     top("litellm_key_header_name"),
-                    format!("{name:?} is not a valid header name"),
+                    why,
                 ));
                 None
             }
@@ -149,23 +148,9 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             None
         }
     };
-    let cors = match map.get("cors") {
-        None | Some(Value::Null) => None,
-        Some(value) => match Cors::from_value(value) {
-            Ok(cors) => Some(cors),
-            Err(found) => {
-                for (field, why) in found {
-                    let field = if field.is_empty() {
-                        "cors".to_owned()
-                    } else {
-                        format!("cors.{field}")
-                    };
-                    problems.push(Problem::new(ProblemKind::BadCors, top(&field), why));
-                }
-                None
-            }
-        },
-    };
+    let cors = parse_cors(map.get("cors"), |field, why| {
+        problems.push(Problem::new(ProblemKind::BadCors, top(field), why))
+    });
     match RoutesFile::new_located(routes, keys, &|i| route_indices[i], &|i| key_indices[i]) {
         Ok(file) if problems.is_empty() => Ok(file
             .with_key_header_name(key_header_name)

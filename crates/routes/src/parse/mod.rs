@@ -9,14 +9,14 @@ mod yaml;
 
 use serde_yaml::Value;
 
+use crate::cors::Cors;
 use crate::positions::locate;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::routes_file::RoutesFile;
 
 pub(crate) use document::TOP_FIELDS;
 pub(crate) use key_entry::KEY_FIELDS;
-pub(crate) use route_entry::MAX_TIMEOUT_SECS;
-pub use route_entry::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS, ROUTE_FIELDS};
+pub use route_entry::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS};
 pub(crate) use route_maps::RESERVED_HEADERS;
 
 impl RoutesFile {
@@ -97,5 +97,35 @@ fn strip_location(message: &str) -> String {
     match message.find(" at line ") {
         Some(at) => message[..at].to_owned(),
         None => message.to_owned(),
+    }
+}
+
+/// A header name that carries a client's key: valid, lower-cased; Err says why not.
+fn key_header_name(name: &str) -> Result<String, String> {
+    match http::HeaderName::from_bytes(name.as_bytes()) {
+        Ok(h) => Ok(h.as_str().to_owned()),
+        Err(_) => Err(format!("{name:?} is not a valid header name")),
+    }
+}
+
+/// A `cors` policy (the file's or a route's); each problem goes to `report` with the field it
+/// is at (`cors`, or `cors.FIELD`).
+fn parse_cors(value: Option<&Value>, mut report: impl FnMut(&str, String)) -> Option<Cors> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(value) => match Cors::from_value(value) {
+            Ok(cors) => Some(cors),
+            Err(found) => {
+                for (field, why) in found {
+                    let field = if field.is_empty() {
+                        "cors".to_owned()
+                    } else {
+                        format!("cors.{field}")
+                    };
+                    report(&field, why);
+                }
+                None
+            }
+        },
     }
 }

@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
 
-use crate::cors::Cors;
+use crate::fields::{RouteField, ROUTE_FIELDS};
 use crate::id::StableId;
+use crate::id::MAX_ID_CHARS;
 use crate::method::{Method, MethodSet};
-use crate::model::{ForwardedHeaders, Route, DEFAULT_TIMEOUT};
+use crate::model::{ForwardedHeaders, Route, DEFAULT_TIMEOUT, MAX_TIMEOUT_SECS, MIN_TIMEOUT_SECS};
 use crate::path::check_route_path;
 use crate::problem::{Location, Problem, ProblemKind};
 use crate::redact::redact_target;
@@ -16,23 +17,8 @@ use crate::target::Target;
 
 use super::route_maps::{parse_headers, parse_query_params};
 use super::yaml::{check_field_name, scalar_text, show, type_name};
+use super::{key_header_name, parse_cors};
 
-/// The fields a route may carry, in canonical order.
-pub const ROUTE_FIELDS: &[&str] = &[
-    "id",
-    "path",
-    "target",
-    "include_subpath",
-    "methods",
-    "headers",
-    "forward_headers",
-    "forwarded_headers",
-    "default_query_params",
-    "timeout",
-    "auth",
-    "custom_auth_parser",
-    "cors",
-];
 /// LiteLLM fields passthru knowingly does not implement: an error in a file (the operator should
 /// know the setting has no effect); a database source drops them before validation.
 pub const LITELLM_ONLY_FIELDS: &[&str] = &[
@@ -44,7 +30,6 @@ pub const LITELLM_ONLY_FIELDS: &[&str] = &[
 /// In `headers`, LiteLLM's name for "the client's key arrives in this header" (at the route's
 /// exact path): an instruction to the proxy, never sent upstream.
 pub const KEY_HEADER_FIELD: &str = "litellm_user_api_key";
-pub(crate) const MAX_TIMEOUT_SECS: f64 = 86_400.0;
 
 /// Collects the problems of one route, each at `routes[index] (id, path) field`.
 pub(super) struct RouteProblems {
@@ -106,7 +91,7 @@ impl Route {
         };
         rp.path = map.get("path").and_then(Value::as_str).map(str::to_owned);
         let methods = parse_methods(map, &mut rp);
-        // Read leniently here, for the derived id only; `parse_bool` below reports a bad value.
+        // Read leniently here, for the derived id only; `parse_flag` below reports a bad value.
         let subpath = map.get("include_subpath") == Some(&Value::Bool(true));
         let explicit_id = map.get("id").filter(|v| !v.is_null());
         rp.id = match explicit_id {
@@ -131,7 +116,7 @@ impl Route {
             rp.push(
                 ProblemKind::BadId,
                 "id",
-                format!("{id:?} is not a usable id: 1 to 200 characters, no spaces or control characters; or leave it out to derive one"),
+                format!("{id:?} is not a usable id: 1 to {MAX_ID_CHARS} characters, no spaces or control characters; or leave it out to derive one"),
             );
             None
         }
@@ -186,17 +171,21 @@ impl Route {
                 None
             }
         };
-        let include_subpath = parse_bool(map, "include_subpath", false, &mut rp);
-        let forward_headers = parse_bool(map, "forward_headers", false, &mut rp);
+        let include_subpath = parse_flag(map, "include_subpath", &mut rp);
+        let forward_headers = parse_flag(map, "forward_headers", &mut rp);
         let forwarded_headers = parse_forwarded_headers(map, &mut rp);
-        let auth = parse_bool(map, "auth", true, &mut rp);
+        let auth = parse_flag(map, "auth", &mut rp);
         let mut headers = parse_headers(map, &mut rp);
         let key_header = headers.remove(KEY_HEADER_FIELD).and_then(|name| {
-            parse_key_header(
-                name.as_str(),
-                &format!("headers.{KEY_HEADER_FIELD}"),
-                &mut rp,
-            )
+            key_header_name(name.as_str())
+                .map_err(|why| {
+                    rp.push(
+                        ProblemKind::BadHeader,
+                        &format!("headers.{KEY_HEADER_FIELD}"),
+                        why,
+                    )
+                })
+                .ok()
         });
         let langfuse_auth = match map.get("custom_auth_parser") {
             None | Some(Value::Null) => false,
@@ -213,23 +202,9 @@ impl Route {
                 false
             }
         };
-        let cors = match map.get("cors") {
-            None | Some(Value::Null) => None,
-            Some(value) => match Cors::from_value(value) {
-                Ok(cors) => Some(cors),
-                Err(problems) => {
-                    for (field, why) in problems {
-                        let field = if field.is_empty() {
-                            "cors".to_owned()
-                        } else {
-                            format!("cors.{field}")
-                        };
-                        rp.push(ProblemKind::BadCors, &field, why);
-                    }
-                    None
-                }
-            },
-        };
+        let cors = parse_cors(map.get("cors"), |field, why| {
+            rp.push(ProblemKind::BadCors, field, why)
+        });
         let default_query_params = parse_query_params(map, &mut rp);
         let timeout = parse_timeout(map, &mut rp);
 
@@ -258,27 +233,14 @@ impl Route {
     }
 }
 
-/// A header name as a key source: valid, lower-cased.
-fn parse_key_header(name: &str, field: &str, rp: &mut RouteProblems) -> Option<String> {
-    match http::HeaderName::from_bytes(name.as_bytes()) {
-        Ok(h) => Some(h.as_str().to_owned()),
-        Err(_) => {
-            rp.push(
-                ProblemKind::BadHeader,
-                field,
-                format!("{name:?} is not a valid header name"),
-            );
-            None
-        }
-    }
-}
-
 fn is_valid_id(id: &str) -> bool {
-    (1..=200).contains(&id.chars().count())
+    (1..=MAX_ID_CHARS).contains(&id.chars().count())
         && !id.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-fn parse_bool(map: &Mapping, field: &str, default: bool, rp: &mut RouteProblems) -> bool {
+/// A true-or-false field; absent, null or wrong: the field's default.
+fn parse_flag(map: &Mapping, field: &str, rp: &mut RouteProblems) -> bool {
+    let default = RouteField::flag_default(field);
     match map.get(field) {
         None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
@@ -344,11 +306,11 @@ fn parse_timeout(map: &Mapping, rp: &mut RouteProblems) -> Duration {
             return DEFAULT_TIMEOUT;
         }
     };
-    if !(0.001..=MAX_TIMEOUT_SECS).contains(&secs) {
+    if !(MIN_TIMEOUT_SECS..=MAX_TIMEOUT_SECS).contains(&secs) {
         rp.push(
             ProblemKind::BadTimeout,
             "timeout",
-            format!("{secs} is not a number of seconds between 0.001 and {MAX_TIMEOUT_SECS}"),
+            format!("{secs} is not a number of seconds between {MIN_TIMEOUT_SECS} and {MAX_TIMEOUT_SECS}"),
         );
         return DEFAULT_TIMEOUT;
     }
