@@ -110,67 +110,9 @@ impl Route {
             rp.problems.append(&mut found);
         }
 
-        let id = explicit_id.and_then(|v| match scalar_text(v) {
-        Some(id) if is_valid_id(&id) => Some(StableId::explicit(id)),
-        Some(id) => {
-            rp.push(
-                ProblemKind::BadId,
-                "id",
-                format!("{id:?} is not a usable id: 1 to {MAX_ID_CHARS} characters, no spaces or control characters; or leave it out to derive one"),
-            );
-            None
-        }
-        None => {
-            rp.wrong_type("id", "a string", v);
-            None
-        }
-    });
-        let path = match map.get("path") {
-            None | Some(Value::Null) => {
-                rp.push(
-                    ProblemKind::MissingField,
-                    "path",
-                    "missing; every route needs a request path such as /my-service",
-                );
-                None
-            }
-            Some(Value::String(p)) => match check_route_path(p) {
-                Ok(()) => Some(p.clone()),
-                Err(why) => {
-                    rp.push(ProblemKind::BadPath, "path", format!("{p:?} {why}"));
-                    None
-                }
-            },
-            Some(other) => {
-                rp.wrong_type("path", "a string", other);
-                None
-            }
-        };
-        let target = match map.get("target") {
-            None | Some(Value::Null) => {
-                rp.push(
-                    ProblemKind::MissingField,
-                    "target",
-                    "missing; every route needs an upstream URL such as https://api.example.com",
-                );
-                None
-            }
-            Some(Value::String(t)) => match Target::parse(t) {
-                Ok(target) => Some(target),
-                Err(why) => {
-                    rp.push(
-                        ProblemKind::BadTarget,
-                        "target",
-                        format!("{:?} {why}", redact_target(t)),
-                    );
-                    None
-                }
-            },
-            Some(other) => {
-                rp.wrong_type("target", "a string", other);
-                None
-            }
-        };
+        let id = explicit_id.and_then(|v| parse_id(v, &mut rp));
+        let path = parse_path(map, &mut rp);
+        let target = parse_target(map, &mut rp);
         let include_subpath = parse_flag(map, "include_subpath", &mut rp);
         let forward_headers = parse_flag(map, "forward_headers", &mut rp);
         let forwarded_headers = parse_forwarded_headers(map, &mut rp);
@@ -187,21 +129,7 @@ impl Route {
                 })
                 .ok()
         });
-        let langfuse_auth = match map.get("custom_auth_parser") {
-            None | Some(Value::Null) => false,
-            Some(Value::String(s)) if s == "langfuse" => true,
-            Some(other) => {
-                rp.push(
-                    ProblemKind::UnsupportedField,
-                    "custom_auth_parser",
-                    format!(
-                        "{} is not a parser passthru implements; the only one is `langfuse` (LiteLLM's)",
-                        show(other)
-                    ),
-                );
-                false
-            }
-        };
+        let langfuse_auth = parse_custom_auth_parser(map, &mut rp);
         let cors = parse_cors(map.get("cors"), |field, why| {
             rp.push(ProblemKind::BadCors, field, why)
         });
@@ -230,6 +158,96 @@ impl Route {
             langfuse_auth,
             cors,
         })
+    }
+}
+
+/// An explicit id: kept as written when usable.
+fn parse_id(value: &Value, rp: &mut RouteProblems) -> Option<StableId> {
+    match scalar_text(value) {
+        Some(id) if is_valid_id(&id) => Some(StableId::explicit(id)),
+        Some(id) => {
+            rp.push(
+                ProblemKind::BadId,
+                "id",
+                format!("{id:?} is not a usable id: 1 to {MAX_ID_CHARS} characters, no spaces or control characters; or leave it out to derive one"),
+            );
+            None
+        }
+        None => {
+            rp.wrong_type("id", "a string", value);
+            None
+        }
+    }
+}
+
+fn parse_path(map: &Mapping, rp: &mut RouteProblems) -> Option<String> {
+    match map.get("path") {
+        None | Some(Value::Null) => {
+            rp.push(
+                ProblemKind::MissingField,
+                "path",
+                "missing; every route needs a request path such as /my-service",
+            );
+            None
+        }
+        Some(Value::String(p)) => match check_route_path(p) {
+            Ok(()) => Some(p.clone()),
+            Err(why) => {
+                rp.push(ProblemKind::BadPath, "path", format!("{p:?} {why}"));
+                None
+            }
+        },
+        Some(other) => {
+            rp.wrong_type("path", "a string", other);
+            None
+        }
+    }
+}
+
+fn parse_target(map: &Mapping, rp: &mut RouteProblems) -> Option<Target> {
+    match map.get("target") {
+        None | Some(Value::Null) => {
+            rp.push(
+                ProblemKind::MissingField,
+                "target",
+                "missing; every route needs an upstream URL such as https://api.example.com",
+            );
+            None
+        }
+        Some(Value::String(t)) => match Target::parse(t) {
+            Ok(target) => Some(target),
+            Err(why) => {
+                rp.push(
+                    ProblemKind::BadTarget,
+                    "target",
+                    format!("{:?} {why}", redact_target(t)),
+                );
+                None
+            }
+        },
+        Some(other) => {
+            rp.wrong_type("target", "a string", other);
+            None
+        }
+    }
+}
+
+/// `custom_auth_parser`: true for LiteLLM's `langfuse`, the only parser passthru implements.
+fn parse_custom_auth_parser(map: &Mapping, rp: &mut RouteProblems) -> bool {
+    match map.get("custom_auth_parser") {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) if s == "langfuse" => true,
+        Some(other) => {
+            rp.push(
+                ProblemKind::UnsupportedField,
+                "custom_auth_parser",
+                format!(
+                    "{} is not a parser passthru implements; the only one is `langfuse` (LiteLLM's)",
+                    show(other)
+                ),
+            );
+            false
+        }
     }
 }
 
@@ -297,6 +315,7 @@ fn parse_methods(map: &Mapping, rp: &mut RouteProblems) -> Option<MethodSet> {
     }
     ok.then_some(set)
 }
+
 fn parse_timeout(map: &Mapping, rp: &mut RouteProblems) -> Duration {
     let secs = match map.get("timeout") {
         None | Some(Value::Null) => return DEFAULT_TIMEOUT,
