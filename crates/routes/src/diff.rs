@@ -3,7 +3,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::{Route, RoutesFile};
+use crate::model::Route;
+use crate::routes_file::RoutesFile;
 
 /// What changed between two tables, by route id. `added` and `changed` follow the new table's
 /// order, `removed` the old one's.

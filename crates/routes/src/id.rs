@@ -4,6 +4,9 @@ use sha2::{Digest, Sha256};
 
 use crate::method::MethodSet;
 
+/// The most characters an explicit id may have.
+pub(crate) const MAX_ID_CHARS: usize = 200;
+
 /// The id of a route. Derived ids are a pure function of the route's path and methods, so the
 /// same row gets the same id on every machine and every cycle (the fix for LiteLLM #24833).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -2,17 +2,20 @@
 //! an unchanged table is never rewritten and never reloaded.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
+use serde_yaml::{Mapping, Value};
 
 use crate::cors::Cors;
-use crate::model::{Route, RoutesFile};
-use crate::parse::KEY_HEADER_FIELD;
+use crate::fields::RouteField;
+use crate::model::Route;
+use crate::routes_file::RoutesFile;
 
 #[derive(Serialize)]
 struct FileOut<'a> {
     version: u8,
-    routes: Vec<RouteOut<'a>>,
+    routes: Vec<Mapping>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     keys: Vec<KeyOut<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,30 +49,6 @@ impl<'a> From<&'a Cors> for CorsOut<'a> {
     }
 }
 
-/// Every field written out, defaults included: what a route does never depends on a default
-/// that could differ between LiteLLM versions and passthru.
-#[derive(Serialize)]
-struct RouteOut<'a> {
-    id: &'a str,
-    path: &'a str,
-    target: &'a str,
-    include_subpath: bool,
-    methods: Vec<&'static str>,
-    headers: BTreeMap<&'a str, &'a str>,
-    forward_headers: bool,
-    /// Written only when set: files without it keep their canonical bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    forwarded_headers: Option<&'static str>,
-    default_query_params: &'a BTreeMap<String, String>,
-    #[serde(serialize_with = "seconds")]
-    timeout: std::time::Duration,
-    auth: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    custom_auth_parser: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    cors: Option<CorsOut<'a>>,
-}
-
 #[derive(Serialize)]
 struct KeyOut<'a> {
     sha256: String,
@@ -86,38 +65,37 @@ struct KeyOut<'a> {
 }
 
 /// Whole seconds as an integer (`600`), fractions as the shortest decimal that reads back the same.
-fn seconds<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn seconds_value(d: Duration) -> Value {
     let ms = d.as_millis() as u64;
     if ms % 1000 == 0 {
-        s.serialize_u64(ms / 1000)
+        Value::from(ms / 1000)
     } else {
-        s.serialize_f64(ms as f64 / 1000.0)
+        Value::from(ms as f64 / 1000.0)
     }
 }
 
-impl<'a> From<&'a Route> for RouteOut<'a> {
-    fn from(r: &'a Route) -> Self {
-        RouteOut {
-            id: r.id.as_str(),
-            path: &r.path,
-            target: r.target.as_str(),
-            include_subpath: r.include_subpath,
-            methods: r.methods.iter().map(|m| m.as_str()).collect(),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .chain(r.key_header.as_deref().map(|h| (KEY_HEADER_FIELD, h)))
-                .collect(),
-            forward_headers: r.forward_headers,
-            forwarded_headers: r.forwarded_headers.map(|m| m.as_str()),
-            default_query_params: &r.default_query_params,
-            timeout: r.timeout,
-            auth: r.auth,
-            custom_auth_parser: r.langfuse_auth.then_some("langfuse"),
-            cors: r.cors.as_ref().map(CorsOut::from),
-        }
-    }
+/// Name-value pairs as a mapping in name order.
+pub(crate) fn string_map<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Value {
+    let sorted: BTreeMap<&str, &str> = pairs.collect();
+    Value::Mapping(
+        sorted
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
+    )
+}
+
+pub(crate) fn cors_value(cors: &Cors) -> Value {
+    serde_yaml::to_value(CorsOut::from(cors)).expect("a CORS policy always serialises")
+}
+
+/// Every field of the table written out, defaults included: what a route does never depends on
+/// a default that could differ between LiteLLM versions and passthru.
+fn route_out(route: &Route) -> Mapping {
+    RouteField::ALL
+        .iter()
+        .filter_map(|field| Some((field.name.into(), (field.render)(route)?)))
+        .collect()
 }
 
 impl RoutesFile {
@@ -126,7 +104,7 @@ impl RoutesFile {
     pub fn render(&self) -> String {
         let out = FileOut {
             version: 1,
-            routes: self.routes().iter().map(RouteOut::from).collect(),
+            routes: self.routes().iter().map(route_out).collect(),
             keys: self
                 .keys()
                 .iter()

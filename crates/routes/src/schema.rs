@@ -5,36 +5,46 @@
 use serde_json::{json, Map, Value};
 
 use crate::cors::{CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE};
+use crate::fields::{FieldKind, RouteField, ROUTE_FIELDS};
 use crate::grants::{MAX_GRANT_ENTRIES, MAX_GRANT_ENTRY_BYTES};
+use crate::header::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
+use crate::id::MAX_ID_CHARS;
 use crate::method::Method;
-use crate::model::{MAX_HEADERS_PER_ROUTE, MAX_HEADER_VALUE_BYTES};
-use crate::parse::{KEY_FIELDS, MAX_TIMEOUT_SECS, RESERVED_HEADERS, ROUTE_FIELDS, TOP_FIELDS};
+use crate::parse::{KEY_FIELDS, RESERVED_HEADERS, TOP_FIELDS};
 
-fn route_property(field: &str) -> Value {
-    match field {
-        "id" => json!({
-            "description": "Kept as written. Absent or null: derived as auto- + sha256(path, methods)[:16].",
-            "type": ["string", "null"], "minLength": 1, "maxLength": 200, "pattern": "^\\S+$"
+/// A route field's schema: what its kind allows, described by its help.
+fn route_property(name: &str) -> Value {
+    let field = RouteField::named(name).expect("a route field");
+    let help = field.help;
+    match field.kind {
+        FieldKind::Id => json!({
+            "description": help,
+            "type": ["string", "null"], "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": "^\\S+$"
         }),
-        "path" => json!({
-            "description": "Request-path prefix in normal form: starts with '/', no '.'/'..' segments, no '//', no trailing '/' except the root.",
-            "type": "string", "pattern": "^/([^/{}\\s?#\\\\]+(/[^/{}\\s?#\\\\]+)*)?$"
+        FieldKind::Text { pattern } => json!({
+            "description": help,
+            "type": "string", "pattern": pattern
         }),
-        "target" => json!({
-            "description": "Absolute http(s) URL with a host; may carry a base path and a query.",
-            "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^/@#\\s]+[^#\\s]*$"
+        FieldKind::Flag { default } => json!({
+            "description": help,
+            "type": ["boolean", "null"], "default": default
         }),
-        "include_subpath" => json!({
-            "description": "false: the path exactly; true: the path and everything below it.",
-            "type": ["boolean", "null"], "default": false
+        FieldKind::OneOf(words) => {
+            let mut choices: Vec<Value> = words.iter().map(|&w| w.into()).collect();
+            choices.push(Value::Null);
+            json!({ "description": help, "enum": choices })
+        }
+        FieldKind::Seconds { default, min, max } => json!({
+            "description": help,
+            "type": ["number", "null"], "minimum": min, "maximum": max, "default": default.as_secs()
         }),
-        "methods" => json!({
-            "description": "HTTP methods the route answers; absent or empty: all but TRACE and CONNECT.",
+        FieldKind::Methods => json!({
+            "description": help,
             "type": ["array", "null"],
             "items": { "type": "string", "enum": Method::ALL.iter().flat_map(|m| [m.as_str().to_owned(), m.as_str().to_ascii_lowercase()]).collect::<Vec<_>>() }
         }),
-        "headers" => json!({
-            "description": "Added to every upstream request; a value may end in os.environ/NAME. The one exception is litellm_user_api_key, LiteLLM's name for the header a client's key arrives in at the route's exact path: read for auth, never sent.",
+        FieldKind::Headers => json!({
+            "description": help,
             "type": ["object", "null"],
             "maxProperties": MAX_HEADERS_PER_ROUTE,
             "propertyNames": {
@@ -44,33 +54,13 @@ fn route_property(field: &str) -> Value {
             },
             "additionalProperties": { "type": ["string", "number", "boolean"], "pattern": "^[^\\r\\n]*$", "maxLength": MAX_HEADER_VALUE_BYTES }
         }),
-        "forward_headers" => json!({
-            "description": "true: also forward the client's end-to-end headers.",
-            "type": ["boolean", "null"], "default": false
-        }),
-        "forwarded_headers" => json!({
-            "description": "How the proxy tells the upstream the client's address: off (nothing added), xff (X-Forwarded-For/-Proto/-Host), forwarded (RFC 7239 Forwarded). Absent or null: the proxy's --forwarded-headers (off by default).",
-            "enum": ["off", "xff", "forwarded", null]
-        }),
-        "default_query_params" => json!({
-            "description": "Lowest-precedence query parameters: defaults < target URL query < client query.",
+        FieldKind::QueryParams => json!({
+            "description": help,
             "type": ["object", "null"],
             "additionalProperties": { "type": ["string", "number", "boolean"] }
         }),
-        "timeout" => json!({
-            "description": "Upstream timeout in seconds.",
-            "type": ["number", "null"], "minimum": 0.001, "maximum": MAX_TIMEOUT_SECS, "default": 600
-        }),
-        "auth" => json!({
-            "description": "true: callers must present an API key whose sha256 is under keys.",
-            "type": ["boolean", "null"], "default": true
-        }),
-        "cors" => json!({ "$ref": "#/$defs/cors" }),
-        "custom_auth_parser" => json!({
-            "description": "langfuse: at the route's exact path the key is the user part of Authorization: Basic base64(key:secret), as in LiteLLM.",
-            "enum": ["langfuse", null]
-        }),
-        other => unreachable!("the schema describes every route field; add {other}"),
+        // The policy's own definition describes it; a reference stands alone.
+        FieldKind::Cors => json!({ "$ref": "#/$defs/cors" }),
     }
 }
 
@@ -185,6 +175,11 @@ fn object(fields: &[&str], describe: fn(&str) -> Value, required: &[&str]) -> Va
     })
 }
 
+fn required_route_fields() -> Vec<&'static str> {
+    let required = RouteField::ALL.iter().filter(|f| f.kind.is_required());
+    required.map(|f| f.name).collect()
+}
+
 /// The JSON Schema (draft 2020-12) of a routes.yaml file, pretty-printed with a final newline.
 pub fn json_schema() -> String {
     let mut schema = object(TOP_FIELDS, top_property, &["version", "routes"]);
@@ -193,7 +188,7 @@ pub fn json_schema() -> String {
         "$id": "https://passthru.dev/schemas/routes-v1.json",
         "title": "passthru routes.yaml (version 1)",
         "$defs": {
-            "route": object(ROUTE_FIELDS, route_property, &["path", "target"]),
+            "route": object(ROUTE_FIELDS, route_property, &required_route_fields()),
             "key": object(KEY_FIELDS, key_property, &["sha256"]),
             "cors": object(CORS_FIELDS, cors_property, &["allow_origins"]),
         }

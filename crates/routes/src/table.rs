@@ -6,8 +6,10 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::grants::Grants;
+use crate::key::KeyHash;
 use crate::method::{Method, MethodSet};
-use crate::model::{KeyHash, Route, RoutesFile};
+use crate::model::Route;
+use crate::routes_file::RoutesFile;
 
 /// Routes indexed by path segment. Lookup walks one node per segment of the request path, so its
 /// cost depends on the path's length, never on how many routes the table holds.

@@ -344,6 +344,30 @@ mod tests {
         assert_eq!(describe_access(&admin), r#"admin only=["/x/*"]"#);
     }
 
+    /// `routes add` can set every column of `passthru_routes`.
+    #[test]
+    fn a_new_route_can_set_every_stored_field() {
+        let new = NewRoute {
+            id: Some("x".into()),
+            path: "/a".into(),
+            target: "http://u".into(),
+            include_subpath: Some(true),
+            methods: list(&["GET"]),
+            headers: BTreeMap::from([("a".into(), "b".into())]),
+            forward_headers: Some(true),
+            default_query_params: BTreeMap::from([("q".into(), "v".into())]),
+            timeout: Some(1.5),
+            auth: Some(false),
+        };
+        let json = new.to_json();
+        let set: Vec<&str> = json.keys().map(String::as_str).collect();
+        let mut stored: Vec<&str> = crate::source::native::route_columns::stored()
+            .map(|f| f.name)
+            .collect();
+        stored.sort_unstable();
+        assert_eq!(set, stored);
+    }
+
     #[test]
     fn a_key_is_stored_as_its_sha256_hex() {
         assert_eq!(

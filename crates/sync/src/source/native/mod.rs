@@ -37,6 +37,7 @@ macro_rules! on_pool {
 
 // Below the macro: a `macro_rules!` is in scope only after its definition.
 mod keys;
+pub mod route_columns;
 mod route_row;
 mod write;
 
@@ -55,11 +56,6 @@ fn dialect(pg: bool, postgres: &'static str, sqlite: &'static str) -> &'static s
     }
 }
 
-const PG_ROUTES: &str = "SELECT row_id, id, path, target, include_subpath, methods::text AS methods, \
-     headers::text AS headers, forward_headers, default_query_params::text AS default_query_params, \
-     timeout, auth FROM passthru_routes ORDER BY row_id";
-const SQLITE_ROUTES: &str = "SELECT row_id, id, path, target, include_subpath, methods, headers, \
-     forward_headers, default_query_params, timeout, auth FROM passthru_routes ORDER BY row_id";
 /// Every key row, blocked or not: whether a key is blocked is decided in Rust ([`KeyRow::blocked`]),
 /// because SQL's `NOT blocked` reads SQLite text such as `'true'` as false. `-infinity` (already
 /// expired) is given as the epoch: `to_char` turns it, like `infinity`, into NULL ("never").
@@ -148,7 +144,7 @@ async fn read_raw(db: &Database) -> Result<RawRead, SyncError> {
             .fetch_optional(&mut *tx)
             .await
             .map_err(q("reading passthru_revision"))?;
-        let routes = sqlx::query(dialect(pg, PG_ROUTES, SQLITE_ROUTES))
+        let routes = sqlx::query(&route_columns::select(pg))
             .fetch_all(&mut *tx)
             .await
             .map_err(q("reading passthru_routes"))?;

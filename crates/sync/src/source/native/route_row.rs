@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::route_columns::{self, Column};
 use crate::source::cells::{Cell, Cells};
 
 /// A route row with a column of the wrong type.
@@ -12,20 +13,11 @@ pub(super) struct RefusedRow {
     pub(super) reason: String,
 }
 
-/// One `passthru_routes` row; JSON columns as text.
+/// One `passthru_routes` row: a value per column of [`route_columns::stored`], `None` for NULL.
 #[derive(Debug)]
 pub(super) struct RouteRow {
     pub(super) row_id: i64,
-    id: Option<String>,
-    path: Option<String>,
-    target: Option<String>,
-    include_subpath: Option<bool>,
-    methods: Option<String>,
-    headers: Option<String>,
-    forward_headers: Option<bool>,
-    default_query_params: Option<String>,
-    timeout: Option<f64>,
-    auth: Option<bool>,
+    columns: Vec<(&'static str, Option<Column>)>,
 }
 
 impl RouteRow {
@@ -34,20 +26,12 @@ impl RouteRow {
     pub(super) fn decode(row: &impl Cells) -> Result<RouteRow, RefusedRow> {
         let mut problems = Vec::new();
         let p = &mut problems;
-        let decoded = RouteRow {
-            // The primary key: an integer on both databases, whatever else the row holds.
-            row_id: usable(row.integer("row_id"), p).unwrap_or(-1),
-            id: usable(row.text("id"), p),
-            path: usable(row.text("path"), p),
-            target: usable(row.text("target"), p),
-            include_subpath: usable(row.boolean("include_subpath"), p),
-            methods: usable(row.text("methods"), p),
-            headers: usable(row.text("headers"), p),
-            forward_headers: usable(row.boolean("forward_headers"), p),
-            default_query_params: usable(row.text("default_query_params"), p),
-            timeout: usable(row.number("timeout"), p),
-            auth: usable(row.boolean("auth"), p),
-        };
+        // The primary key: an integer on both databases, whatever else the row holds.
+        let row_id = usable(row.integer("row_id"), p).unwrap_or(-1);
+        let columns = route_columns::stored()
+            .map(|field| (field.name, usable(route_columns::read(row, field), p)))
+            .collect();
+        let decoded = RouteRow { row_id, columns };
         if problems.is_empty() {
             return Ok(decoded);
         }
@@ -58,10 +42,17 @@ impl RouteRow {
         })
     }
 
+    fn text(&self, column: &str) -> Option<&str> {
+        self.columns.iter().find_map(|(name, value)| match value {
+            Some(Column::Text(text)) if *name == column => Some(text.as_str()),
+            _ => None,
+        })
+    }
+
     /// `passthru_routes row_id 7`, with the id or else the path when the row has one.
     fn name(&self) -> String {
         let name = format!("passthru_routes row_id {}", self.row_id);
-        match (&self.id, &self.path) {
+        match (self.text("id"), self.text("path")) {
             (Some(id), _) => format!("{name} (id {id})"),
             (None, Some(p)) => format!("{name} (path {p})"),
             _ => name,
@@ -74,43 +65,38 @@ impl RouteRow {
     pub(super) fn to_json(&self) -> (String, Result<Value, String>) {
         let name = format!("passthru_routes row_id {}", self.row_id);
         let mut map = Map::new();
-        let mut put = |k: &str, v: Option<Value>| {
-            if let Some(v) = v {
-                map.insert(k.to_owned(), v);
-            }
-        };
-        put("id", self.id.clone().map(Value::String));
-        put("path", self.path.clone().map(Value::String));
-        put("target", self.target.clone().map(Value::String));
-        put("include_subpath", self.include_subpath.map(Value::Bool));
-        put("forward_headers", self.forward_headers.map(Value::Bool));
-        put("auth", self.auth.map(Value::Bool));
-        if let Some(t) = self.timeout {
-            match serde_json::Number::from_f64(t) {
-                Some(n) => put("timeout", Some(Value::Number(n))),
-                None => {
-                    return (
-                        self.name(),
-                        Err(format!("column `timeout` is {t}, not a number of seconds")),
-                    )
-                }
-            }
-        }
-        for (column, text) in [
-            ("methods", &self.methods),
-            ("headers", &self.headers),
-            ("default_query_params", &self.default_query_params),
-        ] {
-            if let Some(text) = text {
-                match serde_json::from_str::<Value>(text) {
-                    Ok(Value::Null) => {}
-                    Ok(v) => put(column, Some(v)),
-                    Err(e) => {
+        // Scalars first, then JSON text: a bad number is reported ahead of bad JSON.
+        for (column, value) in &self.columns {
+            let value = match value {
+                Some(Column::Text(text)) => Value::String(text.clone()),
+                Some(Column::Bool(b)) => Value::Bool(*b),
+                Some(Column::Number(t)) => match serde_json::Number::from_f64(*t) {
+                    Some(n) => Value::Number(n),
+                    None => {
                         return (
                             self.name(),
-                            Err(format!("column `{column}` is not JSON ({e})")),
+                            Err(format!("column `{column}` is {t}, not a number of seconds")),
                         )
                     }
+                },
+                Some(Column::Json(_)) | None => continue,
+            };
+            map.insert((*column).to_owned(), value);
+        }
+        for (column, value) in &self.columns {
+            let Some(Column::Json(text)) = value else {
+                continue;
+            };
+            match serde_json::from_str::<Value>(text) {
+                Ok(Value::Null) => {}
+                Ok(v) => {
+                    map.insert((*column).to_owned(), v);
+                }
+                Err(e) => {
+                    return (
+                        self.name(),
+                        Err(format!("column `{column}` is not JSON ({e})")),
+                    )
                 }
             }
         }

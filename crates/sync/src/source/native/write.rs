@@ -1,41 +1,28 @@
 //! The management commands' inserts and deletes (`routes add`, `keys add`, `... rm`); the
 //! triggers bump the revision, so the daemon sees each at its next poll.
 
-use passthru_routes::Grants;
+use passthru_routes::{Grants, ValueType};
 use serde_json::{Map, Value};
 
-use super::dialect;
+use super::{dialect, route_columns};
 use crate::database::Database;
 use crate::error::SyncError;
 
 /// Inserts a route row; `route` holds the routes.yaml fields (already validated).
 pub async fn insert_route(db: &Database, route: &Map<String, Value>) -> Result<i64, SyncError> {
-    let text = |k: &str| route.get(k).and_then(Value::as_str).map(str::to_owned);
-    let boolean = |k: &str| route.get(k).and_then(Value::as_bool);
-    let json = |k: &str| route.get(k).map(Value::to_string);
-    let timeout = route.get("timeout").and_then(Value::as_f64);
     let result = on_pool!(db, |pool, pg| {
-        sqlx::query_scalar(dialect(
-            pg,
-            "INSERT INTO passthru_routes (id, path, target, include_subpath, methods, headers, \
-             forward_headers, default_query_params, timeout, auth) \
-             VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8::jsonb, $9, $10) RETURNING row_id",
-            "INSERT INTO passthru_routes (id, path, target, include_subpath, methods, headers, \
-             forward_headers, default_query_params, timeout, auth) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING row_id",
-        ))
-        .bind(text("id"))
-        .bind(text("path"))
-        .bind(text("target"))
-        .bind(boolean("include_subpath"))
-        .bind(json("methods"))
-        .bind(json("headers"))
-        .bind(boolean("forward_headers"))
-        .bind(json("default_query_params"))
-        .bind(timeout)
-        .bind(boolean("auth"))
-        .fetch_one(pool)
-        .await
+        let sql = route_columns::insert(pg);
+        let mut query = sqlx::query_scalar(&sql);
+        for field in route_columns::stored() {
+            let value = route.get(field.name);
+            query = match field.kind.value_type() {
+                ValueType::String => query.bind(value.and_then(Value::as_str).map(str::to_owned)),
+                ValueType::Boolean => query.bind(value.and_then(Value::as_bool)),
+                ValueType::Number => query.bind(value.and_then(Value::as_f64)),
+                ValueType::Structure => query.bind(value.map(Value::to_string)),
+            };
+        }
+        query.fetch_one(pool).await
     });
     result.map_err(|e| SyncError::query(db.url(), "inserting into passthru_routes", e))
 }

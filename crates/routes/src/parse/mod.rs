@@ -1,0 +1,131 @@
+//! Reading a routes file: every problem at once, each located, or a validated [`RoutesFile`].
+//! The bytes become a YAML document here; each part of the document has its own module.
+
+mod document;
+mod key_entry;
+mod route_entry;
+mod route_maps;
+mod yaml;
+
+use serde_yaml::Value;
+
+use crate::cors::Cors;
+use crate::positions::locate;
+use crate::problem::{Location, Problem, ProblemKind, Problems};
+use crate::routes_file::RoutesFile;
+
+pub(crate) use document::TOP_FIELDS;
+pub(crate) use key_entry::KEY_FIELDS;
+pub use route_entry::{KEY_HEADER_FIELD, LITELLM_ONLY_FIELDS};
+pub(crate) use route_maps::RESERVED_HEADERS;
+
+impl RoutesFile {
+    /// Parses and validates a routes file. Any problem rejects the whole file; all of them are
+    /// reported. A file with no content is an error, distinct from `routes: []`.
+    pub fn parse(bytes: &[u8]) -> Result<RoutesFile, Problems> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(one(
+                ProblemKind::Empty,
+                Location::Document { field: None },
+                "the file is empty; an empty table is written `version: 1` and `routes: []`",
+            ));
+        }
+        if let Err(e) = std::str::from_utf8(bytes) {
+            let (line, column) = line_column(bytes, e.valid_up_to());
+            return Err(one(
+                ProblemKind::NotUtf8,
+                Location::Text { line, column },
+                "the file is not UTF-8 text",
+            ));
+        }
+        if let Some((line, column)) = crate::nesting::too_deep(bytes) {
+            return Err(one(
+                ProblemKind::Syntax,
+                Location::Text { line, column },
+                format!(
+                    "flow collections ([ and {{) nest deeper than {} levels; write the table out plainly",
+                    crate::nesting::MAX_FLOW_DEPTH
+                ),
+            ));
+        }
+        let doc: Value = serde_yaml::from_slice(bytes).map_err(|e| {
+            let location = match e.location() {
+                Some(l) => Location::Text {
+                    line: l.line(),
+                    column: l.column(),
+                },
+                None => Location::Document { field: None },
+            };
+            let mut message = strip_location(&e.to_string());
+            if message.contains("repetition limit") || message.contains("recursion limit") {
+                message.push_str(
+                    ": aliases or nesting expand too far (an alias bomb?); write the table out plainly",
+                );
+            }
+            let mut problems = one(ProblemKind::Syntax, location, message);
+            locate(std::str::from_utf8(bytes).unwrap_or_default(), &mut problems);
+            problems
+        })?;
+        document::parse_document(&doc).map_err(|mut problems| {
+            locate(
+                std::str::from_utf8(bytes).unwrap_or_default(),
+                &mut problems,
+            );
+            problems
+        })
+    }
+}
+
+fn one(kind: ProblemKind, location: Location, message: impl Into<String>) -> Problems {
+    Problems(vec![Problem::new(kind, location, message)])
+}
+
+fn line_column(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |p| p + 1)
+        + 1;
+    (line, column)
+}
+
+/// serde_yaml appends " at line L column C"; the location is reported on its own.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A header name that carries a client's key: valid, lower-cased; Err says why not.
+fn key_header_name(name: &str) -> Result<String, String> {
+    match http::HeaderName::from_bytes(name.as_bytes()) {
+        Ok(h) => Ok(h.as_str().to_owned()),
+        Err(_) => Err(format!("{name:?} is not a valid header name")),
+    }
+}
+
+/// A `cors` policy (the file's or a route's); each problem goes to `report` with the field it
+/// is at (`cors`, or `cors.FIELD`).
+fn parse_cors(value: Option<&Value>, mut report: impl FnMut(&str, String)) -> Option<Cors> {
+    match value {
+        None | Some(Value::Null) => None,
+        Some(value) => match Cors::from_value(value) {
+            Ok(cors) => Some(cors),
+            Err(found) => {
+                for (field, why) in found {
+                    let field = if field.is_empty() {
+                        "cors".to_owned()
+                    } else {
+                        format!("cors.{field}")
+                    };
+                    report(&field, why);
+                }
+                None
+            }
+        },
+    }
+}
