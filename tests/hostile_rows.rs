@@ -7,10 +7,9 @@
 use std::time::{Duration, Instant};
 
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::postgres::PgCluster;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::sync::{native_postgres, start_sync_until_written, sync_command};
 use passthru_tests::wait::wait_until;
 use passthru_tests::{sqlite, sqlite_ok};
 
@@ -143,16 +142,12 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
     );
     let bad_keys = 6;
 
-    let sync = start_sync(
+    let sync = start_sync_until_written(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--interval",
-            &format!("{INTERVAL_MS}ms"),
-        ],
+        &url,
+        &["--interval", &format!("{INTERVAL_MS}ms")],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
 
     // Every good row is served, with its keys; the key whose blocked is 'false' is refused.
@@ -232,10 +227,7 @@ fn with_the_type_triggers_in_place_blocked_true_is_refused_at_write_time_on_sqli
 #[test]
 fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_revocations_on_postgres(
 ) {
-    let pg = PgCluster::start();
-    let url = pg.create_database("gateway");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
+    let (pg, url) = native_postgres("gateway");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
     let up = Upstream::start(Behaviour::Echo);
@@ -265,17 +257,12 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             null = sha256_hex("sk-null"),
         ),
     );
-    let sync = start_sync(
+    let sync = start_sync_until_written(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--interval",
-            &format!("{INTERVAL_MS}ms"),
-            "--no-listen",
-        ],
+        &url,
+        &["--interval", &format!("{INTERVAL_MS}ms"), "--no-listen"],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
     assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
     assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);

@@ -3,15 +3,15 @@
 //! and passthru-proxy enforces them (403 with a JSON body naming the route and the rule, never
 //! the key); a later `UPDATE passthru_keys SET deny = …` reaches the proxy within one poll.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
 use passthru_tests::http::{request, Behaviour, Message, Upstream};
+use passthru_tests::process::output_with_stdin;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sqlite_ok;
-use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::sync::{start_sync_until_written, sync_command};
 use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -23,21 +23,15 @@ const ONE_POLL: Duration = Duration::from_millis(INTERVAL_MS * 2 + 500);
 /// `passthru-sync keys add --key-stdin ARGS` with `key` piped in, as the README says to add a
 /// key; returns the hash it prints.
 fn add_key(url: &str, key: &str, args: &[&str]) -> String {
-    let mut child = Command::new(binary("passthru-sync"))
-        .args(["--database-url", url, "keys", "add", "--key-stdin"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run passthru-sync keys add");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new(binary("passthru-sync"))
+            .args(["--database-url", url, "keys", "add", "--key-stdin"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        key.as_bytes(),
+    )
+    .expect("run passthru-sync keys add");
     assert!(
         out.status.success(),
         "keys add {args:?}: {}",
@@ -98,16 +92,12 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
     let scoped_hex = add_key(&url, scoped, &["--allow", "/a", "--deny", "/a/admin"]);
     add_key(&url, unscoped, &[]);
 
-    let _sync = start_sync(
+    let _sync = start_sync_until_written(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--interval",
-            &format!("{INTERVAL_MS}ms"),
-        ],
+        &url,
+        &["--interval", &format!("{INTERVAL_MS}ms")],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
 
     assert_eq!(with_key(&proxy, "/a/x", scoped).status(), 200);

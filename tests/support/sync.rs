@@ -4,12 +4,14 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sqlx::{ConnectOptions, Connection};
 
 use crate::binary;
+use crate::postgres::PgCluster;
 use crate::process::Daemon;
+use crate::wait::wait_until;
 
 /// Runs `passthru-sync` with `args` (a subcommand and flags) to completion; returns its exit
 /// code and stderr.
@@ -22,6 +24,20 @@ pub fn sync_command(args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `passthru-sync --schema litellm once` on the LiteLLM database at `url`, writing `output`;
+/// returns its exit code and stderr.
+pub fn litellm_once(url: &str, output: &Path) -> (i32, String) {
+    sync_command(&[
+        "--database-url",
+        url,
+        "--schema",
+        "litellm",
+        "--output",
+        output.to_str().unwrap(),
+        "once",
+    ])
 }
 
 /// `passthru-sync run --output OUTPUT ARGS…` at debug level, dying with the test; set another
@@ -40,6 +56,21 @@ pub fn sync_run(output: &Path, args: &[&str]) -> Command {
 /// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
 pub fn start_sync(output: &Path, args: &[&str]) -> Daemon {
     Daemon::spawn("passthru-sync", &mut sync_run(output, args))
+}
+
+/// Starts `passthru-sync run` on the database at `database_url` writing `output`, with `args`
+/// (schema, interval…), and waits up to `timeout` until the file is there.
+pub fn start_sync_until_written(
+    output: &Path,
+    database_url: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Daemon {
+    let mut all = vec!["--database-url", database_url];
+    all.extend_from_slice(args);
+    let sync = start_sync(output, &all);
+    wait_until(timeout, "the routes file", || output.exists());
+    sync
 }
 
 /// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
@@ -95,6 +126,35 @@ pub fn native_sqlite(dir: &Path) -> String {
     let (code, _, err) = run(&url, &dir.join("unused.yaml"), &["migrate"]);
     assert_eq!(code, 0, "migrate failed: {err}");
     url
+}
+
+/// A throwaway cluster with database `name` migrated to the native schema by `passthru-sync
+/// migrate`; returns the cluster and the database's URL.
+pub fn native_postgres(name: &str) -> (PgCluster, String) {
+    let pg = PgCluster::start();
+    let url = pg.create_database(name);
+    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
+    assert_eq!(code, 0, "{err}");
+    (pg, url)
+}
+
+/// A throwaway cluster with database `name` holding LiteLLM's tables as the sidecar example
+/// creates them (`examples/litellm/litellm-tables.sql`); returns the cluster and the
+/// database's URL.
+pub fn litellm_postgres(name: &str) -> (PgCluster, String) {
+    let pg = PgCluster::start();
+    let url = pg.create_database(name);
+    let ddl = fs::read_to_string(crate::repo_root().join("examples/litellm/litellm-tables.sql"))
+        .unwrap();
+    pg.psql(name, &ddl);
+    (pg, url)
+}
+
+/// LiteLLM's master key `key` in a file in `dir`, for `--litellm-master-key-file`.
+pub fn litellm_master_key_file(dir: &Path, key: &str) -> PathBuf {
+    let file = dir.join("litellm-master-key");
+    fs::write(&file, format!("{key}\n")).unwrap();
+    file
 }
 
 /// Runs SQL statements on one connection.
