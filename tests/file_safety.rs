@@ -31,13 +31,7 @@ fn status_with_key(proxy: &Proxy, method: &str) -> u16 {
 /// Writes `head` to `file` opened for writing (truncating, as `cat >`, nano and
 /// `vim` with `backupcopy=yes` do), waits until the proxy has seen the half-written file and
 /// one more re-check tick, asserts `check` on it, then writes `tail` and closes.
-fn write_slowly(
-    proxy: &Proxy,
-    file: &Path,
-    head: &str,
-    tail: &str,
-    check: impl Fn(&Proxy),
-) {
+fn write_slowly(proxy: &Proxy, file: &Path, head: &str, tail: &str, check: impl Fn(&Proxy)) {
     let generation = proxy.generation();
     let before = waiting_reloads(proxy);
     let mut writer = std::fs::OpenOptions::new()

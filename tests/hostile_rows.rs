@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use passthru_tests::http::{request, Behaviour, Message, Upstream};
+use passthru_tests::http::{get_with_bearer, request, Behaviour, Upstream};
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
 use passthru_tests::sync::{native_postgres, start_sync_until_written, sync_command};
@@ -77,21 +77,11 @@ fn hostile_routes() -> (String, usize) {
     (sql, n)
 }
 
-fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
-    request(
-        proxy.addr,
-        "GET",
-        path,
-        &[("authorization", &format!("Bearer {key}"))],
-        b"",
-    )
-}
-
 /// Waits, from `since`, for the proxy to refuse `key` on `/secure/x`; the revocation must arrive
 /// within one poll.
 fn assert_revoked_within_one_poll(proxy: &Proxy, key: &str, since: Instant) {
     wait_until(WAIT, &format!("{key} refused"), || {
-        with_key(proxy, "/secure/x", key).status() == 401
+        get_with_bearer(proxy.addr, "/secure/x", key).status() == 401
     });
     let took = since.elapsed();
     assert!(
@@ -152,9 +142,9 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
 
     // Every good row is served, with its keys; the key whose blocked is 'false' is refused.
     assert_eq!(request(proxy.addr, "GET", "/open", &[], b"").status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", c).status(), 401);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", a).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", b).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", c).status(), 401);
     // Every bad row is named, once, with the column and the type it holds.
     let log = sync.log();
     for row_id in 2..2 + bad_routes {
@@ -264,12 +254,18 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
         WAIT,
     );
     let proxy = Proxy::start(&file, &[]);
-    assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", "sk-past").status(), 401);
-    assert_eq!(with_key(&proxy, "/secure/x", "sk-null").status(), 401);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", a).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", b).status(), 200);
+    assert_eq!(
+        get_with_bearer(proxy.addr, "/secure/x", "sk-past").status(),
+        401
+    );
+    assert_eq!(
+        get_with_bearer(proxy.addr, "/secure/x", "sk-null").status(),
+        401
+    );
     // `/open`'s auth is NULL (the default, true) in the altered column.
-    assert_eq!(with_key(&proxy, "/open", a).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/open", a).status(), 200);
     let log = sync.log();
     for row_id in 2..=7 {
         let name = format!("passthru_routes row_id {row_id} ");

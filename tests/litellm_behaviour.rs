@@ -14,9 +14,7 @@ use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::postgres::PgCluster;
 use passthru_tests::process::Daemon;
 use passthru_tests::proxy::Proxy;
-use passthru_tests::sync::{
-    litellm_master_key_file, litellm_once, litellm_postgres, start_sync_until_written,
-};
+use passthru_tests::sync::{litellm_once, litellm_postgres, start_litellm_sync};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
@@ -705,26 +703,18 @@ fn sidecar() -> Sidecar {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    let master = litellm_master_key_file(dir.path(), MASTER_KEY);
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
         format!("general_settings:\n  pass_through_request_timeout: {CONFIG_TIMEOUT}\n"),
     )
     .unwrap();
-    let sync = start_sync_until_written(
+    let sync = start_litellm_sync(
         &file,
         &url,
-        &[
-            "--schema",
-            "litellm",
-            "--interval",
-            "1s",
-            "--litellm-master-key-file",
-            master.to_str().unwrap(),
-            "--litellm-config",
-            config.to_str().unwrap(),
-        ],
+        "1s",
+        MASTER_KEY,
+        &["--litellm-config", config.to_str().unwrap()],
         WAIT,
     );
     let proxy = Proxy::start(&file, &[]);

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
-use passthru_tests::http::{request, Behaviour, Message, Upstream};
+use passthru_tests::http::{get_with_bearer, Behaviour, Message, Upstream};
 use passthru_tests::process::output_with_stdin;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sqlite_ok;
@@ -57,16 +57,6 @@ fn add_route(url: &str, id: &str, path: &str, target: &str) {
     assert_eq!(code, 0, "{err}");
 }
 
-fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
-    request(
-        proxy.addr,
-        "GET",
-        path,
-        &[("authorization", &format!("Bearer {key}"))],
-        b"",
-    )
-}
-
 /// The refusal's message, after checking it is a 403 JSON error that does not carry the key.
 fn refused(resp: &Message, key: &str) -> String {
     assert_eq!(resp.status(), 403, "{}", resp.body_text());
@@ -100,20 +90,23 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
     );
     let proxy = Proxy::start(&file, &[]);
 
-    assert_eq!(with_key(&proxy, "/a/x", scoped).status(), 200);
-    let denied = refused(&with_key(&proxy, "/a/admin/x", scoped), scoped);
+    assert_eq!(get_with_bearer(proxy.addr, "/a/x", scoped).status(), 200);
+    let denied = refused(&get_with_bearer(proxy.addr, "/a/admin/x", scoped), scoped);
     assert!(
         denied.contains("route a") && denied.contains("`/a/admin` in the key's `deny` list"),
         "{denied}"
     );
-    let not_allowed = refused(&with_key(&proxy, "/b", scoped), scoped);
+    let not_allowed = refused(&get_with_bearer(proxy.addr, "/b", scoped), scoped);
     assert!(
         not_allowed.contains("route b") && not_allowed.contains("`allow` list has no entry"),
         "{not_allowed}"
     );
     // The unscoped key still opens every auth: true route.
-    assert_eq!(with_key(&proxy, "/b", unscoped).status(), 200);
-    assert_eq!(with_key(&proxy, "/a/admin/x", unscoped).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/b", unscoped).status(), 200);
+    assert_eq!(
+        get_with_bearer(proxy.addr, "/a/admin/x", unscoped).status(),
+        200
+    );
 
     // A grant changed with SQL: the proxy refuses /a/x within one poll, /a/y stays open.
     let since = Instant::now();
@@ -124,13 +117,13 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
         ),
     );
     wait_until(WAIT, "/a/x refused", || {
-        with_key(&proxy, "/a/x", scoped).status() == 403
+        get_with_bearer(proxy.addr, "/a/x", scoped).status() == 403
     });
     let took = since.elapsed();
     assert!(
         took <= ONE_POLL,
         "the deny update took {took:?}, more than one poll ({ONE_POLL:?})"
     );
-    assert_eq!(with_key(&proxy, "/a/y", scoped).status(), 200);
-    assert!(refused(&with_key(&proxy, "/a/x", scoped), scoped).contains("`/a/x`"));
+    assert_eq!(get_with_bearer(proxy.addr, "/a/y", scoped).status(), 200);
+    assert!(refused(&get_with_bearer(proxy.addr, "/a/x", scoped), scoped).contains("`/a/x`"));
 }

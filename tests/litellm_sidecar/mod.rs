@@ -14,7 +14,7 @@ use passthru_tests::postgres::PgCluster;
 use passthru_tests::process::Daemon;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{litellm_master_key_file, litellm_postgres, start_sync_until_written};
+use passthru_tests::sync::{litellm_postgres, start_litellm_sync};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
@@ -196,20 +196,7 @@ fn sidecar(interval: &str, extra_rows: &str) -> Sidecar {
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    let master = litellm_master_key_file(dir.path(), MASTER_KEY);
-    let sync = start_sync_until_written(
-        &file,
-        &url,
-        &[
-            "--schema",
-            "litellm",
-            "--interval",
-            interval,
-            "--litellm-master-key-file",
-            master.to_str().unwrap(),
-        ],
-        WAIT,
-    );
+    let sync = start_litellm_sync(&file, &url, interval, MASTER_KEY, &[], WAIT);
     let proxy = Proxy::start(&file, &[]);
     Sidecar {
         pg,

@@ -253,6 +253,17 @@ pub fn get(addr: SocketAddr, target: &str) -> Message {
     request(addr, "GET", target, &[], b"")
 }
 
+/// `GET target` presenting `key` as a bearer token.
+pub fn get_with_bearer(addr: SocketAddr, target: &str, key: &str) -> Message {
+    request(
+        addr,
+        "GET",
+        target,
+        &[("authorization", &format!("Bearer {key}"))],
+        b"",
+    )
+}
+
 /// What a [`Upstream`] does with each request.
 #[derive(Clone)]
 pub enum Behaviour {

@@ -144,44 +144,71 @@ pub fn native_postgres(name: &str) -> (PgCluster, String) {
 pub fn litellm_postgres(name: &str) -> (PgCluster, String) {
     let pg = PgCluster::start();
     let url = pg.create_database(name);
-    let ddl = fs::read_to_string(crate::repo_root().join("examples/litellm/litellm-tables.sql"))
-        .unwrap();
+    let ddl =
+        fs::read_to_string(crate::repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
     pg.psql(name, &ddl);
     (pg, url)
 }
 
 /// LiteLLM's master key `key` in a file in `dir`, for `--litellm-master-key-file`.
-pub fn litellm_master_key_file(dir: &Path, key: &str) -> PathBuf {
+fn litellm_master_key_file(dir: &Path, key: &str) -> PathBuf {
     let file = dir.join("litellm-master-key");
     fs::write(&file, format!("{key}\n")).unwrap();
     file
 }
 
+/// passthru-sync reading LiteLLM's tables at `url` every `interval`, with LiteLLM's master key
+/// `master_key` (from a file beside `output`) and `extra` flags, once it has written `output`
+/// (waiting up to `timeout`).
+pub fn start_litellm_sync(
+    output: &Path,
+    url: &str,
+    interval: &str,
+    master_key: &str,
+    extra: &[&str],
+    timeout: Duration,
+) -> Daemon {
+    let master = litellm_master_key_file(output.parent().unwrap(), master_key);
+    let mut args = vec![
+        "--schema",
+        "litellm",
+        "--interval",
+        interval,
+        "--litellm-master-key-file",
+        master.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    start_sync_until_written(output, url, &args, timeout)
+}
+
 /// Runs SQL statements on one connection.
 pub async fn sql(url: &str, statements: &[&str]) {
     if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url)
+        let c = sqlx::SqliteConnection::connect(url)
             .await
             .expect("connect sqlite");
-        for s in statements {
-            sqlx::query(s)
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        c.close().await.ok();
+        execute_each(c, statements).await;
     } else {
-        let mut c = sqlx::PgConnection::connect(url)
+        let c = sqlx::PgConnection::connect(url)
             .await
             .expect("connect postgres");
-        for s in statements {
-            sqlx::raw_sql(s)
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        c.close().await.ok();
+        execute_each(c, statements).await;
     }
+}
+
+/// Runs each of `statements` (each may hold several) on `connection`, then closes it.
+async fn execute_each<C>(mut connection: C, statements: &[&str])
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    for s in statements {
+        sqlx::raw_sql(s)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    connection.close().await.ok();
 }
 
 /// The routes file, parsed with the proxy's loader; panics when it is not a valid file.
