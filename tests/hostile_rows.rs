@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use passthru_tests::http::{get_with_bearer, request, Behaviour, Upstream};
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{native_postgres, start_sync_until_written, sync_command};
+use passthru_tests::sync::{native_postgres, sync_and_proxy, sync_command};
 use passthru_tests::wait::wait_until;
 use passthru_tests::{sqlite, sqlite_ok};
 
@@ -132,13 +132,12 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
     );
     let bad_keys = 6;
 
-    let sync = start_sync_until_written(
+    let (sync, proxy) = sync_and_proxy(
         &file,
         &url,
         &["--interval", &format!("{INTERVAL_MS}ms")],
         WAIT,
     );
-    let proxy = Proxy::start(&file, &[]);
 
     // Every good row is served, with its keys; the key whose blocked is 'false' is refused.
     assert_eq!(request(proxy.addr, "GET", "/open", &[], b"").status(), 200);
@@ -247,13 +246,12 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             null = sha256_hex("sk-null"),
         ),
     );
-    let sync = start_sync_until_written(
+    let (sync, proxy) = sync_and_proxy(
         &file,
         &url,
         &["--interval", &format!("{INTERVAL_MS}ms"), "--no-listen"],
         WAIT,
     );
-    let proxy = Proxy::start(&file, &[]);
     assert_eq!(get_with_bearer(proxy.addr, "/secure/x", a).status(), 200);
     assert_eq!(get_with_bearer(proxy.addr, "/secure/x", b).status(), 200);
     assert_eq!(

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use passthru_tests::binary;
 use passthru_tests::http::{get_with_bearer, Behaviour, Message, Upstream};
 use passthru_tests::process::output_with_stdin;
-use passthru_tests::proxy::Proxy;
 use passthru_tests::sqlite_ok;
-use passthru_tests::sync::{start_sync_until_written, sync_command};
+use passthru_tests::sync::{sync_and_proxy, sync_command};
 use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -82,13 +81,12 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
     let scoped_hex = add_key(&url, scoped, &["--allow", "/a", "--deny", "/a/admin"]);
     add_key(&url, unscoped, &[]);
 
-    let _sync = start_sync_until_written(
+    let (_sync, proxy) = sync_and_proxy(
         &file,
         &url,
         &["--interval", &format!("{INTERVAL_MS}ms")],
         WAIT,
     );
-    let proxy = Proxy::start(&file, &[]);
 
     assert_eq!(get_with_bearer(proxy.addr, "/a/x", scoped).status(), 200);
     let denied = refused(&get_with_bearer(proxy.addr, "/a/admin/x", scoped), scoped);

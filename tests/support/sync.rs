@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
+use sqlx::migrate::Migrator;
 use sqlx::{ConnectOptions, Connection};
 
 use crate::binary;
 use crate::postgres::PgCluster;
 use crate::process::Daemon;
+use crate::proxy::Proxy;
 use crate::wait::wait_until;
 
 /// Runs `passthru-sync` with `args` (a subcommand and flags) to completion; returns its exit
@@ -71,6 +73,18 @@ pub fn start_sync_until_written(
     let sync = start_sync(output, &all);
     wait_until(timeout, "the routes file", || output.exists());
     sync
+}
+
+/// passthru-sync on the database at `database_url` with `args`, and, once it has written
+/// `output` (waiting up to `timeout`), a proxy serving that file.
+pub fn sync_and_proxy(
+    output: &Path,
+    database_url: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> (Daemon, Proxy) {
+    let sync = start_sync_until_written(output, database_url, args, timeout);
+    (sync, Proxy::start(output, &[]))
 }
 
 /// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
@@ -247,9 +261,9 @@ pub fn litellm_ddl() -> Vec<String> {
         .collect()
 }
 
-/// A directory holding only the `backend` (`sqlite` or `postgres`) migrations named, so that a
-/// migrator stops where an older release did.
-fn only_migrations(dir: &Path, backend: &str, migrations: &[&str]) -> PathBuf {
+/// A migrator of only the `backend` (`sqlite` or `postgres`) migrations named, copied into
+/// `dir`, so that it stops where an older release did.
+async fn older_migrator(dir: &Path, backend: &str, migrations: &[&str]) -> Migrator {
     let only = dir.join(format!("older-migrations-{backend}"));
     std::fs::create_dir_all(&only).unwrap();
     for name in migrations {
@@ -262,12 +276,12 @@ fn only_migrations(dir: &Path, backend: &str, migrations: &[&str]) -> PathBuf {
         )
         .unwrap();
     }
-    only
+    Migrator::new(only.as_path()).await.unwrap()
 }
 
 /// A SQLite database in `dir` at the migrations named (in order), as an older release left it.
 pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
-    let only = only_migrations(dir, "sqlite", migrations);
+    let migrator = older_migrator(dir, "sqlite", migrations).await;
     let url = format!("sqlite://{}", dir.join("routes.db").display());
     let mut conn = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
         .unwrap()
@@ -275,12 +289,7 @@ pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
         .connect()
         .await
         .unwrap();
-    sqlx::migrate::Migrator::new(only.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     url
 }
@@ -288,14 +297,9 @@ pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
 /// The PostgreSQL database at `url` brought to the migrations named (in order), as an older
 /// release left it; `dir` holds the copies of the migrations.
 pub async fn postgres_at(url: &str, dir: &Path, migrations: &[&str]) {
-    let only = only_migrations(dir, "postgres", migrations);
+    let migrator = older_migrator(dir, "postgres", migrations).await;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::migrate::Migrator::new(only.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 }
 
