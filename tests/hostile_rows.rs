@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use passthru_tests::http::{get_with_bearer, request, Behaviour, Upstream};
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{native_postgres, sync_and_proxy, sync_command};
+use passthru_tests::sync::{native_postgres, native_sqlite, sync_and_proxy};
 use passthru_tests::wait::wait_until;
 use passthru_tests::{sqlite, sqlite_ok};
 
@@ -94,11 +94,9 @@ fn assert_revoked_within_one_poll(proxy: &Proxy, key: &str, since: Instant) {
 fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_revocations_on_sqlite(
 ) {
     let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
     let db = dir.path().join("routes.db");
-    let url = format!("sqlite://{}", db.display());
     let file = dir.path().join("routes.yaml");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
     // The type triggers refuse these writes; rows written before the upgrade that added them
     // (or by someone who dropped them) look like this, and the reader must survive them.
     sqlite_ok(
@@ -185,10 +183,8 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
 #[test]
 fn with_the_type_triggers_in_place_blocked_true_is_refused_at_write_time_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    native_sqlite(dir.path());
     let db = dir.path().join("routes.db");
-    let url = format!("sqlite://{}", db.display());
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
     sqlite_ok(
         &db,
         &format!(

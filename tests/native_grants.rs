@@ -10,7 +10,7 @@ use passthru_tests::binary;
 use passthru_tests::http::{get_with_bearer, Behaviour, Message, Upstream};
 use passthru_tests::process::output_with_stdin;
 use passthru_tests::sqlite_ok;
-use passthru_tests::sync::{sync_and_proxy, sync_command};
+use passthru_tests::sync::{native_sqlite, sync_and_proxy, sync_command};
 use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -69,11 +69,9 @@ fn refused(resp: &Message, key: &str) -> String {
 #[test]
 fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_within_one_poll() {
     let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
     let db = dir.path().join("routes.db");
-    let url = format!("sqlite://{}", db.display());
     let file = dir.path().join("routes.yaml");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
     let up = Upstream::start(Behaviour::Echo);
     add_route(&url, "a", "/a", &format!("{}/a", up.url()));
     add_route(&url, "b", "/b", &format!("{}/b", up.url()));
