@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
 use sqlx::migrate::Migrator;
@@ -11,7 +11,7 @@ use sqlx::{ConnectOptions, Connection};
 
 use crate::binary;
 use crate::postgres::PgCluster;
-use crate::process::Daemon;
+use crate::process::{output_with_stdin, Daemon};
 use crate::proxy::Proxy;
 use crate::wait::wait_until;
 
@@ -117,6 +117,26 @@ pub fn run(url: &str, output: &Path, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .output()
         .expect("run passthru-sync");
+    code_and_text(out)
+}
+
+/// [`run`] with `input` on the subcommand's stdin (a key for `--key-stdin`).
+pub fn run_with_stdin(
+    url: &str,
+    output: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> (i32, String, String) {
+    let mut command = command(url, output);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    code_and_text(output_with_stdin(&mut command, input).expect("run passthru-sync"))
+}
+
+/// (exit code, stdout, stderr) of a finished process; -1 when a signal ended it.
+fn code_and_text(out: Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
