@@ -7,10 +7,12 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use passthru_tests::access_log::{json_lines, line_for, lines, wait_for_lines};
+use passthru_tests::access_log::{
+    json_lines, line_for, lines, serve_logging_to_file, wait_for_lines,
+};
 use passthru_tests::free_port;
 use passthru_tests::http::{request, stream_chunks, Behaviour, Upstream};
-use passthru_tests::proxy::Proxy;
+use passthru_tests::proxy::{routes_file, Proxy};
 use passthru_tests::sha256_hex;
 use passthru_tests::wait::wait_until;
 
@@ -22,23 +24,35 @@ const QUERY_SECRET: &str = "sk-in-the-query-4";
 /// A proxy serving `routes` (the YAML list under `routes:`) and both test keys, logging to a
 /// file in its directory.
 fn serve(routes: &str, extra: &[&str]) -> (Proxy, PathBuf, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    let log = dir.path().join("access.log");
-    std::fs::write(
-        &file,
-        format!(
+    serve_logging_to_file(
+        &format!(
             "version: 1\nroutes:\n{routes}keys:\n- sha256: {}\n- {{sha256: {}, allow: [/sse]}}\n",
             sha256_hex(KEY),
             sha256_hex(SCOPED_KEY)
         ),
+        extra,
     )
-    .unwrap();
-    let mut args = vec!["--access-log", log.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    let proxy = Proxy::start(&file, &args);
-    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
-    (proxy, log, dir)
+}
+
+/// routes.yaml with the one open route `/a` to `up`, in a new directory.
+fn open_route_to(up: &Upstream) -> (PathBuf, tempfile::TempDir) {
+    routes_file(&format!(
+        "version: 1\nroutes:\n- {{path: /a, target: '{}', auth: false}}\n",
+        up.url()
+    ))
+}
+
+/// Waits until the proxy's stderr holds the access log line of request `id`.
+fn wait_for_stderr_line(proxy: &Proxy, id: &str) {
+    wait_until(
+        Duration::from_secs(10),
+        "the access log line on stderr",
+        || {
+            json_lines(&proxy.log())
+                .iter()
+                .any(|l| l["request_id"] == id)
+        },
+    );
 }
 
 fn get_with_id(proxy: &Proxy, target: &str, id: &str) -> u16 {
@@ -221,27 +235,10 @@ fn a_mixed_run_logs_one_line_per_request_with_every_field_and_no_secret() {
 #[test]
 fn the_access_log_goes_to_stderr_by_default_beside_the_diagnostic_log() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "version: 1\nroutes:\n- {{path: /a, target: '{}', auth: false}}\n",
-            up.url()
-        ),
-    )
-    .unwrap();
+    let (file, _dir) = open_route_to(&up);
     let proxy = Proxy::start(&file, &[]);
     assert_eq!(get_with_id(&proxy, "/a", "on-stderr"), 200);
-    wait_until(
-        Duration::from_secs(10),
-        "the access log line on stderr",
-        || {
-            json_lines(&proxy.log())
-                .iter()
-                .any(|l| l["request_id"] == "on-stderr")
-        },
-    );
+    wait_for_stderr_line(&proxy, "on-stderr");
     assert!(
         proxy.log().contains("routes loaded"),
         "the diagnostic log is still there"
@@ -251,27 +248,10 @@ fn the_access_log_goes_to_stderr_by_default_beside_the_diagnostic_log() {
 #[test]
 fn rust_log_levels_never_silence_the_access_log() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "version: 1\nroutes:\n- {{path: /a, target: '{}', auth: false}}\n",
-            up.url()
-        ),
-    )
-    .unwrap();
+    let (file, _dir) = open_route_to(&up);
     let proxy = Proxy::options(&file).env(&[("RUST_LOG", "off")]).start();
     assert_eq!(get_with_id(&proxy, "/a", "rust-log-off"), 200);
-    wait_until(
-        Duration::from_secs(10),
-        "the access log line on stderr",
-        || {
-            json_lines(&proxy.log())
-                .iter()
-                .any(|l| l["request_id"] == "rust-log-off")
-        },
-    );
+    wait_for_stderr_line(&proxy, "rust-log-off");
     assert!(
         !proxy.log().contains("routes loaded"),
         "RUST_LOG=off silences the diagnostic log"
@@ -281,16 +261,7 @@ fn rust_log_levels_never_silence_the_access_log() {
 #[test]
 fn access_log_off_writes_no_line() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "version: 1\nroutes:\n- {{path: /a, target: '{}', auth: false}}\n",
-            up.url()
-        ),
-    )
-    .unwrap();
+    let (file, _dir) = open_route_to(&up);
     let proxy = Proxy::start(&file, &["--access-log", "off"]);
     assert_eq!(get_with_id(&proxy, "/a", "not-logged"), 200);
     // The request is counted once logging() ran; no line was written by then.

@@ -3,10 +3,11 @@
 //! target with an impossible port, and never a quoted secret in a log.
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use passthru_tests::http::{request, Behaviour, Upstream};
-use passthru_tests::proxy::Proxy;
+use passthru_tests::proxy::{routes_file, Proxy};
 use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -30,13 +31,7 @@ fn status_with_key(proxy: &Proxy, method: &str) -> u16 {
 /// Writes `head` to `file` opened for writing (truncating, as `cat >`, nano and
 /// `vim` with `backupcopy=yes` do), waits until the proxy has seen the half-written file and
 /// one more re-check tick, asserts `check` on it, then writes `tail` and closes.
-fn write_slowly(
-    proxy: &Proxy,
-    file: &std::path::Path,
-    head: &str,
-    tail: &str,
-    check: impl Fn(&Proxy),
-) {
+fn write_slowly(proxy: &Proxy, file: &Path, head: &str, tail: &str, check: impl Fn(&Proxy)) {
     let generation = proxy.generation();
     let before = waiting_reloads(proxy);
     let mut writer = std::fs::OpenOptions::new()
@@ -59,20 +54,39 @@ fn write_slowly(
     });
 }
 
-#[test]
-fn a_key_whose_expires_line_is_not_written_yet_stays_expired() {
-    let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
+/// The text of a routes file up to its key's `expires:` line, and that line: a writer that has
+/// written only the first leaves the key without its expiry.
+fn key_and_its_expiry(up: &Upstream) -> (String, &'static str) {
     let head = format!(
         "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: true}}\nkeys:\n- sha256: {}\n",
         up.url(),
         key_hash()
     );
-    let tail = "  expires: 2020-01-01T00:00:00Z\n";
-    // The rewrite changes a comment, so that finishing it loads a new generation.
-    std::fs::write(&file, format!("{head}{tail}# first version\n")).unwrap();
+    (head, "  expires: 2020-01-01T00:00:00Z\n")
+}
+
+/// A proxy on `head` + `tail` written whole, followed by a comment, so that finishing a rewrite
+/// (which drops the comment) loads a new generation.
+fn serve_written_whole(head: &str, tail: &str) -> (Proxy, PathBuf, tempfile::TempDir) {
+    let (file, dir) = routes_file(&format!("{head}{tail}# first version\n"));
     let proxy = Proxy::start(&file, &[]);
+    (proxy, file, dir)
+}
+
+/// `passthru-proxy check FILE`, run to completion.
+fn check(file: &Path) -> std::process::Output {
+    std::process::Command::new(passthru_tests::binary("passthru-proxy"))
+        .arg("check")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_key_whose_expires_line_is_not_written_yet_stays_expired() {
+    let up = Upstream::start(Behaviour::Echo);
+    let (head, tail) = key_and_its_expiry(&up);
+    let (proxy, file, _dir) = serve_written_whole(&head, tail);
     assert_eq!(status_with_key(&proxy, "GET"), 401);
 
     write_slowly(&proxy, &file, &head, tail, |proxy| {
@@ -85,16 +99,12 @@ fn a_key_whose_expires_line_is_not_written_yet_stays_expired() {
 #[test]
 fn a_route_whose_methods_line_is_not_written_yet_keeps_its_methods() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
     let head = format!(
         "version: 1\nroutes:\n- id: r\n  path: /r\n  target: '{}/v'\n  auth: false\n",
         up.url()
     );
     let tail = "  methods: [GET]\n";
-    // The rewrite changes a comment, so that finishing it loads a new generation.
-    std::fs::write(&file, format!("{head}{tail}# first version\n")).unwrap();
-    let proxy = Proxy::start(&file, &[]);
+    let (proxy, file, _dir) = serve_written_whole(&head, tail);
     assert_eq!(request(proxy.addr, "DELETE", "/r", &[], b"").status(), 405);
 
     write_slowly(&proxy, &file, &head, tail, |proxy| {
@@ -111,17 +121,8 @@ fn a_route_whose_methods_line_is_not_written_yet_keeps_its_methods() {
 #[test]
 fn sighup_while_a_writer_has_the_file_open_waits_for_the_writer() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    let head = format!(
-        "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: true}}\nkeys:\n- sha256: {}\n",
-        up.url(),
-        key_hash()
-    );
-    let tail = "  expires: 2020-01-01T00:00:00Z\n";
-    // The rewrite changes a comment, so that finishing it loads a new generation.
-    std::fs::write(&file, format!("{head}{tail}# first version\n")).unwrap();
-    let proxy = Proxy::start(&file, &[]);
+    let (head, tail) = key_and_its_expiry(&up);
+    let (proxy, file, _dir) = serve_written_whole(&head, tail);
     write_slowly(&proxy, &file, &head, tail, |proxy| {
         let before = waiting_reloads(proxy);
         proxy.signal("HUP");
@@ -146,13 +147,11 @@ fn bytes_read(pid: u32) -> u64 {
 #[test]
 fn a_refused_oversize_file_is_read_once_until_it_changes() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
     let good = format!(
         "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: false}}\n",
         up.url()
     );
-    std::fs::write(&file, &good).unwrap();
+    let (file, dir) = routes_file(&good);
     let proxy = Proxy::start(&file, &[]);
     let errors = || {
         proxy
@@ -211,11 +210,7 @@ fn a_target_port_outside_1_to_65535_is_refused_and_nothing_is_sent() {
             ),
         )
         .unwrap();
-        let out = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
-            .arg("check")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = check(&file);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "port {port} passed check");
         assert!(
@@ -228,29 +223,18 @@ fn a_target_port_outside_1_to_65535_is_refused_and_nothing_is_sent() {
 #[test]
 fn a_refused_target_with_credentials_is_logged_without_them() {
     let up = Upstream::start(Behaviour::Echo);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        format!(
-            "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: false}}\n",
-            up.url()
-        ),
-    )
-    .unwrap();
+    let (file, _dir) = routes_file(&format!(
+        "version: 1\nroutes:\n- {{id: r, path: /r, target: '{}/v', auth: false}}\n",
+        up.url()
+    ));
     let proxy = Proxy::start(&file, &[]);
     let bad = "version: 1\nroutes:\n- {id: r, path: /r, target: 'https://svc:S3cretPassw0rd@internal.example/v1?api_key=k3y&x=1'}\n";
     std::fs::write(&file, bad).unwrap();
     wait_until(WAIT, "the refusal to be logged", || {
         proxy.log().contains("must not carry credentials")
     });
-    let check = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
-        .arg("check")
-        .arg(&file)
-        .output()
-        .unwrap();
-    let check = String::from_utf8_lossy(&check.stderr).into_owned();
-    for (what, text) in [("proxy log", proxy.log()), ("check", check)] {
+    let checked = String::from_utf8_lossy(&check(&file).stderr).into_owned();
+    for (what, text) in [("proxy log", proxy.log()), ("check", checked)] {
         assert!(text.contains("***@internal.example"), "{what}: {text}");
         for secret in ["S3cretPassw0rd", "k3y"] {
             assert!(!text.contains(secret), "{what} printed {secret}: {text}");
@@ -260,18 +244,10 @@ fn a_refused_target_with_credentials_is_logged_without_them() {
 
 #[test]
 fn check_lists_a_valid_target_without_its_secret_query_values() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
+    let (file, _dir) = routes_file(
         "version: 1\nroutes:\n- {path: /r, target: 'https://api.example.com/v1?key=AIzaSecret&alt=sse'}\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
-        .arg("check")
-        .arg(&file)
-        .output()
-        .unwrap();
+    );
+    let out = check(&file);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("?key=***&alt=sse"), "{stdout}");

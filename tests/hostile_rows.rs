@@ -6,11 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::postgres::PgCluster;
+use passthru_tests::http::{get_with_bearer, request, Behaviour, Upstream};
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::sync::{native_postgres, native_sqlite, sync_and_proxy};
 use passthru_tests::wait::wait_until;
 use passthru_tests::{sqlite, sqlite_ok};
 
@@ -78,21 +77,11 @@ fn hostile_routes() -> (String, usize) {
     (sql, n)
 }
 
-fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
-    request(
-        proxy.addr,
-        "GET",
-        path,
-        &[("authorization", &format!("Bearer {key}"))],
-        b"",
-    )
-}
-
 /// Waits, from `since`, for the proxy to refuse `key` on `/secure/x`; the revocation must arrive
 /// within one poll.
 fn assert_revoked_within_one_poll(proxy: &Proxy, key: &str, since: Instant) {
     wait_until(WAIT, &format!("{key} refused"), || {
-        with_key(proxy, "/secure/x", key).status() == 401
+        get_with_bearer(proxy.addr, "/secure/x", key).status() == 401
     });
     let took = since.elapsed();
     assert!(
@@ -105,11 +94,9 @@ fn assert_revoked_within_one_poll(proxy: &Proxy, key: &str, since: Instant) {
 fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_revocations_on_sqlite(
 ) {
     let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
     let db = dir.path().join("routes.db");
-    let url = format!("sqlite://{}", db.display());
     let file = dir.path().join("routes.yaml");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
     // The type triggers refuse these writes; rows written before the upgrade that added them
     // (or by someone who dropped them) look like this, and the reader must survive them.
     sqlite_ok(
@@ -143,23 +130,18 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
     );
     let bad_keys = 6;
 
-    let sync = start_sync(
+    let (sync, proxy) = sync_and_proxy(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--interval",
-            &format!("{INTERVAL_MS}ms"),
-        ],
+        &url,
+        &["--interval", &format!("{INTERVAL_MS}ms")],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
-    let proxy = Proxy::start(&file, &[]);
 
     // Every good row is served, with its keys; the key whose blocked is 'false' is refused.
     assert_eq!(request(proxy.addr, "GET", "/open", &[], b"").status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", c).status(), 401);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", a).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", b).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", c).status(), 401);
     // Every bad row is named, once, with the column and the type it holds.
     let log = sync.log();
     for row_id in 2..2 + bad_routes {
@@ -201,10 +183,8 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
 #[test]
 fn with_the_type_triggers_in_place_blocked_true_is_refused_at_write_time_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    native_sqlite(dir.path());
     let db = dir.path().join("routes.db");
-    let url = format!("sqlite://{}", db.display());
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
     sqlite_ok(
         &db,
         &format!(
@@ -232,10 +212,7 @@ fn with_the_type_triggers_in_place_blocked_true_is_refused_at_write_time_on_sqli
 #[test]
 fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_revocations_on_postgres(
 ) {
-    let pg = PgCluster::start();
-    let url = pg.create_database("gateway");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
+    let (pg, url) = native_postgres("gateway");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
     let up = Upstream::start(Behaviour::Echo);
@@ -265,24 +242,24 @@ fn a_table_of_hostile_rows_serves_the_good_ones_names_the_bad_ones_and_passes_re
             null = sha256_hex("sk-null"),
         ),
     );
-    let sync = start_sync(
+    let (sync, proxy) = sync_and_proxy(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--interval",
-            &format!("{INTERVAL_MS}ms"),
-            "--no-listen",
-        ],
+        &url,
+        &["--interval", &format!("{INTERVAL_MS}ms"), "--no-listen"],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
-    let proxy = Proxy::start(&file, &[]);
-    assert_eq!(with_key(&proxy, "/secure/x", a).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", b).status(), 200);
-    assert_eq!(with_key(&proxy, "/secure/x", "sk-past").status(), 401);
-    assert_eq!(with_key(&proxy, "/secure/x", "sk-null").status(), 401);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", a).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/secure/x", b).status(), 200);
+    assert_eq!(
+        get_with_bearer(proxy.addr, "/secure/x", "sk-past").status(),
+        401
+    );
+    assert_eq!(
+        get_with_bearer(proxy.addr, "/secure/x", "sk-null").status(),
+        401
+    );
     // `/open`'s auth is NULL (the default, true) in the altered column.
-    assert_eq!(with_key(&proxy, "/open", a).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/open", a).status(), 200);
     let log = sync.log();
     for row_id in 2..=7 {
         let name = format!("passthru_routes row_id {row_id} ");

@@ -14,9 +14,7 @@ use passthru_tests::http::{request, Behaviour, Message, Upstream};
 use passthru_tests::postgres::PgCluster;
 use passthru_tests::process::Daemon;
 use passthru_tests::proxy::Proxy;
-use passthru_tests::repo_root;
-use passthru_tests::sync::{start_sync, sync_command};
-use passthru_tests::wait::wait_until;
+use passthru_tests::sync::{litellm_once, litellm_postgres, start_litellm_sync};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
@@ -694,11 +692,7 @@ fn sidecar() -> Sidecar {
         "pass_through_endpoints": endpoints,
     });
 
-    let pg = PgCluster::start();
-    let url = pg.create_database(DB);
-    let ddl =
-        std::fs::read_to_string(repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
-    pg.psql(DB, &ddl);
+    let (pg, url) = litellm_postgres(DB);
     pg.psql(
         DB,
         &format!(
@@ -709,30 +703,20 @@ fn sidecar() -> Sidecar {
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    let master = dir.path().join("litellm-master-key");
-    std::fs::write(&master, format!("{MASTER_KEY}\n")).unwrap();
     let config = dir.path().join("config.yaml");
     std::fs::write(
         &config,
         format!("general_settings:\n  pass_through_request_timeout: {CONFIG_TIMEOUT}\n"),
     )
     .unwrap();
-    let sync = start_sync(
+    let sync = start_litellm_sync(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--schema",
-            "litellm",
-            "--interval",
-            "1s",
-            "--litellm-master-key-file",
-            master.to_str().unwrap(),
-            "--litellm-config",
-            config.to_str().unwrap(),
-        ],
+        &url,
+        "1s",
+        MASTER_KEY,
+        &["--litellm-config", config.to_str().unwrap()],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::start(&file, &[]);
     let rooted = Proxy::start(&file, &["--root-path", "/llmproxy"]);
     Sidecar {
@@ -878,15 +862,7 @@ fn litellm_s_pass_through_unit_tests_hold_on_the_sidecar() {
     // last branch: neither the row's timeout nor pass_through_request_timeout → 600 s. The same
     // rows read without the config file.
     let out = s.dir.path().join("without-config.yaml");
-    let (code, log) = sync_command(&[
-        "--database-url",
-        &s.url,
-        "--schema",
-        "litellm",
-        "--output",
-        out.to_str().unwrap(),
-        "once",
-    ]);
+    let (code, log) = litellm_once(&s.url, &out);
     assert_eq!(code, 0, "{log}");
     let text = std::fs::read_to_string(&out).unwrap();
     for (id, timeout) in [

@@ -3,15 +3,14 @@
 //! and passthru-proxy enforces them (403 with a JSON body naming the route and the rule, never
 //! the key); a later `UPDATE passthru_keys SET deny = …` reaches the proxy within one poll.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use passthru_tests::binary;
-use passthru_tests::http::{request, Behaviour, Message, Upstream};
-use passthru_tests::proxy::Proxy;
+use passthru_tests::http::{get_with_bearer, Behaviour, Message, Upstream};
+use passthru_tests::process::output_with_stdin;
 use passthru_tests::sqlite_ok;
-use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::sync::{native_sqlite, sync_and_proxy, sync_command};
 use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -23,21 +22,15 @@ const ONE_POLL: Duration = Duration::from_millis(INTERVAL_MS * 2 + 500);
 /// `passthru-sync keys add --key-stdin ARGS` with `key` piped in, as the README says to add a
 /// key; returns the hash it prints.
 fn add_key(url: &str, key: &str, args: &[&str]) -> String {
-    let mut child = Command::new(binary("passthru-sync"))
-        .args(["--database-url", url, "keys", "add", "--key-stdin"])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run passthru-sync keys add");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(key.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new(binary("passthru-sync"))
+            .args(["--database-url", url, "keys", "add", "--key-stdin"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        key.as_bytes(),
+    )
+    .expect("run passthru-sync keys add");
     assert!(
         out.status.success(),
         "keys add {args:?}: {}",
@@ -63,16 +56,6 @@ fn add_route(url: &str, id: &str, path: &str, target: &str) {
     assert_eq!(code, 0, "{err}");
 }
 
-fn with_key(proxy: &Proxy, path: &str, key: &str) -> Message {
-    request(
-        proxy.addr,
-        "GET",
-        path,
-        &[("authorization", &format!("Bearer {key}"))],
-        b"",
-    )
-}
-
 /// The refusal's message, after checking it is a 403 JSON error that does not carry the key.
 fn refused(resp: &Message, key: &str) -> String {
     assert_eq!(resp.status(), 403, "{}", resp.body_text());
@@ -86,11 +69,9 @@ fn refused(resp: &Message, key: &str) -> String {
 #[test]
 fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_within_one_poll() {
     let dir = tempfile::tempdir().unwrap();
+    let url = native_sqlite(dir.path());
     let db = dir.path().join("routes.db");
-    let url = format!("sqlite://{}", db.display());
     let file = dir.path().join("routes.yaml");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
     let up = Upstream::start(Behaviour::Echo);
     add_route(&url, "a", "/a", &format!("{}/a", up.url()));
     add_route(&url, "b", "/b", &format!("{}/b", up.url()));
@@ -98,32 +79,30 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
     let scoped_hex = add_key(&url, scoped, &["--allow", "/a", "--deny", "/a/admin"]);
     add_key(&url, unscoped, &[]);
 
-    let _sync = start_sync(
+    let (_sync, proxy) = sync_and_proxy(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--interval",
-            &format!("{INTERVAL_MS}ms"),
-        ],
+        &url,
+        &["--interval", &format!("{INTERVAL_MS}ms")],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
-    let proxy = Proxy::start(&file, &[]);
 
-    assert_eq!(with_key(&proxy, "/a/x", scoped).status(), 200);
-    let denied = refused(&with_key(&proxy, "/a/admin/x", scoped), scoped);
+    assert_eq!(get_with_bearer(proxy.addr, "/a/x", scoped).status(), 200);
+    let denied = refused(&get_with_bearer(proxy.addr, "/a/admin/x", scoped), scoped);
     assert!(
         denied.contains("route a") && denied.contains("`/a/admin` in the key's `deny` list"),
         "{denied}"
     );
-    let not_allowed = refused(&with_key(&proxy, "/b", scoped), scoped);
+    let not_allowed = refused(&get_with_bearer(proxy.addr, "/b", scoped), scoped);
     assert!(
         not_allowed.contains("route b") && not_allowed.contains("`allow` list has no entry"),
         "{not_allowed}"
     );
     // The unscoped key still opens every auth: true route.
-    assert_eq!(with_key(&proxy, "/b", unscoped).status(), 200);
-    assert_eq!(with_key(&proxy, "/a/admin/x", unscoped).status(), 200);
+    assert_eq!(get_with_bearer(proxy.addr, "/b", unscoped).status(), 200);
+    assert_eq!(
+        get_with_bearer(proxy.addr, "/a/admin/x", unscoped).status(),
+        200
+    );
 
     // A grant changed with SQL: the proxy refuses /a/x within one poll, /a/y stays open.
     let since = Instant::now();
@@ -134,13 +113,13 @@ fn keys_add_allow_and_deny_scope_a_key_at_the_proxy_and_a_deny_update_arrives_wi
         ),
     );
     wait_until(WAIT, "/a/x refused", || {
-        with_key(&proxy, "/a/x", scoped).status() == 403
+        get_with_bearer(proxy.addr, "/a/x", scoped).status() == 403
     });
     let took = since.elapsed();
     assert!(
         took <= ONE_POLL,
         "the deny update took {took:?}, more than one poll ({ONE_POLL:?})"
     );
-    assert_eq!(with_key(&proxy, "/a/y", scoped).status(), 200);
-    assert!(refused(&with_key(&proxy, "/a/x", scoped), scoped).contains("`/a/x`"));
+    assert_eq!(get_with_bearer(proxy.addr, "/a/y", scoped).status(), 200);
+    assert!(refused(&get_with_bearer(proxy.addr, "/a/x", scoped), scoped).contains("`/a/x`"));
 }

@@ -3,28 +3,23 @@
 
 use std::path::PathBuf;
 
-use passthru_tests::access_log::{line_for, wait_for_lines};
+use passthru_tests::access_log::{line_for, serve_logging_to_file, wait_for_lines};
 use passthru_tests::free_port;
 use passthru_tests::http::{request, send_raw, Behaviour, Message, Upstream};
 use passthru_tests::proxy::Proxy;
 
+/// A proxy with an open route `/a`, a keyed `/keyed` and an unreachable `/down`, logging to a
+/// file in its directory.
 fn serve(up: &Upstream) -> (Proxy, PathBuf, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    let log = dir.path().join("access.log");
-    std::fs::write(
-        &file,
-        format!(
+    serve_logging_to_file(
+        &format!(
             "version: 1\nroutes:\n- {{path: /a, target: '{}', auth: false}}\n- {{path: /keyed, target: '{}'}}\n- {{path: /down, target: 'http://{}', auth: false}}\n",
             up.url(),
             up.url(),
             free_port()
         ),
+        &[],
     )
-    .unwrap();
-    let proxy = Proxy::start(&file, &["--access-log", log.to_str().unwrap()]);
-    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
-    (proxy, log, dir)
 }
 
 fn with_id(proxy: &Proxy, target: &str, id: &str) -> Message {

@@ -12,7 +12,9 @@ use passthru_tests::postgres::PgCluster;
 use passthru_tests::process::Daemon;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::repo_root;
-use passthru_tests::sync::{start_sync, sync_command};
+use passthru_tests::sync::{
+    litellm_once, litellm_postgres, native_postgres, start_sync_until_written, sync_command,
+};
 use passthru_tests::wait::wait_until;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -26,10 +28,7 @@ struct Native {
 }
 
 fn native() -> Native {
-    let pg = PgCluster::start();
-    let url = pg.create_database("gateway");
-    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
-    assert_eq!(code, 0, "{err}");
+    let (pg, url) = native_postgres("gateway");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
     Native { pg, url, dir, file }
@@ -40,15 +39,9 @@ impl Native {
         self.pg.psql("gateway", sql);
     }
 
-    fn sync(&self, interval: &str) -> Daemon {
-        start_sync(
-            &self.file,
-            &["--database-url", &self.url, "--interval", interval],
-        )
-    }
-
-    fn wait_for_file(&self) {
-        wait_until(WAIT, "the routes file", || self.file.exists());
+    /// passthru-sync on the database with `args`, once it has written the routes file.
+    fn sync(&self, args: &[&str]) -> Daemon {
+        start_sync_until_written(&self.file, &self.url, args, WAIT)
     }
 }
 
@@ -64,8 +57,7 @@ fn upstream_path(proxy: &Proxy, path: &str) -> Result<String, u16> {
 fn a_row_inserted_updated_and_deleted_in_postgres_changes_what_the_proxy_serves() {
     let n = native();
     let up = Upstream::start(Behaviour::Echo);
-    let _sync = n.sync("60s");
-    n.wait_for_file();
+    let _sync = n.sync(&["--interval", "60s"]);
     let proxy = Proxy::start(&n.file, &[]);
     assert_eq!(upstream_path(&proxy, "/svc/x"), Err(404));
 
@@ -101,17 +93,7 @@ fn a_hundred_id_less_rows_over_three_hundred_cycles_write_once_and_reload_once()
         "INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES {}",
         values.join(",")
     ));
-    let sync = start_sync(
-        &n.file,
-        &[
-            "--database-url",
-            &n.url,
-            "--interval",
-            "10ms",
-            "--no-listen",
-        ],
-    );
-    n.wait_for_file();
+    let sync = n.sync(&["--interval", "10ms", "--no-listen"]);
     let proxy = Proxy::start(&n.file, &[]);
     assert_eq!(upstream_path(&proxy, "/svc-7/a"), Ok("/svc-7/a".into()));
     let bytes = std::fs::read(&n.file).unwrap();
@@ -173,11 +155,7 @@ fn a_hundred_id_less_rows_over_three_hundred_cycles_write_once_and_reload_once()
 
 #[test]
 fn the_litellm_schema_serves_an_auth_route_with_a_real_key() {
-    let pg = PgCluster::start();
-    let url = pg.create_database("litellm");
-    let ddl =
-        std::fs::read_to_string(repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
-    pg.psql("litellm", &ddl);
+    let (pg, url) = litellm_postgres("litellm");
     let up = Upstream::start(Behaviour::Echo);
     let settings = format!(
         r#"{{"store_model_in_db": true, "pass_through_endpoints": [
@@ -196,18 +174,12 @@ fn the_litellm_schema_serves_an_auth_route_with_a_real_key() {
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    let _sync = start_sync(
+    let _sync = start_sync_until_written(
         &file,
-        &[
-            "--database-url",
-            &url,
-            "--schema",
-            "litellm",
-            "--interval",
-            "200ms",
-        ],
+        &url,
+        &["--schema", "litellm", "--interval", "200ms"],
+        WAIT,
     );
-    wait_until(WAIT, "the routes file", || file.exists());
     let proxy = Proxy::options(&file)
         .env(&[("PASSTHRU_E2E_UPSTREAM_KEY", "upstream-secret")])
         .start();
@@ -243,11 +215,7 @@ fn sighup_makes_the_sync_daemon_poll_and_the_proxy_rebuild() {
     let n = native();
     let up = Upstream::start(Behaviour::Echo);
     // Without NOTIFY and at a 60 s interval, only SIGHUP brings the change in.
-    let sync = start_sync(
-        &n.file,
-        &["--database-url", &n.url, "--interval", "60s", "--no-listen"],
-    );
-    n.wait_for_file();
+    let sync = n.sync(&["--interval", "60s", "--no-listen"]);
     let proxy = Proxy::start(&n.file, &[]);
     n.sql(&format!(
         "INSERT INTO passthru_routes (path, target, auth) VALUES ('/hup', '{}', false)",
@@ -273,18 +241,7 @@ fn a_database_outage_while_serving_fails_no_request_to_existing_routes() {
     let up = Upstream::start(Behaviour::Echo);
     n.sql(&format!("INSERT INTO passthru_routes (path, target, include_subpath, auth) VALUES ('/up', '{}', true, false)", up.url()));
     // Backoff capped at 1 s, so recovery is seen soon after the restart.
-    let mut sync = start_sync(
-        &n.file,
-        &[
-            "--database-url",
-            &n.url,
-            "--interval",
-            "100ms",
-            "--max-backoff",
-            "1s",
-        ],
-    );
-    n.wait_for_file();
+    let mut sync = n.sync(&["--interval", "100ms", "--max-backoff", "1s"]);
     let proxy = Arc::new(Proxy::start(&n.file, &[]));
     let done = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicU64::new(0));
@@ -378,23 +335,13 @@ fn the_native_schema_example_sql_runs_and_syncs() {
 
 #[test]
 fn the_litellm_example_sql_runs_and_syncs() {
-    let pg = PgCluster::start();
-    let url = pg.create_database("litellm");
-    for file in ["litellm-tables.sql", "sample-endpoints.sql"] {
-        let sql = std::fs::read_to_string(repo_root().join("examples/litellm").join(file)).unwrap();
-        pg.psql("litellm", &sql);
-    }
+    let (pg, url) = litellm_postgres("litellm");
+    let sql =
+        std::fs::read_to_string(repo_root().join("examples/litellm/sample-endpoints.sql")).unwrap();
+    pg.psql("litellm", &sql);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("routes.yaml");
-    let (code, err) = sync_command(&[
-        "--database-url",
-        &url,
-        "--schema",
-        "litellm",
-        "--output",
-        out.to_str().unwrap(),
-        "once",
-    ]);
+    let (code, err) = litellm_once(&url, &out);
     assert_eq!(code, 0, "{err}");
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(

@@ -1,6 +1,6 @@
 //! Routes with `auth: true`: which keys pass, and that the key never reaches the upstream.
 
-use passthru_tests::http::{get, request, Behaviour, Message, Upstream};
+use passthru_tests::http::{get, get_with_bearer, request, Behaviour, Message, Upstream};
 use passthru_tests::proxy::Proxy;
 
 use super::serve;
@@ -16,13 +16,7 @@ fn auth_proxy(up: &Upstream, forward_headers: bool) -> (Proxy, tempfile::TempDir
 
 /// `GET /secure` presenting `key` as a bearer token.
 fn with_bearer(proxy: &Proxy, key: &str) -> Message {
-    request(
-        proxy.addr,
-        "GET",
-        "/secure",
-        &[("authorization", &format!("Bearer {key}"))],
-        b"",
-    )
+    get_with_bearer(proxy.addr, "/secure", key)
 }
 
 #[test]

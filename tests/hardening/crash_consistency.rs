@@ -1,6 +1,5 @@
 //! Crash consistency: kill -9 passthru-sync during writes while the proxy follows the file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use passthru_routes::RoutesFile;
 use passthru_tests::binary;
 use passthru_tests::http::{get, Behaviour, Upstream};
+use passthru_tests::process::output_with_stdin;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::sync::sync_command;
 use passthru_tests::wait::{poll, wait_until};
@@ -36,14 +36,8 @@ fn sqlite_table(dir: &Path, tag: &str, routes: usize, upstream: &str) -> PathBuf
     }
     sql.push_str("COMMIT;\n");
     let run = |mut c: Command| {
-        let mut child = c.stdin(Stdio::piped()).spawn().ok()?;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
-        Some(child.wait().unwrap().success())
+        let out = output_with_stdin(&mut c, sql.as_bytes()).ok()?;
+        Some(out.status.success())
     };
     let mut shell = Command::new("sqlite3");
     shell.arg(&db);

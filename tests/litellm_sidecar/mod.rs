@@ -13,10 +13,8 @@ use passthru_tests::http::{request, Behaviour, Upstream};
 use passthru_tests::postgres::PgCluster;
 use passthru_tests::process::Daemon;
 use passthru_tests::proxy::Proxy;
-use passthru_tests::repo_root;
 use passthru_tests::sha256_hex;
-use passthru_tests::sync::start_sync;
-use passthru_tests::wait::wait_until;
+use passthru_tests::sync::{litellm_postgres, start_litellm_sync};
 
 const WAIT: Duration = Duration::from_secs(20);
 const DB: &str = "litellm";
@@ -190,11 +188,7 @@ struct Sidecar {
 }
 
 fn sidecar(interval: &str, extra_rows: &str) -> Sidecar {
-    let pg = PgCluster::start();
-    let url = pg.create_database(DB);
-    let ddl =
-        std::fs::read_to_string(repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
-    pg.psql(DB, &ddl);
+    let (pg, url) = litellm_postgres(DB);
     let up = Upstream::start(Behaviour::Echo);
     pg.psql(
         DB,
@@ -202,22 +196,7 @@ fn sidecar(interval: &str, extra_rows: &str) -> Sidecar {
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("routes.yaml");
-    let master = dir.path().join("litellm-master-key");
-    std::fs::write(&master, format!("{MASTER_KEY}\n")).unwrap();
-    let sync = start_sync(
-        &file,
-        &[
-            "--database-url",
-            &url,
-            "--schema",
-            "litellm",
-            "--interval",
-            interval,
-            "--litellm-master-key-file",
-            master.to_str().unwrap(),
-        ],
-    );
-    wait_until(WAIT, "the routes file", || file.exists());
+    let sync = start_litellm_sync(&file, &url, interval, MASTER_KEY, &[], WAIT);
     let proxy = Proxy::start(&file, &[]);
     Sidecar {
         pg,

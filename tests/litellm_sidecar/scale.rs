@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use passthru_tests::postgres::PgCluster;
-use passthru_tests::repo_root;
+use passthru_tests::sync::litellm_postgres;
 
 use super::{settings_sql, DB};
 
@@ -17,11 +16,7 @@ use super::{settings_sql, DB};
 #[test]
 #[ignore = "a measurement (about 15 s): run it by name with --ignored"]
 fn one_poll_of_100k_keys_and_10k_teams_is_one_read_transaction() {
-    let pg = PgCluster::start();
-    let url = pg.create_database(DB);
-    let ddl =
-        std::fs::read_to_string(repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
-    pg.psql(DB, &ddl);
+    let (pg, url) = litellm_postgres(DB);
     pg.psql(DB, &settings_sql("http://127.0.0.1:9"));
     pg.psql(
         DB,

@@ -1,9 +1,26 @@
 //! Reading the proxy's JSON access log.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::proxy::{routes_file, Proxy};
 use crate::wait::wait_until;
+
+/// A proxy serving `routes_yaml` (a whole routes.yaml) and `--access-log`ging to `access.log`
+/// beside it, with `extra` flags, once it reports ready: the proxy, the log's path and the
+/// directory's guard.
+pub fn serve_logging_to_file(
+    routes_yaml: &str,
+    extra: &[&str],
+) -> (Proxy, PathBuf, tempfile::TempDir) {
+    let (file, dir) = routes_file(routes_yaml);
+    let log = dir.path().join("access.log");
+    let mut args = vec!["--access-log", log.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let proxy = Proxy::start(&file, &args);
+    assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
+    (proxy, log, dir)
+}
 
 /// The JSON lines of `text`, skipping anything else (the diagnostic log shares stderr).
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {

@@ -101,21 +101,13 @@ pub fn dies_with_its_test(command: &mut std::process::Command) -> &mut std::proc
 
 /// Runs SQL with the `sqlite3` shell, as an operator (or an outside probe) would.
 pub fn sqlite(db: &std::path::Path, sql: &str) -> std::process::Output {
-    let mut child = std::process::Command::new("sqlite3")
+    let mut shell = std::process::Command::new("sqlite3");
+    shell
         .arg(db)
-        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run sqlite3 (.ci/setup installs it)");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(sql.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+        .stderr(std::process::Stdio::piped());
+    process::output_with_stdin(&mut shell, sql.as_bytes())
+        .expect("run sqlite3 (.ci/setup installs it)")
 }
 
 /// Runs SQL with the `sqlite3` shell; panics with its stderr unless it succeeded silently.

@@ -3,7 +3,7 @@
 //! SIGKILL when dropped.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::Duration;
 
 use crate::wait::{patient, poll};
@@ -151,4 +151,18 @@ pub fn try_signal(pid: u32, signal: &str) -> std::io::Result<()> {
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// Runs `command` to completion with `input` on its stdin (a key for `--key-stdin`, SQL for a
+/// shell); what it prints is captured where the caller piped it. Err when it cannot be started.
+pub fn output_with_stdin(command: &mut Command, input: &[u8]) -> std::io::Result<Output> {
+    use std::io::Write;
+    let mut child = command.stdin(Stdio::piped()).spawn()?;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input)
+        .expect("write the command's stdin");
+    child.wait_with_output()
 }

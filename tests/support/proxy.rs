@@ -11,6 +11,15 @@ use crate::process::{running_as_root, Daemon};
 use crate::wait::{patient, poll};
 use crate::{binary, free_port};
 
+/// `routes.yaml` holding `routes_yaml` in a new directory that lives as long as the returned
+/// guard.
+pub fn routes_file(routes_yaml: &str) -> (PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("routes.yaml");
+    std::fs::write(&file, routes_yaml).unwrap();
+    (file, dir)
+}
+
 /// A proxy serving `routes_yaml` (a whole routes.yaml) from a new directory, once it reports
 /// ready; the directory lives as long as the returned guard.
 pub fn serve_file(
@@ -18,9 +27,7 @@ pub fn serve_file(
     args: &[&str],
     env: &[(&str, &str)],
 ) -> (Proxy, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(&file, routes_yaml).unwrap();
+    let (file, dir) = routes_file(routes_yaml);
     let proxy = Proxy::options(&file).args(args).env(env).start();
     assert_eq!(proxy.ready_status(), 200, "{}", proxy.log());
     (proxy, dir)

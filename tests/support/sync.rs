@@ -3,13 +3,17 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::SystemTime;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, SystemTime};
 
+use sqlx::migrate::Migrator;
 use sqlx::{ConnectOptions, Connection};
 
 use crate::binary;
-use crate::process::Daemon;
+use crate::postgres::PgCluster;
+use crate::process::{output_with_stdin, Daemon};
+use crate::proxy::Proxy;
+use crate::wait::wait_until;
 
 /// Runs `passthru-sync` with `args` (a subcommand and flags) to completion; returns its exit
 /// code and stderr.
@@ -22,6 +26,20 @@ pub fn sync_command(args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// `passthru-sync --schema litellm once` on the LiteLLM database at `url`, writing `output`;
+/// returns its exit code and stderr.
+pub fn litellm_once(url: &str, output: &Path) -> (i32, String) {
+    sync_command(&[
+        "--database-url",
+        url,
+        "--schema",
+        "litellm",
+        "--output",
+        output.to_str().unwrap(),
+        "once",
+    ])
 }
 
 /// `passthru-sync run --output OUTPUT ARGS…` at debug level, dying with the test; set another
@@ -40,6 +58,33 @@ pub fn sync_run(output: &Path, args: &[&str]) -> Command {
 /// Starts `passthru-sync run` writing `output`, with `args` (database, schema, interval…).
 pub fn start_sync(output: &Path, args: &[&str]) -> Daemon {
     Daemon::spawn("passthru-sync", &mut sync_run(output, args))
+}
+
+/// Starts `passthru-sync run` on the database at `database_url` writing `output`, with `args`
+/// (schema, interval…), and waits up to `timeout` until the file is there.
+pub fn start_sync_until_written(
+    output: &Path,
+    database_url: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> Daemon {
+    let mut all = vec!["--database-url", database_url];
+    all.extend_from_slice(args);
+    let sync = start_sync(output, &all);
+    wait_until(timeout, "the routes file", || output.exists());
+    sync
+}
+
+/// passthru-sync on the database at `database_url` with `args`, and, once it has written
+/// `output` (waiting up to `timeout`), a proxy serving that file.
+pub fn sync_and_proxy(
+    output: &Path,
+    database_url: &str,
+    args: &[&str],
+    timeout: Duration,
+) -> (Daemon, Proxy) {
+    let sync = start_sync_until_written(output, database_url, args, timeout);
+    (sync, Proxy::start(output, &[]))
 }
 
 /// The binary under test; `$PASSTHRU_SYNC_BIN` overrides it (e.g. a release build for the
@@ -72,6 +117,26 @@ pub fn run(url: &str, output: &Path, args: &[&str]) -> (i32, String, String) {
         .args(args)
         .output()
         .expect("run passthru-sync");
+    code_and_text(out)
+}
+
+/// [`run`] with `input` on the subcommand's stdin (a key for `--key-stdin`).
+pub fn run_with_stdin(
+    url: &str,
+    output: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> (i32, String, String) {
+    let mut command = command(url, output);
+    command
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    code_and_text(output_with_stdin(&mut command, input).expect("run passthru-sync"))
+}
+
+/// (exit code, stdout, stderr) of a finished process; -1 when a signal ended it.
+fn code_and_text(out: Output) -> (i32, String, String) {
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -97,31 +162,87 @@ pub fn native_sqlite(dir: &Path) -> String {
     url
 }
 
+/// A throwaway cluster with database `name` migrated to the native schema by `passthru-sync
+/// migrate`; returns the cluster and the database's URL.
+pub fn native_postgres(name: &str) -> (PgCluster, String) {
+    let pg = PgCluster::start();
+    let url = pg.create_database(name);
+    let (code, err) = sync_command(&["--database-url", &url, "migrate"]);
+    assert_eq!(code, 0, "{err}");
+    (pg, url)
+}
+
+/// A throwaway cluster with database `name` holding LiteLLM's tables as the sidecar example
+/// creates them (`examples/litellm/litellm-tables.sql`); returns the cluster and the
+/// database's URL.
+pub fn litellm_postgres(name: &str) -> (PgCluster, String) {
+    let pg = PgCluster::start();
+    let url = pg.create_database(name);
+    let ddl =
+        fs::read_to_string(crate::repo_root().join("examples/litellm/litellm-tables.sql")).unwrap();
+    pg.psql(name, &ddl);
+    (pg, url)
+}
+
+/// LiteLLM's master key `key` in a file in `dir`, for `--litellm-master-key-file`.
+fn litellm_master_key_file(dir: &Path, key: &str) -> PathBuf {
+    let file = dir.join("litellm-master-key");
+    fs::write(&file, format!("{key}\n")).unwrap();
+    file
+}
+
+/// passthru-sync reading LiteLLM's tables at `url` every `interval`, with LiteLLM's master key
+/// `master_key` (from a file beside `output`) and `extra` flags, once it has written `output`
+/// (waiting up to `timeout`).
+pub fn start_litellm_sync(
+    output: &Path,
+    url: &str,
+    interval: &str,
+    master_key: &str,
+    extra: &[&str],
+    timeout: Duration,
+) -> Daemon {
+    let master = litellm_master_key_file(output.parent().unwrap(), master_key);
+    let mut args = vec![
+        "--schema",
+        "litellm",
+        "--interval",
+        interval,
+        "--litellm-master-key-file",
+        master.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    start_sync_until_written(output, url, &args, timeout)
+}
+
 /// Runs SQL statements on one connection.
 pub async fn sql(url: &str, statements: &[&str]) {
     if url.starts_with("sqlite:") {
-        let mut c = sqlx::SqliteConnection::connect(url)
+        let c = sqlx::SqliteConnection::connect(url)
             .await
             .expect("connect sqlite");
-        for s in statements {
-            sqlx::query(s)
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        c.close().await.ok();
+        execute_each(c, statements).await;
     } else {
-        let mut c = sqlx::PgConnection::connect(url)
+        let c = sqlx::PgConnection::connect(url)
             .await
             .expect("connect postgres");
-        for s in statements {
-            sqlx::raw_sql(s)
-                .execute(&mut c)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        c.close().await.ok();
+        execute_each(c, statements).await;
     }
+}
+
+/// Runs each of `statements` (each may hold several) on `connection`, then closes it.
+async fn execute_each<C>(mut connection: C, statements: &[&str])
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    for s in statements {
+        sqlx::raw_sql(s)
+            .execute(&mut connection)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    connection.close().await.ok();
 }
 
 /// The routes file, parsed with the proxy's loader; panics when it is not a valid file.
@@ -160,9 +281,9 @@ pub fn litellm_ddl() -> Vec<String> {
         .collect()
 }
 
-/// A directory holding only the `backend` (`sqlite` or `postgres`) migrations named, so that a
-/// migrator stops where an older release did.
-fn only_migrations(dir: &Path, backend: &str, migrations: &[&str]) -> PathBuf {
+/// A migrator of only the `backend` (`sqlite` or `postgres`) migrations named, copied into
+/// `dir`, so that it stops where an older release did.
+async fn older_migrator(dir: &Path, backend: &str, migrations: &[&str]) -> Migrator {
     let only = dir.join(format!("older-migrations-{backend}"));
     std::fs::create_dir_all(&only).unwrap();
     for name in migrations {
@@ -175,12 +296,12 @@ fn only_migrations(dir: &Path, backend: &str, migrations: &[&str]) -> PathBuf {
         )
         .unwrap();
     }
-    only
+    Migrator::new(only.as_path()).await.unwrap()
 }
 
 /// A SQLite database in `dir` at the migrations named (in order), as an older release left it.
 pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
-    let only = only_migrations(dir, "sqlite", migrations);
+    let migrator = older_migrator(dir, "sqlite", migrations).await;
     let url = format!("sqlite://{}", dir.join("routes.db").display());
     let mut conn = <sqlx::sqlite::SqliteConnectOptions as std::str::FromStr>::from_str(&url)
         .unwrap()
@@ -188,12 +309,7 @@ pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
         .connect()
         .await
         .unwrap();
-    sqlx::migrate::Migrator::new(only.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
     conn.close().await.unwrap();
     url
 }
@@ -201,14 +317,9 @@ pub async fn sqlite_at(dir: &Path, migrations: &[&str]) -> String {
 /// The PostgreSQL database at `url` brought to the migrations named (in order), as an older
 /// release left it; `dir` holds the copies of the migrations.
 pub async fn postgres_at(url: &str, dir: &Path, migrations: &[&str]) {
-    let only = only_migrations(dir, "postgres", migrations);
+    let migrator = older_migrator(dir, "postgres", migrations).await;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    sqlx::migrate::Migrator::new(only.as_path())
-        .await
-        .unwrap()
-        .run(&mut conn)
-        .await
-        .unwrap();
+    migrator.run(&mut conn).await.unwrap();
     conn.close().await.unwrap();
 }
 

@@ -46,24 +46,41 @@ fn passes(d: &Daemon) -> usize {
     .sum()
 }
 
+/// The routes file at `path` as it is now: its bytes and mtime, which no fault may change.
+struct WrittenFile {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    modified: SystemTime,
+}
+
+impl WrittenFile {
+    fn read(path: PathBuf) -> WrittenFile {
+        let bytes = fs::read(&path).unwrap();
+        let modified = mtime(&path);
+        WrittenFile {
+            path,
+            bytes,
+            modified,
+        }
+    }
+}
+
 /// A routes file as the daemon would have left it, written before the daemon starts.
-fn existing_file(dir: &Path) -> (PathBuf, Vec<u8>, SystemTime) {
+fn existing_file(dir: &Path) -> WrittenFile {
     let out = dir.join("routes.yaml");
     fs::write(
         &out,
         "version: 1\nroutes:\n- id: kept\n  path: /kept\n  target: http://kept\n  auth: false\n",
     )
     .unwrap();
-    (out.clone(), fs::read(&out).unwrap(), mtime(&out))
+    WrittenFile::read(out)
 }
 
 /// A daemon that wrote one route, then was told to poll (SIGHUP) while `locker` holds the routes
-/// table locked, so its read waits on the lock. `bytes` and `modified` are the file as written.
+/// table locked, so its read waits on the lock. `file` is the file as written.
 struct BlockedDaemon {
     d: Daemon,
-    out: PathBuf,
-    bytes: Vec<u8>,
-    modified: SystemTime,
+    file: WrittenFile,
     locker: sqlx::PgConnection,
     _dir: tempfile::TempDir,
 }
@@ -86,8 +103,7 @@ async fn daemon_blocked_on_a_lock(
     }
     let d = daemon(&pg.url(), &out, dir.path(), &["--query-timeout", "60s"]);
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
-    let bytes = fs::read(&out).unwrap();
-    let modified = mtime(&out);
+    let file = WrittenFile::read(out);
     let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
     sqlx::raw_sql(&format!(
         "{session_sql} BEGIN; LOCK TABLE passthru_routes IN ACCESS EXCLUSIVE MODE; \
@@ -99,9 +115,7 @@ async fn daemon_blocked_on_a_lock(
     d.signal("HUP");
     BlockedDaemon {
         d,
-        out,
-        bytes,
-        modified,
+        file,
         locker,
         _dir: dir,
     }
@@ -109,13 +123,7 @@ async fn daemon_blocked_on_a_lock(
 
 /// Waits until the log holds every one of `needles`, then checks the daemon runs and the file
 /// is byte-for-byte and mtime-for-mtime what it was.
-async fn fault_reported(
-    d: &mut Daemon,
-    out: &Path,
-    bytes: &[u8],
-    modified: SystemTime,
-    needles: &[&str],
-) {
+async fn fault_reported(d: &mut Daemon, file: &WrittenFile, needles: &[&str]) {
     wait_for(
         Duration::from_secs(20),
         &format!("{needles:?} in the log"),
@@ -133,12 +141,12 @@ async fn fault_reported(
     .await;
     assert!(d.is_running(), "the daemon exited:\n{}", d.log());
     assert_eq!(
-        fs::read(out).unwrap(),
-        bytes,
+        fs::read(&file.path).unwrap(),
+        file.bytes,
         "the file changed:\n{}",
         d.log()
     );
-    assert_eq!(mtime(out), modified, "the file was touched");
+    assert_eq!(mtime(&file.path), file.modified, "the file was touched");
     let failed: Vec<String> = d
         .log()
         .lines()
@@ -165,18 +173,16 @@ async fn recovers(d: &mut Daemon, out: &Path, needle: &str) {
 #[tokio::test]
 async fn connection_refused_at_start_leaves_the_existing_file_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let (out, bytes, modified) = existing_file(dir.path());
+    let file = existing_file(dir.path());
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
     let url = format!("postgres://sync:secret-pw-1@{closed}/app");
-    let mut d = daemon(&url, &out, dir.path(), &[]);
+    let mut d = daemon(&url, &file.path, dir.path(), &[]);
     fault_reported(
         &mut d,
-        &out,
-        &bytes,
-        modified,
+        &file,
         &[
             "Connection refused",
             "check that the server is up and reachable",
@@ -205,16 +211,13 @@ async fn a_wrong_password_is_reported_and_the_file_kept() {
     pg.psql("postgres", "SELECT pg_reload_conf()");
     let good = format!("postgres://app:right-pw-2@127.0.0.1:{}/postgres", pg.port());
     assert_eq!(run(&good, &out, &["once"]).0, 0, "the right password works");
-    let bytes = fs::read(&out).unwrap();
-    let modified = mtime(&out);
+    let file = WrittenFile::read(out.clone());
 
     let bad = format!("postgres://app:wrong-pw-3@127.0.0.1:{}/postgres", pg.port());
     let mut d = daemon(&bad, &out, dir.path(), &[]);
     fault_reported(
         &mut d,
-        &out,
-        &bytes,
-        modified,
+        &file,
         &[
             "password authentication failed for user \"app\"",
             "check the user name and password in the database URL",
@@ -235,9 +238,7 @@ async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
     // lock holder opts out, so only the daemon's read waits on the lock until cancelled.
     let BlockedDaemon {
         mut d,
-        out,
-        bytes,
-        modified,
+        file,
         mut locker,
         _dir,
     } = daemon_blocked_on_a_lock(
@@ -248,9 +249,7 @@ async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
     .await;
     fault_reported(
         &mut d,
-        &out,
-        &bytes,
-        modified,
+        &file,
         &[
             "canceling statement due to statement timeout",
             "check for long transactions holding locks",
@@ -262,7 +261,7 @@ async fn a_server_statement_timeout_is_reported_and_the_daemon_recovers() {
         .execute(&mut locker)
         .await
         .unwrap();
-    recovers(&mut d, &out, "http://after-timeout").await;
+    recovers(&mut d, &file.path, "http://after-timeout").await;
 }
 
 #[tokio::test]
@@ -271,9 +270,7 @@ async fn the_server_restarting_in_the_middle_of_a_query_is_survived() {
     // The daemon's read blocks behind a lock; the server is restarted while it waits.
     let BlockedDaemon {
         mut d,
-        out,
-        bytes,
-        modified,
+        file,
         locker,
         _dir,
     } = daemon_blocked_on_a_lock(&pg, None, "").await;
@@ -301,9 +298,7 @@ async fn the_server_restarting_in_the_middle_of_a_query_is_survived() {
     pg.stop();
     fault_reported(
         &mut d,
-        &out,
-        &bytes,
-        modified,
+        &file,
         &[
             "pass failed",
             "terminating connection due to administrator command",
@@ -317,30 +312,28 @@ async fn the_server_restarting_in_the_middle_of_a_query_is_survived() {
         &["UPDATE passthru_routes SET target = 'http://after-restart'"],
     )
     .await;
-    recovers(&mut d, &out, "http://after-restart").await;
+    recovers(&mut d, &file.path, "http://after-restart").await;
 }
 
 #[tokio::test]
 async fn a_missing_schema_says_to_run_migrate_and_the_file_is_kept() {
     let pg = PgCluster::start();
     let dir = tempfile::tempdir().unwrap();
-    let (out, bytes, modified) = existing_file(dir.path());
-    let mut d = daemon(&pg.url(), &out, dir.path(), &[]);
+    let file = existing_file(dir.path());
+    let mut d = daemon(&pg.url(), &file.path, dir.path(), &[]);
     fault_reported(
         &mut d,
-        &out,
-        &bytes,
-        modified,
+        &file,
         &["does not exist", "run `passthru-sync migrate`"],
     )
     .await;
-    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
+    assert_eq!(run(&pg.url(), &file.path, &["migrate"]).0, 0);
     sql(
         &pg.url(),
         &["INSERT INTO passthru_routes (path, target, auth) VALUES ('/after-migrate', 'http://m', false)"],
     )
     .await;
-    recovers(&mut d, &out, "/after-migrate").await;
+    recovers(&mut d, &file.path, "/after-migrate").await;
 }
 
 /// A row whose headers hold 10 MB: the daemon neither crashes nor stalls, and the file is

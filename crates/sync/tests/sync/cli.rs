@@ -82,18 +82,15 @@ async fn routes_and_keys_subcommands_manage_native_rows_on_postgres() {
     assert_eq!(run(&url, &out, &["migrate"]).0, 0);
     assert_eq!(run(&url, &out, &["migrate"]).0, 0, "migrate is idempotent");
 
-    let (code, id, err) = run(
-        &url,
-        &out,
-        &[
-            "routes",
-            "add",
-            "--path",
-            "/my-service",
-            "--target",
-            "http://backend:8080",
-        ],
-    );
+    // `/my-service` is added twice: the second time it clashes with the first.
+    let add_my_service = |target: &str| {
+        run(
+            &url,
+            &out,
+            &["routes", "add", "--path", "/my-service", "--target", target],
+        )
+    };
+    let (code, id, err) = add_my_service("http://backend:8080");
     assert_eq!((code, id.trim()), (0, "auto-64ec647a7877a6c4"), "{err}");
     let (code, id, err) = run(
         &url,
@@ -121,18 +118,7 @@ async fn routes_and_keys_subcommands_manage_native_rows_on_postgres() {
         ],
     );
     assert_eq!((code, id.trim()), (0, "cohere"), "{err}");
-    let (code, _, err) = run(
-        &url,
-        &out,
-        &[
-            "routes",
-            "add",
-            "--path",
-            "/my-service",
-            "--target",
-            "http://other",
-        ],
-    );
+    let (code, _, err) = add_my_service("http://other");
     assert_eq!(code, 1, "a clashing route was added");
     assert!(err.contains("clashes"), "{err}");
     let (code, _, err) = run(
@@ -150,33 +136,18 @@ async fn routes_and_keys_subcommands_manage_native_rows_on_postgres() {
         "{list}"
     );
 
-    let (code, hash, err) = {
-        let mut c = command(&url, &out);
-        c.args([
+    let (code, hash, err) = run_with_stdin(
+        &url,
+        &out,
+        &[
             "keys",
             "add",
             "--key-stdin",
             "--expires",
             "2099-01-01T00:00:00Z",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"sk-secret-key\n")
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
-        (
-            o.status.code().unwrap(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    };
+        ],
+        b"sk-secret-key\n",
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(hash.trim(), passthru_sync::admin::hash_key("sk-secret-key"));
 

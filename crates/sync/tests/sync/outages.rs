@@ -1,35 +1,50 @@
 //! The database going away or blocking: the file is left alone and the daemon recovers.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use passthru_tests::postgres::{PgCluster, PgTestDatabase};
+use passthru_tests::process::Daemon;
 use passthru_tests::sync::*;
 use passthru_tests::wait::wait_for;
 
 use super::{daemon, ROUTE_INSERT};
 
-#[tokio::test]
-async fn stopping_the_cluster_leaves_the_file_alone_and_the_daemon_recovers_without_a_restart() {
-    let pg = PgCluster::start();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("routes.yaml");
-    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
-    sql(&pg.url(), &[ROUTE_INSERT]).await;
-    let mut d = daemon(
-        &pg.url(),
+/// Migrates the database at `url`, inserts one route and starts a daemon polling every 200 ms
+/// (backing off to 500 ms at most) with `timeout_flag` at 1 s, writing `routes.yaml` in `dir`;
+/// returns once it wrote the file.
+async fn daemon_after_its_first_write(
+    url: &str,
+    dir: &Path,
+    timeout_flag: &str,
+) -> (Daemon, PathBuf) {
+    let out = dir.join("routes.yaml");
+    assert_eq!(run(url, &out, &["migrate"]).0, 0);
+    sql(url, &[ROUTE_INSERT]).await;
+    let d = daemon(
+        url,
         &out,
-        dir.path(),
+        dir,
         &[
             "--interval",
             "200ms",
             "--max-backoff",
             "500ms",
-            "--connect-timeout",
+            timeout_flag,
             "1s",
         ],
     );
     wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    (d, out)
+}
+
+#[tokio::test]
+async fn stopping_the_cluster_leaves_the_file_alone_and_the_daemon_recovers_without_a_restart() {
+    let pg = PgCluster::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut d, out) =
+        daemon_after_its_first_write(&pg.url(), dir.path(), "--connect-timeout").await;
     let bytes = fs::read(&out).unwrap();
     let modified = mtime(&out);
 
@@ -82,23 +97,7 @@ async fn a_query_blocked_by_a_lock_times_out_leaves_the_file_alone_and_recovers(
     use sqlx::Connection;
     let pg = PgTestDatabase::new();
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("routes.yaml");
-    assert_eq!(run(&pg.url(), &out, &["migrate"]).0, 0);
-    sql(&pg.url(), &[ROUTE_INSERT]).await;
-    let mut d = daemon(
-        &pg.url(),
-        &out,
-        dir.path(),
-        &[
-            "--interval",
-            "200ms",
-            "--max-backoff",
-            "500ms",
-            "--query-timeout",
-            "1s",
-        ],
-    );
-    wait_for(Duration::from_secs(10), "the first write", || read(&out)).await;
+    let (mut d, out) = daemon_after_its_first_write(&pg.url(), dir.path(), "--query-timeout").await;
     let bytes = fs::read(&out).unwrap();
 
     let mut locker = sqlx::PgConnection::connect(&pg.url()).await.unwrap();
