@@ -11,7 +11,7 @@ use passthru_routes::ForwardedHeaders;
 use pingora::http::RequestHeader;
 
 /// The request id header, both ways.
-pub const REQUEST_ID: &str = "x-request-id";
+pub const REQUEST_ID: http::HeaderName = http::HeaderName::from_static("x-request-id");
 
 /// The longest client request id that is kept; a longer one is replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
@@ -19,12 +19,12 @@ pub const MAX_REQUEST_ID_LEN: usize = 128;
 /// Headers that tell an upstream who the client was. From a peer outside `--trusted-proxies`
 /// they are never passed on, whatever the route's header policy: no client can name another
 /// address upstream.
-pub const CLIENT_ADDRESS_HEADERS: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-real-ip",
+pub static CLIENT_ADDRESS_HEADERS: [http::HeaderName; 5] = [
+    http::header::FORWARDED,
+    http::HeaderName::from_static("x-forwarded-for"),
+    http::HeaderName::from_static("x-forwarded-proto"),
+    http::HeaderName::from_static("x-forwarded-host"),
+    http::HeaderName::from_static("x-real-ip"),
 ];
 
 /// True for a client request id worth keeping: 1 to [`MAX_REQUEST_ID_LEN`] bytes of letters,
@@ -51,7 +51,7 @@ pub fn new_request_id() -> String {
 
 /// The client's request id when it is sane ([`sane_request_id`]), else a new one.
 pub fn request_id(req: &RequestHeader) -> String {
-    let mut values = req.headers.get_all(REQUEST_ID).iter();
+    let mut values = req.headers.get_all(&REQUEST_ID).iter();
     match (values.next(), values.next()) {
         (Some(v), None) if sane_request_id(v.as_bytes()) => {
             // Sane ids are ASCII.
@@ -147,9 +147,9 @@ pub fn set_forwarded(
     is_configured: impl Fn(&str) -> bool,
 ) -> pingora::Result<()> {
     if !trusted_peer {
-        for name in CLIENT_ADDRESS_HEADERS {
-            if !is_configured(name) {
-                upstream.remove_header(*name);
+        for name in &CLIENT_ADDRESS_HEADERS {
+            if !is_configured(name.as_str()) {
+                upstream.remove_header(name);
             }
         }
     }
@@ -172,7 +172,7 @@ pub fn set_forwarded(
     };
     let host = client
         .headers
-        .get("host")
+        .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| is_host(h));
     let mut set = |name: &'static str, value: String| -> pingora::Result<()> {
@@ -324,8 +324,8 @@ mod tests {
         assert_eq!(header(&up, "x-real-ip"), None);
         assert_eq!(header(&up, "forwarded"), None);
         let off = forwarded(&client, ForwardedHeaders::Off, "203.0.113.9", false);
-        for name in CLIENT_ADDRESS_HEADERS {
-            assert_eq!(header(&off, name), None, "{name}");
+        for name in &CLIENT_ADDRESS_HEADERS {
+            assert_eq!(header(&off, name.as_str()), None, "{name}");
         }
     }
 

@@ -48,14 +48,14 @@ enum ContentLength {
 /// RFC 9110 §8.6 says a recipient that accepts such a list must send one value. Beside
 /// `Transfer-Encoding` it goes (RFC 9112 §6.3: TE wins).
 fn content_length(headers: &http::HeaderMap) -> ContentLength {
-    if !headers.contains_key("content-length") {
+    if !headers.contains_key(http::header::CONTENT_LENGTH) {
         return ContentLength::Keep;
     }
-    if headers.contains_key("transfer-encoding") {
+    if headers.contains_key(http::header::TRANSFER_ENCODING) {
         return ContentLength::Remove;
     }
     let values: Vec<&str> = headers
-        .get_all("content-length")
+        .get_all(http::header::CONTENT_LENGTH)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
@@ -76,7 +76,7 @@ fn content_length(headers: &http::HeaderMap) -> ContentLength {
 
 /// Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1).
 fn connection_tokens(headers: &http::HeaderMap) -> Vec<&str> {
-    header_list(headers, "connection").collect()
+    header_list(headers, http::header::CONNECTION).collect()
 }
 
 /// The elements of a comma-separated header (every line of it), trimmed, empty ones skipped;
@@ -157,14 +157,14 @@ pub fn rewrite_request(
     match content_length(&req.headers) {
         ContentLength::Keep => {}
         ContentLength::Remove => {
-            req.remove_header("content-length");
+            req.remove_header(&http::header::CONTENT_LENGTH);
         }
-        ContentLength::Set(n) => req.insert_header("content-length", n)?,
+        ContentLength::Set(n) => req.insert_header(http::header::CONTENT_LENGTH, n)?,
     }
     if upgrade {
-        req.insert_header("connection", "upgrade")?;
+        req.insert_header(http::header::CONNECTION, "upgrade")?;
     }
-    req.insert_header("host", route.target.authority())?;
+    req.insert_header(http::header::HOST, route.target.authority())?;
     for (name, value) in passed {
         req.insert_header(name, value)?;
     }
@@ -249,11 +249,11 @@ pub fn rewrite_response(resp: &mut ResponseHeader) {
     match content_length(&resp.headers) {
         ContentLength::Keep => {}
         ContentLength::Remove => {
-            resp.remove_header("content-length");
+            resp.remove_header(&http::header::CONTENT_LENGTH);
         }
         ContentLength::Set(n) => {
             // Cannot fail: a number is a valid header value.
-            let _ = resp.insert_header("content-length", n);
+            let _ = resp.insert_header(http::header::CONTENT_LENGTH, n);
         }
     }
 }

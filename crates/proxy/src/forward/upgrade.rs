@@ -11,13 +11,13 @@ use super::header_list;
 /// to the upstream directly, past the route's path and method.
 pub fn is_upgrade(req: &RequestHeader) -> bool {
     req.version == http::Version::HTTP_11
-        && has_token(&req.headers, "connection", "upgrade")
+        && has_token(&req.headers, http::header::CONNECTION, "upgrade")
         && is_websocket(&req.headers)
 }
 
 /// `Upgrade: websocket` and nothing else.
 fn is_websocket(headers: &http::HeaderMap) -> bool {
-    let mut values = headers.get_all("upgrade").iter();
+    let mut values = headers.get_all(http::header::UPGRADE).iter();
     matches!(
         (values.next(), values.next()),
         (Some(v), None) if v.as_bytes().trim_ascii().eq_ignore_ascii_case(b"websocket")
@@ -25,7 +25,7 @@ fn is_websocket(headers: &http::HeaderMap) -> bool {
 }
 
 /// True when a comma-separated header lists `token` (case-insensitively).
-fn has_token(headers: &http::HeaderMap, name: &str, token: &str) -> bool {
+fn has_token(headers: &http::HeaderMap, name: http::HeaderName, token: &str) -> bool {
     header_list(headers, name).any(|t| t.eq_ignore_ascii_case(token))
 }
 
@@ -36,7 +36,7 @@ fn has_token(headers: &http::HeaderMap, name: &str, token: &str) -> bool {
 pub fn settle_upgrade(req: &mut RequestHeader) -> bool {
     let upgrade = is_upgrade(req);
     if !upgrade {
-        req.remove_header("upgrade");
+        req.remove_header(&http::header::UPGRADE);
     }
     upgrade
 }
@@ -50,7 +50,9 @@ pub fn refuse_switch(asked: bool, resp: &ResponseHeader) -> Option<&'static str>
     if !asked {
         return Some("the upstream switched protocols on a request that did not ask to");
     }
-    if !(has_token(&resp.headers, "connection", "upgrade") && is_websocket(&resp.headers)) {
+    if !(has_token(&resp.headers, http::header::CONNECTION, "upgrade")
+        && is_websocket(&resp.headers))
+    {
         return Some(
             "the upstream's 101 did not carry `Upgrade: websocket` and `Connection: upgrade`",
         );
@@ -61,7 +63,7 @@ pub fn refuse_switch(asked: bool, resp: &ResponseHeader) -> Option<&'static str>
 /// True for a 100-continue expectation the proxy must answer (RFC 9110 §10.1.1: not on HTTP/1.0).
 pub fn expects_continue(req: &RequestHeader) -> bool {
     req.version == http::Version::HTTP_11
-        && req.headers.get_all("expect").iter().any(|v| {
+        && req.headers.get_all(http::header::EXPECT).iter().any(|v| {
             v.as_bytes()
                 .trim_ascii()
                 .eq_ignore_ascii_case(b"100-continue")

@@ -205,7 +205,7 @@ impl ProxyHttp for PassthruProxy {
             ctx.client_key.as_ref(),
         )?;
         let is_configured = |name: &str| configured.iter().any(|(n, _)| n.as_str() == name);
-        if !is_configured(client::REQUEST_ID) {
+        if !is_configured(client::REQUEST_ID.as_str()) {
             upstream_request.insert_header(client::REQUEST_ID, &ctx.request_id)?;
         }
         let peer = peer_ip(session);
@@ -245,9 +245,9 @@ impl ProxyHttp for PassthruProxy {
         }
         // The client gets the id its request was logged and forwarded under; an upstream's own
         // differing id (OpenAI's `req_…`) is kept beside it.
-        if let Some(theirs) = upstream_response.remove_header(client::REQUEST_ID) {
+        if let Some(theirs) = upstream_response.remove_header(&client::REQUEST_ID) {
             if theirs.as_bytes() != ctx.request_id.as_bytes() {
-                upstream_response.insert_header("x-upstream-request-id", theirs)?;
+                upstream_response.insert_header(UPSTREAM_REQUEST_ID, theirs)?;
             }
         }
         upstream_response.insert_header(client::REQUEST_ID, &ctx.request_id)?;
@@ -319,6 +319,10 @@ impl ProxyHttp for PassthruProxy {
         }
     }
 }
+
+/// Where an upstream's own differing request id goes, beside the proxy's.
+const UPSTREAM_REQUEST_ID: http::HeaderName =
+    http::HeaderName::from_static("x-upstream-request-id");
 
 /// The TCP peer's address.
 fn peer_ip(session: &Session) -> Option<IpAddr> {

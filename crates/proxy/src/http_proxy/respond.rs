@@ -23,11 +23,11 @@ pub(super) async fn respond_json(
     })
     .to_string();
     let mut resp = ResponseHeader::build(status, Some(5))?;
-    resp.insert_header("content-type", "application/json")?;
+    resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
     resp.insert_header(client::REQUEST_ID, request_id)?;
-    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     if let Some(allow) = allow {
-        resp.insert_header("allow", allow)?;
+        resp.insert_header(http::header::ALLOW, allow)?;
     }
     for (name, value) in cors {
         resp.insert_header(name.clone(), value.clone())?;
@@ -46,9 +46,9 @@ pub(super) async fn respond_preflight(
     request_id: &str,
 ) -> Result<bool> {
     let mut resp = ResponseHeader::build(200, Some(headers.len() + 3))?;
-    resp.insert_header("content-type", "text/plain; charset=utf-8")?;
+    resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
     resp.insert_header(client::REQUEST_ID, request_id)?;
-    resp.insert_header("content-length", "2")?;
+    resp.insert_header(http::header::CONTENT_LENGTH, "2")?;
     for (name, value) in headers {
         resp.insert_header(name, value)?;
     }
