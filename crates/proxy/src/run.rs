@@ -169,7 +169,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
 /// --waves 3`: 62, 117 and 143 KiB of RSS per stream in three successive waves of 2,000 streams
 /// with the buffer, 58, 58 and 58 KiB without. TLS listeners keep pingora's default: the TLS
 /// layer reads in records, where the buffer does save syscalls.
-fn plain_l4_buffer() -> L4BufferSettings {
+pub fn plain_l4_buffer() -> L4BufferSettings {
     L4BufferSettings::default().read(0)
 }
 
