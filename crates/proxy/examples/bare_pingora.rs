@@ -5,6 +5,7 @@
 //! `bare_pingora <listen> <upstream> [threads]`
 
 use async_trait::async_trait;
+use pingora::listeners::ListenerConfig;
 use pingora::prelude::*;
 use pingora::server::configuration::ServerConf;
 
@@ -42,7 +43,10 @@ fn main() {
     let mut server = Server::new_with_opt_and_conf(None, conf);
     server.bootstrap();
     let mut service = http_proxy_service(&server.configuration, Bare { upstream });
-    service.add_tcp(&listen);
+    // The listener passthru-proxy's plain listeners get (see `plain_l4_buffer`).
+    service.add_listener(
+        ListenerConfig::tcp(listen).l4_buffer(passthru_proxy::run::plain_l4_buffer()),
+    );
     server.add_service(service);
     server.run_forever();
 }
