@@ -29,6 +29,7 @@ pub struct RunConfig {
     /// Longest SIGTERM waits for in-flight requests; it exits as soon as they are done.
     pub grace_period: Duration,
     pub recheck: Duration,
+    pub full_recheck: Duration,
     pub debounce: Duration,
     pub threads: Option<usize>,
     /// Serve every route under this prefix (`/llmproxy`), in normal form without a trailing `/`.
@@ -95,6 +96,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
             path: config.routes.clone(),
             shared: shared.clone(),
             recheck: config.recheck,
+            full_recheck: config.full_recheck,
             debounce: config.debounce,
             hup,
             systemd: Notifier::from_env(),
