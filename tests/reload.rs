@@ -142,6 +142,70 @@ fn a_change_the_watcher_cannot_see_is_picked_up_by_the_periodic_recheck() {
     );
 }
 
+/// A file renamed onto the routes file's name was complete before it got the name: it is read
+/// at once, not after the directory goes quiet (here a 60 s debounce that the wait below could
+/// not outlast).
+#[test]
+fn a_rename_into_place_is_loaded_without_waiting_for_quiet() {
+    let s = setup();
+    std::fs::write(&s.file, table(&s.up, 1)).unwrap();
+    let proxy = Proxy::start(&s.file, &["--debounce-ms", "60000"]);
+    assert_eq!(served_version(&proxy), Ok(1));
+    replace_by_rename(&s.file, &table(&s.up, 2));
+    wait_for_version(&proxy, 2);
+    assert!(
+        proxy.log().contains("trigger=\"rename\""),
+        "{}",
+        proxy.log()
+    );
+}
+
+/// Bytes this process has read through `read` and friends (`rchar`), files and sockets alike.
+fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+/// The periodic re-check (every second under test) reads the file only when its stat changed;
+/// the full read comes every `--full-recheck`.
+#[test]
+fn the_periodic_recheck_reads_an_unchanged_file_only_at_the_full_recheck() {
+    let s = setup();
+    // A valid table padded to 4 MiB with a comment, so that one read shows in `rchar`.
+    let mut padded = table(&s.up, 1);
+    padded.push('#');
+    padded.push_str(&"x".repeat(4 << 20));
+    padded.push('\n');
+    std::fs::write(&s.file, &padded).unwrap();
+    let ticks = |proxy: &Proxy| {
+        proxy
+            .metric("passthru_reloads_total{result=\"unchanged\"}")
+            .unwrap_or(0.0)
+    };
+    let proxy = Proxy::start(&s.file, &["--full-recheck", "3600"]);
+    assert_eq!(served_version(&proxy), Ok(1));
+    let (read_before, ticks_before) = (bytes_read(proxy.pid()), ticks(&proxy));
+    wait_until(WAIT, "three re-check ticks", || {
+        ticks(&proxy) >= ticks_before + 3.0
+    });
+    let read_since = bytes_read(proxy.pid()) - read_before;
+    assert!(
+        read_since < 1 << 20,
+        "{read_since} bytes read by re-checks of an unchanged file"
+    );
+
+    let proxy = Proxy::start(&s.file, &["--full-recheck", "1"]);
+    let read_before = bytes_read(proxy.pid());
+    wait_until(WAIT, "a full re-read of the unchanged file", || {
+        bytes_read(proxy.pid()) - read_before >= 4 << 20
+    });
+    assert_eq!(served_version(&proxy), Ok(1));
+}
+
 #[test]
 fn sighup_rebuilds_even_when_the_bytes_are_unchanged() {
     let s = setup();

@@ -10,6 +10,7 @@ mod fleet;
 mod fleet_litellm;
 mod litellm;
 mod lookup;
+mod low_rate;
 mod memory;
 mod nginx;
 mod open_loop;

@@ -361,6 +361,21 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          passthru-proxy; added latency is a proxy's percentile minus the direct connection's in \
          the same round, and the table shows the median round (each round's figure in brackets).",
     );
+    let low = crate::low_rate::run(
+        load,
+        PROXY_CPU,
+        &[
+            ("nginx", nginx.addr(), &tested, nginx.pids()),
+            ("pingora alone", bare.addr, &tested, vec![bare.pid()]),
+            ("passthru-proxy", proxy.addr, &tested, vec![proxy.pid()]),
+            (
+                "passthru-proxy, access log off",
+                unlogged.addr,
+                &tested,
+                vec![unlogged.pid()],
+            ),
+        ],
+    );
     unpin(std::process::id());
-    vec![t, l]
+    vec![t, l, low]
 }

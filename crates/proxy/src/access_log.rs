@@ -207,7 +207,8 @@ impl Pending {
     }
 
     /// The writer thread: swap the buffer out, write it whole, let the next batch gather for
-    /// [`BATCH_WINDOW`], repeat; drains before exiting.
+    /// [`BATCH_WINDOW`] while lines come faster than one per write, repeat; drains before
+    /// exiting.
     fn drain_into(&self, mut out: Box<dyn Write + Send>) {
         let mut batch = Vec::with_capacity(64 * 1024);
         loop {
@@ -223,11 +224,16 @@ impl Pending {
                 }
                 std::mem::swap(&mut queue.lines, &mut batch);
             }
+            // Gather only while lines come faster than one per write (this batch held several,
+            // or more came in during the write): at a low rate the window would gather nothing
+            // and cost one more wake-up per line, its own end.
+            let several = batch.len() > 1 && batch[..batch.len() - 1].contains(&b'\n');
             // Rust's stderr lock is held for a whole write_all, so a batch never interleaves
             // with a diagnostic line. A failed write loses the batch; the next one tries again.
             let _ = out.write_all(&batch).and_then(|()| out.flush());
             batch.clear();
-            if !self.closing.load(Ordering::Acquire) {
+            let arriving = several || !self.queue.lock().unwrap().lines.is_empty();
+            if arriving && !self.closing.load(Ordering::Acquire) {
                 std::thread::sleep(BATCH_WINDOW);
             }
         }

@@ -108,9 +108,14 @@ struct RunArgs {
     /// TimeoutStopSec. The proxy exits as soon as nothing is in flight.
     #[arg(long, env = "PASSTHRU_GRACE_PERIOD", default_value_t = 25)]
     grace_period: u64,
-    /// Re-read the routes file this often even without a file event (seconds).
+    /// Check the routes file's stat this often even without a file event, and re-read it when
+    /// the stat changed (seconds).
     #[arg(long, env = "PASSTHRU_RECHECK", default_value_t = 5.0)]
     recheck: f64,
+    /// Re-read the routes file at least this often even when its stat did not change
+    /// (seconds; checked at the --recheck ticks).
+    #[arg(long, env = "PASSTHRU_FULL_RECHECK", default_value_t = 60.0)]
+    full_recheck: f64,
     /// Quiet time after the last file event before re-reading (milliseconds).
     #[arg(long, env = "PASSTHRU_DEBOUNCE_MS", default_value_t = 20)]
     debounce_ms: u64,
@@ -203,8 +208,13 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| "info".into());
     access_log::install(filter, &args.access_log)?;
-    if !(args.recheck.is_finite() && args.recheck > 0.0) {
-        anyhow::bail!("--recheck must be a positive number of seconds");
+    for (flag, value) in [
+        ("--recheck", args.recheck),
+        ("--full-recheck", args.full_recheck),
+    ] {
+        if !(value.is_finite() && value > 0.0) {
+            anyhow::bail!("{flag} must be a positive number of seconds");
+        }
     }
     let root_path = args
         .root_path
@@ -225,6 +235,7 @@ fn serve(args: RunArgs) -> anyhow::Result<ExitCode> {
         admin: args.admin,
         grace_period: Duration::from_secs(args.grace_period),
         recheck: Duration::from_secs_f64(args.recheck),
+        full_recheck: Duration::from_secs_f64(args.full_recheck),
         debounce: Duration::from_millis(args.debounce_ms),
         threads: args.threads,
         root_path,

@@ -1,5 +1,6 @@
-//! Follows routes.yaml (DESIGN.md §6): watch the directory, debounce, re-read, compare a content
-//! hash, rebuild from scratch and swap whole. A bad or missing file keeps the last good table.
+//! Follows routes.yaml (DESIGN.md §6): watch the directory, debounce (except for a rename into
+//! place, loaded at once), re-read, compare a content hash, rebuild from scratch and swap whole. A
+//! bad or missing file keeps the last good table.
 
 use std::ffi::OsString;
 use std::os::unix::fs::MetadataExt;
@@ -27,8 +28,13 @@ use passthru_systemd::Notifier;
 pub struct Reloader {
     pub path: PathBuf,
     pub shared: Arc<ProxyState>,
-    /// The backstop: re-read this often even when no event arrived.
+    /// The backstop: `stat` the file this often even when no event arrived, and re-read it
+    /// when the stat changed.
     pub recheck: Duration,
+    /// The backstop's backstop: re-read the file at a re-check tick at least this often even
+    /// when its stat did not change (a filesystem whose timestamps cannot tell two writes of
+    /// the same size apart).
+    pub full_recheck: Duration,
     /// Trailing-edge quiet time after the last event before re-reading.
     pub debounce: Duration,
     /// Set by the SIGHUP handler installed at startup (before this service runs).
@@ -62,6 +68,30 @@ struct ReloadState {
     /// Without a working watcher, a changed stamp is loaded only once a re-check tick finds it
     /// unchanged, since no close event can tell that the writer is done.
     unsettled_stamp: Option<FileStamp>,
+}
+
+/// What a burst of watcher events said, beyond what [`ReloadState`] keeps.
+#[derive(Default)]
+struct Batch {
+    /// A writer closed the routes file.
+    closed: bool,
+    /// A file was renamed onto the routes file's name.
+    moved_in: bool,
+}
+
+impl Batch {
+    fn note(&mut self, event: WatchEvent, state: &mut ReloadState, path: &Path) {
+        match event {
+            WatchEvent::Written => state.writer_open = FileStamp::of(path).map(|s| s.ino),
+            WatchEvent::Closed => {
+                state.writer_open = None;
+                self.closed = true;
+            }
+            WatchEvent::MovedIn => self.moved_in = true,
+            WatchEvent::Rescan => state.writer_open = None,
+            WatchEvent::Other => {}
+        }
+    }
 }
 
 /// The longest a burst of events can delay a reload.
@@ -149,6 +179,17 @@ impl Reloader {
             "routes loaded"
         );
         self.systemd.status(&self.shared.status_line());
+    }
+
+    /// After a rename onto the routes file's name: the file is now another inode than the one
+    /// last read, and nobody is writing to it, so it was written whole before the rename and
+    /// can be read without waiting for the directory to go quiet.
+    fn replaced(&self, state: &ReloadState) -> bool {
+        let Some(now) = FileStamp::of(&self.path) else {
+            return false;
+        };
+        let last = state.last_stamp.map(|s| (s.dev, s.ino));
+        last != Some((now.dev, now.ino)) && state.writer_open != Some(now.ino)
     }
 
     /// Keeps the table being served. Each refused version of the file (a new stamp) is logged
@@ -307,6 +348,7 @@ impl BackgroundService for Reloader {
         let mut tick = tokio::time::interval(self.recheck);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        let mut last_full_read = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -317,26 +359,23 @@ impl BackgroundService for Reloader {
                     self.reload_certs(true);
                 }
                 Some(first) = rx.recv() => {
-                    let mut closed = false;
-                    let mut note = |event: WatchEvent, state: &mut ReloadState| match event {
-                        WatchEvent::Written => {
-                            state.writer_open = FileStamp::of(&self.path).map(|s| s.ino);
-                        }
-                        WatchEvent::Closed => {
-                            state.writer_open = None;
-                            closed = true;
-                        }
-                        WatchEvent::Rescan => state.writer_open = None,
-                        WatchEvent::Other => {}
-                    };
-                    note(first, &mut state);
+                    let mut batch = Batch::default();
+                    batch.note(first, &mut state, &self.path);
+                    // Events already queued are taken first, so that a write seen before a
+                    // rename still counts.
+                    while let Ok(event) = rx.try_recv() {
+                        batch.note(event, &mut state, &self.path);
+                    }
+                    // A rename into place publishes a whole file: no need to wait for quiet.
+                    let mut renamed = batch.moved_in && self.replaced(&state);
                     let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
-                    loop {
+                    while !renamed {
                         let quiet = tokio::time::sleep(self.debounce);
                         tokio::select! {
                             more = rx.recv() => match more {
                                 Some(event) => {
-                                    note(event, &mut state);
+                                    batch.note(event, &mut state, &self.path);
+                                    renamed = event == WatchEvent::MovedIn && self.replaced(&state);
                                     if tokio::time::Instant::now() >= deadline { break }
                                 }
                                 None => break,
@@ -346,8 +385,8 @@ impl BackgroundService for Reloader {
                     }
                     // In a busy directory most events concern other files; with a large table
                     // a read and hash per event would keep a core busy.
-                    if closed || state.last_stamp.is_none() || FileStamp::of(&self.path) != state.last_stamp {
-                        self.reload(&mut state, false, "watch");
+                    if batch.closed || state.last_stamp.is_none() || FileStamp::of(&self.path) != state.last_stamp {
+                        self.reload(&mut state, false, if renamed { "rename" } else { "watch" });
                     }
                 }
                 _ = async { match watchdog.as_mut() { Some(w) => w.tick().await, None => std::future::pending().await } } => {
@@ -360,17 +399,24 @@ impl BackgroundService for Reloader {
                         // The directory was replaced or the watcher never started: re-arm.
                         watch = self.watch(&tx);
                     }
-                    if watch.is_none() && !forced {
+                    self.reload_certs(forced);
+                    let stamp = FileStamp::of(&self.path);
+                    if watch.is_none() && !forced && stamp != state.last_stamp && stamp != state.unsettled_stamp {
                         // No close events to wait for: load a change once it has held still
                         // for a whole tick.
-                        let stamp = FileStamp::of(&self.path);
-                        if stamp != state.last_stamp && stamp != state.unsettled_stamp {
-                            state.unsettled_stamp = stamp;
-                            continue;
-                        }
+                        state.unsettled_stamp = stamp;
+                        continue;
                     }
+                    // An unchanged stat costs no read and no hash, whatever the file's size;
+                    // the full read runs at least every `full_recheck`.
+                    let full_due = last_full_read.elapsed() >= self.full_recheck;
+                    if !forced && !full_due && !state.force_pending && stamp == state.last_stamp {
+                        // Counted as a reload attempt that found nothing new, as a read would be.
+                        self.shared.metrics.reloads.with_label_values(&["unchanged"]).inc();
+                        continue;
+                    }
+                    last_full_read = tokio::time::Instant::now();
                     self.reload(&mut state, forced, if forced { "sighup" } else { "recheck" });
-                    self.reload_certs(forced);
                 }
             }
         }

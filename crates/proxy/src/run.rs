@@ -30,6 +30,7 @@ pub struct RunConfig {
     /// Longest SIGTERM waits for in-flight requests; it exits as soon as they are done.
     pub grace_period: Duration,
     pub recheck: Duration,
+    pub full_recheck: Duration,
     pub debounce: Duration,
     pub threads: Option<usize>,
     /// Serve every route under this prefix (`/llmproxy`), in normal form without a trailing `/`.
@@ -77,6 +78,14 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
         // pingora's own default is one worker thread; a gateway host wants its cores.
         None => ServerConf {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            // pingora's fast timeouts share a clock thread that wakes every 10 ms for as long
+            // as the process lives, once the first request has armed one: 100 wake-ups a
+            // second on an idle proxy, most of its CPU at low request rates. Timeouts of a
+            // second or more go to tokio's timer instead, which sleeps until a deadline is
+            // due; the clock thread then starts only for sub-second timeouts. Saturated CPU
+            // per request moved +2 % side by side, inside the noise (table 4 of
+            // docs/benchmarks.md measures it; 4c the low-rate cost this is for).
+            fast_timeout_to_tokio_threshold_seconds: Some(0),
             ..ServerConf::default()
         },
     };
@@ -96,6 +105,7 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
             path: config.routes.clone(),
             shared: shared.clone(),
             recheck: config.recheck,
+            full_recheck: config.full_recheck,
             debounce: config.debounce,
             hup,
             systemd: Notifier::from_env(),

@@ -9,6 +9,11 @@ pub enum WatchEvent {
     Written,
     /// A writer closed it (`IN_CLOSE_WRITE`).
     Closed,
+    /// A file was renamed onto its name (`IN_MOVED_TO`). A file renamed into place was written
+    /// whole before it got the name, so when the routes file now has a new inode it can be
+    /// read at once, without waiting for the directory to go quiet. Other renames in the
+    /// directory (a Kubernetes `..data` swap) are [`WatchEvent::Other`] and wait for quiet.
+    MovedIn,
     /// Anything else in the directory (create, rename, delete, attributes): maybe changed.
     Other,
     /// The watcher lost events (queue overflow) or failed: what is open is unknown.
@@ -18,7 +23,7 @@ pub enum WatchEvent {
 /// What an event means for the routes file; `None` for what cannot change it (opens and
 /// read-only closes, including the reloader's own reads).
 pub fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Option<WatchEvent> {
-    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+    use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind, RenameMode};
     let event = match event {
         Ok(event) if event.need_rescan() => return Some(WatchEvent::Rescan),
         Ok(event) => event,
@@ -36,6 +41,7 @@ pub fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Opt
         }
         EventKind::Access(_) => None,
         EventKind::Modify(ModifyKind::Data(_)) if ours() => Some(WatchEvent::Written),
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) if ours() => Some(WatchEvent::MovedIn),
         _ => Some(WatchEvent::Other),
     }
 }
@@ -43,7 +49,9 @@ pub fn classify(event: notify::Result<notify::Event>, names: &[OsString]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind};
+    use notify::event::{
+        AccessKind, AccessMode, CreateKind, DataChange, EventKind, ModifyKind, RenameMode,
+    };
 
     fn event(kind: EventKind, file: &str) -> notify::Result<notify::Event> {
         Ok(notify::Event::new(kind).add_path(format!("/etc/passthru/{file}").into()))
@@ -68,6 +76,25 @@ mod tests {
         );
         assert_eq!(
             classify(event(EventKind::Create(CreateKind::File), "x"), &names),
+            Some(WatchEvent::Other)
+        );
+    }
+
+    #[test]
+    fn a_rename_onto_the_routes_file_is_a_move_in() {
+        let names = [OsString::from("routes.yaml")];
+        let to = EventKind::Modify(ModifyKind::Name(RenameMode::To));
+        let from = EventKind::Modify(ModifyKind::Name(RenameMode::From));
+        assert_eq!(
+            classify(event(to, "routes.yaml"), &names),
+            Some(WatchEvent::MovedIn)
+        );
+        assert_eq!(
+            classify(event(to, "..data"), &names),
+            Some(WatchEvent::Other)
+        );
+        assert_eq!(
+            classify(event(from, "routes.yaml.tmp"), &names),
             Some(WatchEvent::Other)
         );
     }

@@ -101,7 +101,10 @@ pub async fn run(
             biased;
             _ = wakeups.shutdown.wait_for(|stop| *stop) => break,
             _ = wakeups.poll_now.notified() => force = true,
-            _ = wakeups.changed.notified() => force = false,
+            _ = wakeups.changed.notified() => {
+                force = false;
+                syncer.announce_change();
+            }
             _ = tokio::time::sleep(wait) => force = false,
         }
     }
