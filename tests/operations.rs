@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use passthru_tests::http::{get, request, Behaviour, Upstream};
 use passthru_tests::proxy::Proxy;
-use passthru_tests::wait::wait_until;
+use passthru_tests::wait::{patient, wait_until};
 
 fn proxy_for(up: &Upstream) -> (Proxy, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -106,7 +106,7 @@ fn sigterm_lets_a_request_in_flight_finish_then_exits_0() {
     );
     assert_eq!(proxy.wait_exit(Duration::from_secs(5)), Some(0));
     assert!(
-        signalled.elapsed() < Duration::from_secs(4),
+        signalled.elapsed() < patient(Duration::from_secs(4)),
         "took {:?}",
         signalled.elapsed()
     );
@@ -120,7 +120,7 @@ fn sigterm_with_nothing_in_flight_exits_0_promptly() {
     proxy.signal("TERM");
     assert_eq!(proxy.wait_exit(Duration::from_secs(5)), Some(0));
     assert!(
-        signalled.elapsed() < Duration::from_secs(2),
+        signalled.elapsed() < patient(Duration::from_secs(2)),
         "took {:?}",
         signalled.elapsed()
     );

@@ -244,7 +244,7 @@ fn the_bad_input_corpus_keeps_the_last_good_table_and_logs_a_located_error() {
         report.join("\n")
     );
     assert!(
-        slowest < Duration::from_secs(2),
+        slowest < patient(Duration::from_secs(2)),
         "an answer took {slowest:?}"
     );
 }

@@ -8,6 +8,7 @@ mod client;
 mod daemons;
 mod fleet;
 mod fleet_litellm;
+mod instructions;
 mod litellm;
 mod lookup;
 mod low_rate;
@@ -53,17 +54,19 @@ enum Scenario {
     Memory,
     Litellm,
     Throughput,
+    Instructions,
     Propagation,
     Lookup,
     Fleet,
     FleetLitellm,
 }
 
-const ORDER: [Scenario; 8] = [
+const ORDER: [Scenario; 9] = [
     Scenario::Reload,
     Scenario::Memory,
     Scenario::Litellm,
     Scenario::Throughput,
+    Scenario::Instructions,
     Scenario::Propagation,
     Scenario::Lookup,
     Scenario::Fleet,
@@ -100,6 +103,7 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
             }
         }
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
+        Scenario::Instructions => instructions::run(if quick { 200 } else { 2_000 }, 1_000),
         Scenario::Propagation => propagation::run(if quick { 10 } else { 100 }, 1_000),
         Scenario::Lookup => lookup::lookup(&load(quick), if quick { 10_000 } else { 100_000 }),
         Scenario::Fleet => fleet::run(&fleet::Fleet {
