@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use passthru_tests::http::{request, Behaviour, Upstream};
+use passthru_tests::process::bytes_read;
 use passthru_tests::proxy::{routes_file, Proxy};
 use passthru_tests::wait::wait_until;
 
@@ -132,16 +133,6 @@ fn sighup_while_a_writer_has_the_file_open_waits_for_the_writer() {
         assert_eq!(status_with_key(proxy, "GET"), 401, "the prefix was loaded");
     });
     assert_eq!(status_with_key(&proxy, "GET"), 401);
-}
-
-/// Bytes the process has read through read(2) and friends, from /proc/PID/io.
-fn bytes_read(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("rchar:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap()
 }
 
 #[test]

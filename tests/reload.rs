@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use passthru_tests::http::{get, Behaviour, Upstream};
+use passthru_tests::process::bytes_read;
 use passthru_tests::proxy::Proxy;
 use passthru_tests::replace_by_rename;
 use passthru_tests::wait::wait_until;
@@ -158,16 +159,6 @@ fn a_rename_into_place_is_loaded_without_waiting_for_quiet() {
         "{}",
         proxy.log()
     );
-}
-
-/// Bytes this process has read through `read` and friends (`rchar`), files and sockets alike.
-fn bytes_read(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/io"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("rchar:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap()
 }
 
 /// The periodic re-check (every second under test) reads the file only when its stat changed;

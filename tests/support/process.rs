@@ -120,6 +120,17 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// Bytes `pid` has read through read(2) and friends (`rchar` in /proc/PID/io), files and
+/// sockets alike.
+pub fn bytes_read(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
 /// Sends the signal named `signal` (without `SIG`) to `pid`; panics if it cannot be sent.
 pub fn send_signal(pid: u32, signal: &str) {
     if let Err(e) = try_signal(pid, signal) {
