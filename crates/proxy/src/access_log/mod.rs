@@ -5,21 +5,19 @@
 //! (the journal under systemd) or to a file that SIGUSR1 reopens, for logrotate. The diagnostic
 //! log (tracing, `PASSTHRU_LOG`) is separate: its levels never silence this one.
 
+mod line;
+
 use std::cell::RefCell;
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
-use std::time::SystemTime;
 
-use arrayvec::ArrayString;
-use serde::{Serialize, Serializer};
+pub use line::AccessLine;
 use tracing::Level;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, FilterFn, LevelFilter};
 use tracing_subscriber::layer::SubscriberExt;
@@ -53,95 +51,6 @@ impl FromStr for Destination {
             "" => return Err("give off, stderr or a file path".into()),
             path => Destination::File(PathBuf::from(path)),
         })
-    }
-}
-
-/// One access log line; the field names and their meaning are the README's "Access log" table.
-/// Absent values are left out of the line, never written as `null`.
-#[derive(Debug, Serialize)]
-pub struct AccessLine<'a> {
-    #[serde(serialize_with = "rfc3339_micros")]
-    pub timestamp: SystemTime,
-    pub request_id: &'a str,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "socket_addr"
-    )]
-    pub client: Option<SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ip_addr")]
-    pub client_ip: Option<IpAddr>,
-    pub method: &'a str,
-    pub path: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub query_names: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub route: Option<&'a str>,
-    pub status: u16,
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        serialize_with = "socket_addr"
-    )]
-    pub upstream: Option<SocketAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_status: Option<u16>,
-    pub bytes_received: u64,
-    pub bytes_sent: u64,
-    pub duration_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttfb_ms: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub first_chunk_ms: Option<f64>,
-    pub upgraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cause: Option<&'static str>,
-}
-
-fn rfc3339_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    let mut text = ArrayString::<32>::new();
-    match write!(text, "{}", humantime::format_rfc3339_micros(*time)) {
-        Ok(()) => s.serialize_str(&text),
-        Err(_) => s.collect_str(&humantime::format_rfc3339_micros(*time)),
-    }
-}
-
-// Addresses are formatted on the stack and serialised as one string; IPv4 (nearly every line)
-// digit by digit: through `Display` and `collect_str`, three addresses were a fifth of the cost
-// of a line (the formatter's machinery, then the JSON escaper once per piece).
-
-fn socket_addr<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
-    match addr {
-        Some(SocketAddr::V4(v4)) => {
-            let mut text = ArrayString::<21>::new();
-            push_ipv4(&mut text, v4.ip());
-            text.push(':');
-            text.push_str(itoa::Buffer::new().format(v4.port()));
-            s.serialize_str(&text)
-        }
-        Some(v6) => s.collect_str(v6),
-        None => s.serialize_none(),
-    }
-}
-
-fn ip_addr<S: Serializer>(ip: &Option<IpAddr>, s: S) -> Result<S::Ok, S::Error> {
-    match ip {
-        Some(IpAddr::V4(v4)) => {
-            let mut text = ArrayString::<15>::new();
-            push_ipv4(&mut text, v4);
-            s.serialize_str(&text)
-        }
-        Some(v6) => s.collect_str(v6),
-        None => s.serialize_none(),
-    }
-}
-
-fn push_ipv4<const N: usize>(text: &mut ArrayString<N>, ip: &Ipv4Addr) {
-    for (i, octet) in ip.octets().into_iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        text.push_str(itoa::Buffer::new().format(octet));
     }
 }
 
@@ -374,32 +283,6 @@ impl Write for ReopenedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn addresses_read_as_display_writes_them() {
-        let json = |f: &dyn Fn(&mut serde_json::Serializer<&mut Vec<u8>>)| {
-            let mut out = Vec::new();
-            f(&mut serde_json::Serializer::new(&mut out));
-            String::from_utf8(out).unwrap()
-        };
-        for text in [
-            "203.0.113.5:51234",
-            "0.0.0.0:1",
-            "255.255.255.255:65535",
-            "[2001:db8::1]:443",
-            "[::ffff:10.0.0.1]:80",
-        ] {
-            let addr: SocketAddr = text.parse().unwrap();
-            assert_eq!(
-                json(&|s| socket_addr(&Some(addr), s).unwrap()),
-                format!("\"{addr}\"")
-            );
-            assert_eq!(
-                json(&|s| ip_addr(&Some(addr.ip()), s).unwrap()),
-                format!("\"{}\"", addr.ip())
-            );
-        }
-    }
 
     #[test]
     fn destinations_parse() {
