@@ -304,26 +304,63 @@ fn an_h2c_upgrade_is_not_tunnelled() {
     assert!(!ws.last().has_header("upgrade"), "{:?}", ws.last());
 }
 
-#[test]
-fn after_a_101_the_tunnel_reaches_only_the_matched_upstream() {
-    let ws = Upstream::start(Behaviour::Upgrade);
-    let other = Upstream::start(Behaviour::Echo);
-    let (proxy, _d) = serve(&upgrade_routes(&ws, &other));
+const WS_UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n";
+
+/// Opens a tunnel through `proxy` with a request for /other pipelined behind the upgrade (when
+/// `pipeline`) and checks that the tunnel echoes it, and one more sent after the switch, back.
+fn tunnel_round_trip(proxy: &Proxy, pipeline: bool) {
     let mut conn = Conn::open(proxy.addr);
-    let pipelined = b"GET /other HTTP/1.1\r\nhost: x\r\n\r\n";
-    let mut bytes = b"GET /ws HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: websocket\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n".to_vec();
-    // A request pipelined behind the upgrade is tunnel payload, not a request to route.
-    bytes.extend_from_slice(pipelined);
+    let other = b"GET /other HTTP/1.1\r\nhost: x\r\n\r\n";
+    let mut bytes = WS_UPGRADE.to_vec();
+    if pipeline {
+        // A request pipelined behind the upgrade is tunnel payload, not a request to route.
+        bytes.extend_from_slice(other);
+    }
     conn.send(&bytes);
     assert_eq!(conn.response().status(), 101);
-    assert_eq!(conn.read_exact(pipelined.len()), pipelined);
+    if pipeline {
+        assert_eq!(conn.read_exact(other.len()), other);
+    }
     // So is one sent after the switch.
-    conn.send(pipelined);
-    assert_eq!(conn.read_exact(pipelined.len()), pipelined);
+    conn.send(other);
+    assert_eq!(conn.read_exact(other.len()), other);
+}
+
+#[test]
+fn after_a_101_the_tunnel_reaches_only_the_matched_upstream() {
+    // The 101 comes late so that this test is about where the bytes go, not the pingora race of
+    // the next test: a 101 read before pingora has relayed the end of the (empty) upgrade request
+    // body ends the tunnel after the 101 is written (docs/SECURITY.md, item 13).
+    let ws = Upstream::start(Behaviour::SlowUpgrade(Duration::from_millis(200)));
+    let other = Upstream::start(Behaviour::Echo);
+    let (proxy, _d) = serve(&upgrade_routes(&ws, &other));
+    tunnel_round_trip(&proxy, true);
     wait_until(
         Duration::from_secs(5),
         "the upgrade to reach its upstream",
         || ws.count() == 1,
+    );
+    assert_eq!(other.count(), 0);
+}
+
+#[test]
+#[ignore = "fails on pingora 0.9.1, every run: a 101 read before the end of the empty request \
+            body is relayed ends the tunnel (docs/SECURITY.md, item 13); passes with the \
+            pingora-proxy patch given there"]
+fn a_101_already_waiting_when_the_proxy_starts_relaying_still_opens_the_tunnel() {
+    // The order a loaded machine produces only now and then, every time: the upstream's 101 is on
+    // the proxy's socket before the proxy has relayed the (empty) request body.
+    let ws = Upstream::start(Behaviour::EagerUpgrade);
+    let other = Upstream::start(Behaviour::Echo);
+    let (proxy, _d) = serve(&upgrade_routes(&ws, &other));
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        tunnel_round_trip(&proxy, round % 2 == 0);
+    }
+    wait_until(
+        Duration::from_secs(5),
+        "every upgrade to reach its upstream",
+        || ws.count() == ROUNDS,
     );
     assert_eq!(other.count(), 0);
 }

@@ -19,6 +19,12 @@ pub enum Behaviour {
     Slow(Duration),
     /// Accepts a WebSocket-style upgrade with 101, then echoes raw bytes back.
     Upgrade,
+    /// [`Behaviour::Upgrade`], but the 101 is written as soon as the connection is accepted,
+    /// before the request arrives: it is waiting on the proxy's upstream socket by the time the
+    /// proxy starts relaying, the order that a loaded machine produces only sometimes.
+    EagerUpgrade,
+    /// [`Behaviour::Upgrade`], but the 101 comes this long after the request.
+    SlowUpgrade(Duration),
 }
 
 /// An upstream on 127.0.0.1 that records every request it receives.
@@ -66,9 +72,15 @@ impl Upstream {
     }
 }
 
+const SWITCHED: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n";
+
 fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<Message>>) {
     let _ = stream.set_nodelay(true);
     let mut writer = stream.try_clone().unwrap();
+    if matches!(behaviour, Behaviour::EagerUpgrade) && writer.write_all(SWITCHED).is_err() {
+        return;
+    }
     let mut reader = BufReader::new(stream);
     while let Ok(Some((start, headers))) = read_head(&mut reader) {
         let Ok(body) = read_body(&mut reader, &headers, false) else {
@@ -87,10 +99,13 @@ fn serve(stream: TcpStream, behaviour: &Behaviour, log: &Mutex<Vec<Message>>) {
                 echo(&mut writer, &message)
             }
             Behaviour::Events { count, every } => events(&mut writer, *count, *every),
-            Behaviour::Upgrade => {
-                let _ = writer.write_all(
-                    b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n",
-                );
+            Behaviour::Upgrade | Behaviour::EagerUpgrade | Behaviour::SlowUpgrade(_) => {
+                if let Behaviour::SlowUpgrade(delay) = behaviour {
+                    thread::sleep(*delay);
+                }
+                if !matches!(behaviour, Behaviour::EagerUpgrade) {
+                    let _ = writer.write_all(SWITCHED);
+                }
                 let mut buf = [0u8; 4096];
                 loop {
                     match reader.read(&mut buf) {
