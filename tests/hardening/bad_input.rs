@@ -96,31 +96,27 @@ fn apply(bad: &Bad, file: &Path, dir: &Path) {
             std::fs::create_dir(file).unwrap();
         }
         Bad::SymlinkLoop => {
-            clear(file);
             let (a, b) = (dir.join("loop-a"), dir.join("loop-b"));
             clear(&a);
             clear(&b);
             std::os::unix::fs::symlink(&b, &a).unwrap();
             std::os::unix::fs::symlink(&a, &b).unwrap();
-            std::os::unix::fs::symlink(&a, file).unwrap();
+            rename_into_place(file, &tmp, |at| std::os::unix::fs::symlink(&a, at).unwrap());
         }
-        Bad::DanglingSymlink => {
-            clear(file);
-            std::os::unix::fs::symlink(dir.join("nowhere.yaml"), file).unwrap();
-        }
-        Bad::DevZero => {
-            clear(file);
-            std::os::unix::fs::symlink("/dev/zero", file).unwrap();
-        }
-        Bad::Fifo => {
-            clear(file);
+        Bad::DanglingSymlink => rename_into_place(file, &tmp, |at| {
+            std::os::unix::fs::symlink(dir.join("nowhere.yaml"), at).unwrap()
+        }),
+        Bad::DevZero => rename_into_place(file, &tmp, |at| {
+            std::os::unix::fs::symlink("/dev/zero", at).unwrap()
+        }),
+        Bad::Fifo => rename_into_place(file, &tmp, |at| {
             let status = Command::new("mkfifo")
                 .args(["-m", "0644"])
-                .arg(file)
+                .arg(at)
                 .status()
                 .unwrap();
             assert!(status.success());
-        }
+        }),
         Bad::Unreadable => {
             std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o000)).unwrap();
             // The watcher sees no content change for a chmod on some kernels: touch the dir.
@@ -128,6 +124,15 @@ fn apply(bad: &Bad, file: &Path, dir: &Path) {
         }
         Bad::Deleted => clear(file),
     }
+}
+
+/// Makes the bad thing at `tmp` and renames it over `file` in one step, so the proxy never sees
+/// the moment between removing the good file and creating the bad one (a "No such file" error
+/// instead of the one the case is about).
+fn rename_into_place(file: &Path, tmp: &Path, make: impl FnOnce(&Path)) {
+    clear(tmp);
+    make(tmp);
+    std::fs::rename(tmp, file).unwrap();
 }
 
 /// Each bad input, applied over a good table in a running proxy: the proxy stays up, keeps
