@@ -17,18 +17,16 @@ use crate::nginx::Nginx;
 use crate::report::{ratio, thousands, Table};
 use crate::route_tables::upstream_routes;
 
-/// The path every process is asked for: a route in the middle of the table.
-const TESTED: &str = "/svc-500/v1/chat/completions";
-
-/// Instructions counted while `client` sent `requests` requests to one process under callgrind.
-struct Counted {
-    per_request: f64,
-}
-
 /// Starts `command` under callgrind with instrumentation off, warms it up, counts `requests`
-/// sequential keep-alive GETs of `path`, and stops it.
-fn count(name: &str, dir: &Path, command: Command, listen: SocketAddr, requests: usize) -> Counted {
-    let path = TESTED;
+/// sequential keep-alive GETs of `path`, and stops it: the instructions per request.
+fn count(
+    name: &str,
+    dir: &Path,
+    command: Command,
+    listen: SocketAddr,
+    path: &str,
+    requests: usize,
+) -> f64 {
     let out = dir.join(format!("{name}.callgrind"));
     let mut valgrind = Command::new("valgrind");
     valgrind
@@ -56,9 +54,7 @@ fn count(name: &str, dir: &Path, command: Command, listen: SocketAddr, requests:
     })
     .expect("callgrind wrote its dump");
     drop(process);
-    Counted {
-        per_request: totals as f64 / requests as f64,
-    }
+    totals as f64 / requests as f64
 }
 
 fn callgrind_control(args: &[&str], pid: u32) {
@@ -79,7 +75,6 @@ fn dumped_totals(out: &Path) -> Option<u64> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// `routes` must be 1,000 ([`TESTED`] is its middle route).
 pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Nginx::upstream();
@@ -89,6 +84,7 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
         upstream_routes(routes, &format!("http://{}", upstream.addr())),
     )
     .unwrap();
+    let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
     let access_log = dir.path().join("access.log");
     let proxy = |log: &Path, listen: SocketAddr| {
         let mut c = Command::new(binary("passthru-proxy"));
@@ -109,12 +105,20 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
         .arg(upstream.addr().to_string())
         .arg("1");
     eprintln!("instructions: {requests} requests per process under callgrind");
-    let floor = count("bare_pingora", dir.path(), bare, listen[0], requests);
+    let floor = count(
+        "bare_pingora",
+        dir.path(),
+        bare,
+        listen[0],
+        &tested,
+        requests,
+    );
     let off = count(
         "log-off",
         dir.path(),
         proxy(Path::new("off"), listen[1]),
         listen[1],
+        &tested,
         requests,
     );
     let on = count(
@@ -122,6 +126,7 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
         dir.path(),
         proxy(&access_log, listen[2]),
         listen[2],
+        &tested,
         requests,
     );
     let mut t = Table::new(
@@ -139,9 +144,9 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     ] {
         t.row(&[
             name.to_owned(),
-            thousands(c.per_request as u64),
-            ratio(c.per_request / floor.per_request),
-            ratio(c.per_request / off.per_request),
+            thousands(*c as u64),
+            ratio(c / floor),
+            ratio(c / off),
         ]);
     }
     t.note(
