@@ -4,7 +4,7 @@
 //! Kernel time (the system calls every proxy makes alike) is not counted.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ fn count(
     requests: usize,
 ) -> f64 {
     let out = dir.join(format!("{name}.callgrind"));
+    for stale in [out.clone(), PathBuf::from(format!("{}.1", out.display()))] {
+        let _ = std::fs::remove_file(stale);
+    }
     let mut valgrind = Command::new("valgrind");
     valgrind
         .args(["--tool=callgrind", "--instr-atstart=no"])
@@ -77,6 +80,9 @@ fn dumped_totals(out: &Path) -> Option<u64> {
 
 pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     let dir = tempfile::tempdir().unwrap();
+    // The profiles are kept for `callgrind_annotate`: where a count moved, they say why.
+    let profiles = passthru_tests::target_dir().join("bench/callgrind");
+    std::fs::create_dir_all(&profiles).unwrap();
     let upstream = Nginx::upstream();
     let file = dir.path().join("routes.yaml");
     std::fs::write(
@@ -107,7 +113,7 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     eprintln!("instructions: {requests} requests per process under callgrind");
     let floor = count(
         "bare_pingora",
-        dir.path(),
+        &profiles,
         bare,
         listen[0],
         &tested,
@@ -115,7 +121,7 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     );
     let off = count(
         "log-off",
-        dir.path(),
+        &profiles,
         proxy(Path::new("off"), listen[1]),
         listen[1],
         &tested,
@@ -123,7 +129,7 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     );
     let on = count(
         "log-on",
-        dir.path(),
+        &profiles,
         proxy(&access_log, listen[2]),
         listen[2],
         &tested,
@@ -155,7 +161,8 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
          so start-up and table loading are not counted. Instructions are user space only: the \
          system calls (socket reads and writes, and the access log's batched writes) are not in \
          them, so the CPU-time ratios of table 4 are smaller than these. The same on any machine \
-         load; they move only with the code, the compiler and the inputs.",
+         load; they move only with the code, the compiler and the inputs. The profiles stay in \
+         `target/bench/callgrind/` (`callgrind_annotate --inclusive=yes FILE.1`).",
     );
     vec![t]
 }

@@ -254,10 +254,19 @@ impl Reloader {
         let dir = parent_dir(&self.path);
         let inode = std::fs::metadata(dir).ok()?.ino();
         let tx = events.clone();
-        let names = watched_names(&self.path);
+        let path = self.path.clone();
+        let mut names = watched_names(&path);
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 if let Some(event) = classify(event, &names) {
+                    // A rename or create may have re-pointed a symlink: the names that writes
+                    // to the routes file show up under may have changed.
+                    if matches!(
+                        event,
+                        WatchEvent::MovedIn | WatchEvent::Other | WatchEvent::Rescan
+                    ) {
+                        names = watched_names(&path);
+                    }
                     let _ = tx.send(event);
                 }
             })

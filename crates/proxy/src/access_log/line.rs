@@ -1,9 +1,10 @@
 //! One access log line and how its values are written: addresses and the timestamp on the stack,
 //! each serialised as one JSON string.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrayvec::ArrayString;
 use serde::{Serialize, Serializer};
@@ -50,12 +51,44 @@ pub struct AccessLine<'a> {
     pub cause: Option<&'static str>,
 }
 
+thread_local! {
+    /// The last whole second this thread formatted, as `YYYY-MM-DDTHH:MM:SS`: the lines of one
+    /// second share it, and only the microseconds are written per line.
+    static SECOND: Cell<(u64, ArrayString<19>)> = const { Cell::new((0, ArrayString::new_const())) };
+}
+
+/// `time` as humantime's `format_rfc3339_micros` writes it (`2026-11-30T13:43:57.123456Z`).
 fn rfc3339_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    let mut text = ArrayString::<32>::new();
-    match write!(text, "{}", humantime::format_rfc3339_micros(*time)) {
-        Ok(()) => s.serialize_str(&text),
-        Err(_) => s.collect_str(&humantime::format_rfc3339_micros(*time)),
+    let Ok(since) = time.duration_since(UNIX_EPOCH) else {
+        return s.collect_str(&humantime::format_rfc3339_micros(*time));
+    };
+    let secs = since.as_secs();
+    let second = SECOND.with(|cached| match cached.get() {
+        (at, text) if at == secs && !text.is_empty() => Some(text),
+        _ => {
+            let mut whole = ArrayString::<32>::new();
+            let second = UNIX_EPOCH + Duration::from_secs(secs);
+            write!(whole, "{}", humantime::format_rfc3339_seconds(second)).ok()?;
+            let text = ArrayString::from(whole.get(..19)?).ok()?;
+            cached.set((secs, text));
+            Some(text)
+        }
+    });
+    let Some(second) = second else {
+        return s.collect_str(&humantime::format_rfc3339_micros(*time));
+    };
+    let mut text = ArrayString::<27>::new();
+    text.push_str(&second);
+    text.push('.');
+    let mut micros = since.subsec_micros();
+    let mut digits = [b'0'; 6];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
     }
+    text.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
+    text.push('Z');
+    s.serialize_str(&text)
 }
 
 // Addresses are formatted on the stack and serialised as one string; IPv4 (nearly every line)
@@ -101,13 +134,34 @@ fn push_ipv4<const N: usize>(text: &mut ArrayString<N>, ip: &Ipv4Addr) {
 mod tests {
     use super::*;
 
+    fn json(f: &dyn Fn(&mut sonic_rs::Serializer<&mut Vec<u8>>)) -> String {
+        let mut out = Vec::new();
+        f(&mut sonic_rs::Serializer::new(&mut out));
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn timestamps_read_as_humantime_writes_them() {
+        let base = UNIX_EPOCH + Duration::from_secs(1_796_045_037);
+        for offset_us in [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            1_000_001,
+            59_999_999,
+            86_400_000_123,
+        ] {
+            let time = base + Duration::from_micros(offset_us);
+            assert_eq!(
+                json(&|s| rfc3339_micros(&time, s).unwrap()),
+                format!("\"{}\"", humantime::format_rfc3339_micros(time))
+            );
+        }
+    }
+
     #[test]
     fn addresses_read_as_display_writes_them() {
-        let json = |f: &dyn Fn(&mut serde_json::Serializer<&mut Vec<u8>>)| {
-            let mut out = Vec::new();
-            f(&mut serde_json::Serializer::new(&mut out));
-            String::from_utf8(out).unwrap()
-        };
         for text in [
             "203.0.113.5:51234",
             "0.0.0.0:1",

@@ -30,7 +30,7 @@ impl PassthruProxy {
         } else {
             &ctx.path
         };
-        let ms = |d: Duration| (d.as_micros() as f64) / 1000.0;
+        let ms = |d: Duration| (d.as_micros() as u64 as f64) / 1000.0;
         AccessLine {
             timestamp: SystemTime::now(),
             request_id: &ctx.request_id,
