@@ -26,7 +26,7 @@ type Target<'a> = (&'a str, String, Option<&'a Path>, Vec<u32>);
 
 /// The core the proxy under test runs on; this process, and so wrk and the upstream it starts,
 /// run on core 0.
-const PROXY_CPU: usize = 1;
+pub const PROXY_CPU: usize = 1;
 
 /// Interleaves `rounds` wrk runs over the targets; the median round per target, with the CPU
 /// time its processes spent per request in that round.
