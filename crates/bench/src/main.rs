@@ -21,6 +21,7 @@ mod propagation;
 mod reload;
 mod report;
 mod route_tables;
+mod streams;
 mod throughput;
 mod wrk;
 
@@ -55,18 +56,20 @@ enum Scenario {
     Litellm,
     Throughput,
     Instructions,
+    Streams,
     Propagation,
     Lookup,
     Fleet,
     FleetLitellm,
 }
 
-const ORDER: [Scenario; 9] = [
+const ORDER: [Scenario; 10] = [
     Scenario::Reload,
     Scenario::Memory,
     Scenario::Litellm,
     Scenario::Throughput,
     Scenario::Instructions,
+    Scenario::Streams,
     Scenario::Propagation,
     Scenario::Lookup,
     Scenario::Fleet,
@@ -104,6 +107,11 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         }
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
         Scenario::Instructions => instructions::run(if quick { 200 } else { 2_000 }, 1_000),
+        Scenario::Streams => streams::run(&if quick {
+            streams::Streams::quick()
+        } else {
+            streams::Streams::full()
+        }),
         Scenario::Propagation => propagation::run(if quick { 10 } else { 100 }, 1_000),
         Scenario::Lookup => lookup::lookup(&load(quick), if quick { 10_000 } else { 100_000 }),
         Scenario::Fleet => fleet::run(&fleet::Fleet {
