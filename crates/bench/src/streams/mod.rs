@@ -83,8 +83,9 @@ pub struct StreamTarget {
 
 /// The core the proxy under test runs on; the harness (streams and upstream) runs on core 0.
 const PROXY_CPU: usize = 1;
-/// Descriptors a process needs besides its streams' (libraries, logs, listeners, slack).
-const SPARE_FILES: usize = 1_024;
+/// Descriptors a process needs besides its streams': logs, listeners, epoll, pipes (13 for the
+/// harness, 28 for passthru-proxy, 10 for an nginx worker when measured), with slack.
+const SPARE_FILES: usize = 128;
 
 /// The client runtime, the SSE upstream on it, and how many streams fit in the open-file
 /// limit: shared by every proxy of the scenario.
@@ -93,6 +94,8 @@ pub struct Harness {
     pub upstream: Upstream,
     /// The open-file limit of this process and so of every proxy it starts.
     pub open_files: u64,
+    /// Why the limit could not be raised as far as the streams need, if it could not.
+    pub limited_by: Option<String>,
     /// Streams a wave may open: the harness holds two descriptors per stream (client and
     /// upstream side), and so does a proxy.
     pub max_streams: usize,
@@ -102,7 +105,7 @@ impl Harness {
     /// Raises the open-file limit for `most` streams (children inherit it), starts the runtime
     /// and the upstream.
     pub fn start(most: usize) -> Harness {
-        let open_files = raise_open_files((2 * most + SPARE_FILES) as u64);
+        let (open_files, limited_by) = raise_open_files((2 * most + SPARE_FILES) as u64);
         // One worker: the harness has CPU 0 to itself (with the upstream), more threads on
         // it would only take turns.
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -115,6 +118,7 @@ impl Harness {
             rt,
             upstream,
             open_files,
+            limited_by,
             max_streams: (open_files as usize).saturating_sub(SPARE_FILES) / 2,
         }
     }
@@ -135,9 +139,11 @@ impl Harness {
     }
 }
 
-/// Raises RLIMIT_NOFILE (soft and hard) to `want` where it can: root may lift the hard limit
-/// up to fs.nr_open, anyone the soft one up to the hard one. The soft limit then in force.
-fn raise_open_files(want: u64) -> u64 {
+/// Raises RLIMIT_NOFILE (soft and hard) to `want` where it can: a process with
+/// CAP_SYS_RESOURCE (root, outside a container that drops it) may lift the hard limit up to
+/// fs.nr_open, anyone the soft one up to the hard one. The soft limit then in force, and why it
+/// is short of `want` if it is.
+fn raise_open_files(want: u64) -> (u64, Option<String>) {
     let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
@@ -150,23 +156,27 @@ fn raise_open_files(want: u64) -> u64 {
     // SAFETY: getrlimit and setrlimit read or write only the struct passed to them.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut now) };
     if now.rlim_cur >= want {
-        return now.rlim_cur;
+        return (now.rlim_cur, None);
     }
     let raised = libc::rlimit {
         rlim_cur: want,
         rlim_max: now.rlim_max.max(want),
     };
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-        return want;
+        return (want, None);
     }
+    let why = format!(
+        "setrlimit(RLIMIT_NOFILE, {want}): {} (raising the hard limit needs CAP_SYS_RESOURCE)",
+        std::io::Error::last_os_error()
+    );
     let soft = libc::rlimit {
         rlim_cur: now.rlim_max,
         rlim_max: now.rlim_max,
     };
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft) } == 0 {
-        return now.rlim_max;
+        return (now.rlim_max, Some(why));
     }
-    now.rlim_cur
+    (now.rlim_cur, Some(why))
 }
 
 /// Starts nginx (`proxy_buffering off`), pingora alone and passthru-proxy against one SSE
@@ -189,9 +199,11 @@ pub fn run(s: &Streams) -> Vec<Table> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let passthru = start_proxy(&file, &[]);
     let bare = BarePingora::start(up, &threads.to_string());
+    // nginx starts closing connections that wait for their request once fewer than 1/16 of
+    // its worker_connections are free: room for twice the two per stream keeps it out of that.
     let nginx = Nginx::start_with_connections(
         1,
-        2 * harness.max_streams + SPARE_FILES,
+        4 * harness.max_streams + SPARE_FILES,
         &nginx_routes(1, up.port()),
     );
     pin(std::process::id(), 0);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::Runtime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -56,9 +56,16 @@ pub struct Upstream {
 
 impl Upstream {
     pub fn start(rt: &Runtime) -> Upstream {
+        // The backlog nginx and pingora listen with (tokio's default is 1,024): a wave's
+        // connections may arrive faster than the harness accepts them, and a SYN dropped from
+        // a full queue costs a second.
         let listener = rt
-            .block_on(TcpListener::bind("127.0.0.1:0"))
-            .expect("bind the SSE upstream on 127.0.0.1");
+            .block_on(async {
+                let socket = TcpSocket::new_v4()?;
+                socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+                socket.listen(4096)
+            })
+            .expect("listen for the SSE upstream on 127.0.0.1");
         let addr = listener.local_addr().unwrap();
         let streaming = Arc::new(AtomicI64::new(0));
         rt.spawn(serve(listener, streaming.clone()));

@@ -121,15 +121,31 @@ pub fn memory(
          machine the harness's own lag counts too, for every proxy alike (compare with nginx's \
          row). passthru-proxy runs with the operator's defaults ({threads} threads), pingora \
          alone (`crates/proxy/examples/bare_pingora.rs`) with {threads} and the same listener \
-         settings, nginx with 1 worker and `proxy_buffering off`. The open-file limit ({}) was \
-         raised by the harness and inherited by every proxy; each proxy needs two descriptors \
-         per stream. Where the memory goes: docs/stream-memory.md.",
+         settings, nginx with 1 worker and `proxy_buffering off`. {} Where the memory goes: \
+         docs/stream-memory.md.",
         thousands(s.events_per_second as u64),
         s.min_events,
         dur(s.window),
-        thousands(harness.open_files)
+        open_files(harness)
     ));
     t
+}
+
+/// What the open-file limit allowed, for the notes.
+fn open_files(harness: &Harness) -> String {
+    let limit = thousands(harness.open_files);
+    match &harness.limited_by {
+        None => format!(
+            "The open-file limit was {limit} (raised by the harness where needed, and inherited \
+             by every proxy): a proxy, like the harness, holds two descriptors per stream."
+        ),
+        Some(why) => format!(
+            "The open-file limit stayed at {limit}, inherited by every proxy ({why}): a proxy, \
+             like the harness, holds two descriptors per stream, so a wave opens at most {} \
+             streams.",
+            thousands(harness.max_streams as u64)
+        ),
+    }
 }
 
 pub fn first_event(s: &Streams, targets: &[StreamTarget], rounds: &[Vec<FirstEvents>]) -> Table {
