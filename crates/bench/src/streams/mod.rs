@@ -165,9 +165,10 @@ fn raise_open_files(want: u64) -> (u64, Option<String>) {
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
         return (want, None);
     }
+    let refused = std::io::Error::last_os_error().to_string();
     let why = format!(
-        "setrlimit(RLIMIT_NOFILE, {want}): {} (raising the hard limit needs CAP_SYS_RESOURCE)",
-        std::io::Error::last_os_error()
+        "raising it to {want} was refused: {}; the hard limit needs CAP_SYS_RESOURCE to rise",
+        refused.split(" (os error").next().unwrap_or(&refused)
     );
     let soft = libc::rlimit {
         rlim_cur: now.rlim_max,

@@ -136,13 +136,14 @@ fn open_files(harness: &Harness) -> String {
     let limit = thousands(harness.open_files);
     match &harness.limited_by {
         None => format!(
-            "The open-file limit was {limit} (raised by the harness where needed, and inherited \
-             by every proxy): a proxy, like the harness, holds two descriptors per stream."
+            "The open-file limit was {limit}, enough for every wave (the harness raises it when \
+             a wave needs more, and every proxy inherits it): a proxy, like the harness, holds \
+             two descriptors per stream."
         ),
         Some(why) => format!(
-            "The open-file limit stayed at {limit}, inherited by every proxy ({why}): a proxy, \
-             like the harness, holds two descriptors per stream, so a wave opens at most {} \
-             streams.",
+            "The open-file limit stayed at {limit} ({why}), and every proxy inherits it: a \
+             proxy, like the harness, holds two descriptors per stream, so a wave opens at most \
+             {} streams.",
             thousands(harness.max_streams as u64)
         ),
     }
