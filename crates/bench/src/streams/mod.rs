@@ -84,6 +84,7 @@ pub struct StreamTarget {
 
 /// The core the proxy under test runs on; the harness (streams and upstream) runs on core 0.
 const PROXY_CPU: usize = 1;
+
 /// Starts nginx (`proxy_buffering off`), pingora alone and passthru-proxy against one SSE
 /// upstream, and measures them.
 pub fn run(s: &Streams) -> Vec<Table> {
@@ -118,8 +119,9 @@ pub fn run(s: &Streams) -> Vec<Table> {
         prefix: "/svc-0".to_owned(),
         pids,
     };
-    // Another proxy (LiteLLM's) joins here: start it against `harness.upstream.addr`, push
-    // its target; the tables take every row from this list.
+    // Another proxy (LiteLLM's) joins here: start it with a pass-through route from a prefix
+    // to `harness.upstream.addr` and push its target (name, address, prefix, pids); both
+    // tables take every row from this list.
     let targets = vec![
         target("nginx", nginx.addr(), nginx.pids()),
         target("pingora alone", bare.addr, vec![bare.pid()]),
