@@ -22,6 +22,7 @@ mod propagation;
 mod reload;
 mod report;
 mod route_tables;
+mod streams;
 mod throughput;
 mod wrk;
 
@@ -56,6 +57,7 @@ enum Scenario {
     Litellm,
     Throughput,
     Instructions,
+    Streams,
     Knobs,
     Propagation,
     Lookup,
@@ -63,12 +65,13 @@ enum Scenario {
     FleetLitellm,
 }
 
-const ORDER: [Scenario; 10] = [
+const ORDER: [Scenario; 11] = [
     Scenario::Reload,
     Scenario::Memory,
     Scenario::Litellm,
     Scenario::Throughput,
     Scenario::Instructions,
+    Scenario::Streams,
     Scenario::Knobs,
     Scenario::Propagation,
     Scenario::Lookup,
@@ -108,6 +111,11 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
         Scenario::Instructions => instructions::run(if quick { 200 } else { 2_000 }, 1_000),
         Scenario::Knobs => knobs::run(&load(quick), 1_000),
+        Scenario::Streams => streams::run(&if quick {
+            streams::Streams::quick()
+        } else {
+            streams::Streams::full()
+        }),
         Scenario::Propagation => propagation::run(if quick { 10 } else { 100 }, 1_000),
         Scenario::Lookup => lookup::lookup(&load(quick), if quick { 10_000 } else { 100_000 }),
         Scenario::Fleet => fleet::run(&fleet::Fleet {

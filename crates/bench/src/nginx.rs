@@ -19,6 +19,12 @@ pub struct Nginx {
 impl Nginx {
     /// `http_body` goes inside `http { }`; `{PORT}` in it is replaced by the listening port.
     pub fn start(workers: usize, http_body: &str) -> Nginx {
+        Nginx::start_with_connections(workers, 4096, http_body)
+    }
+
+    /// [`Nginx::start`] with `connections` per worker: a proxied connection counts twice
+    /// (client and upstream). The workers inherit this process's open-file limit.
+    pub fn start_with_connections(workers: usize, connections: usize, http_body: &str) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
         let port = passthru_tests::free_port().port();
         let user = if running_as_root() {
@@ -28,7 +34,7 @@ impl Nginx {
         };
         let conf = format!(
             "{user}worker_processes {workers};\ndaemon off;\npid {dir}/nginx.pid;\nerror_log {dir}/error.log warn;\n\
-             events {{ worker_connections 4096; }}\n\
+             events {{ worker_connections {connections}; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n  proxy_temp_path {dir}/proxy;\n\
              fastcgi_temp_path {dir}/fcgi;\n  uwsgi_temp_path {dir}/uwsgi;\n  scgi_temp_path {dir}/scgi;\n\
              keepalive_requests 1000000;\n{body}\n}}\n",

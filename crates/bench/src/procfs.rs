@@ -111,8 +111,12 @@ pub fn unpin(pid: u32) {
     set_affinity(pid, &(0..cpus()).collect::<Vec<_>>());
 }
 
+/// The CPUs online, whatever this process is pinned to (`available_parallelism` follows the
+/// pinning, so [`unpin`] after [`pin`] would keep a process on one CPU).
 fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // SAFETY: sysconf reads a system value and has no preconditions.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(online).unwrap_or(1).max(1)
 }
 
 fn set_affinity(pid: u32, cpus: &[usize]) {
@@ -152,5 +156,13 @@ mod tests {
         assert!(cpu_ns(me) > 0);
         assert!(context_switches(me) > 0);
         assert!(ppid(me).is_some());
+    }
+
+    #[test]
+    fn unpin_lets_a_pinned_process_run_on_every_cpu_again() {
+        let me = std::process::id();
+        pin(me, 0);
+        unpin(me);
+        assert_eq!(std::thread::available_parallelism().unwrap().get(), cpus());
     }
 }

@@ -21,8 +21,8 @@ const ALLOW_THP: mi_option_t = 43;
 /// Transparent huge pages are turned off for the process. mimalloc advises its 1 GiB arena
 /// `MADV_HUGEPAGE`, so where THP is `madvise` (Debian's default) or `always`, the first touch of
 /// any 4 KiB in a 2 MiB region faults in the whole 2 MiB: the proxy's RSS followed everything
-/// mimalloc had committed, not what it had touched. Measured with
-/// `cargo run --release -p passthru-bench --example sse_memory` (2,000 concurrent SSE streams):
+/// mimalloc had committed, not what it had touched. Measured by `passthru-bench streams` (2,000
+/// concurrent SSE streams, docs/stream-memory.md):
 /// 182 KiB of RSS per stream with THP, 62 KiB without, and an idle proxy at 15 MiB instead of
 /// 28 MiB. mimalloc reads `MIMALLOC_ALLOW_THP` once, when it starts, before `main`: setting the
 /// option here only stops the advice on arenas created later, so the process-wide switch

@@ -175,8 +175,8 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
 /// into its own 64 KiB one, a syscall per read either way. It costs memory per open connection
 /// (an SSE stream holds one for minutes): little on a fresh proxy, whose allocator hands out
 /// pages the kernel has zeroed, but once freed memory is reused the zero-fill touches all 64 KiB.
-/// Measured with `cargo run --release -p passthru-bench --example sse_memory -- --streams 2000
-/// --waves 3`: 62, 117 and 143 KiB of RSS per stream in three successive waves of 2,000 streams
+/// Measured with SSE streams (docs/stream-memory.md, now `passthru-bench streams`): 62, 117 and
+/// 143 KiB of RSS per stream in three successive waves of 2,000 streams
 /// with the buffer, 58, 58 and 58 KiB without. TLS listeners keep pingora's default: the TLS
 /// layer reads in records, where the buffer does save syscalls.
 pub fn plain_l4_buffer() -> L4BufferSettings {
