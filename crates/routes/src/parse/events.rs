@@ -6,7 +6,7 @@
 use std::ffi::CStr;
 
 use serde_yaml::Value;
-use unsafe_libyaml as sys;
+use unsafe_libyaml as unsafe_sys;
 
 use super::scalar::resolve_plain;
 
@@ -40,7 +40,7 @@ pub(super) struct Unsupported {
 
 pub(super) struct Events<'a> {
     /// Boxed: libyaml keeps pointers into its own parser struct, which must not move.
-    parser: Box<sys::yaml_parser_t>,
+    parser: Box<unsafe_sys::yaml_parser_t>,
     _input: &'a [u8],
 }
 
@@ -49,17 +49,17 @@ impl<'a> Events<'a> {
         // SAFETY: initialised in place before any other use; the input outlives the parser
         // (the `'a` borrow); deleted once, in Drop.
         unsafe {
-            let parser: Box<std::mem::MaybeUninit<sys::yaml_parser_t>> =
+            let parser: Box<std::mem::MaybeUninit<unsafe_sys::yaml_parser_t>> =
                 Box::new(std::mem::MaybeUninit::uninit());
-            let raw = Box::into_raw(parser).cast::<sys::yaml_parser_t>();
-            if sys::yaml_parser_initialize(raw).fail {
+            let raw = Box::into_raw(parser).cast::<unsafe_sys::yaml_parser_t>();
+            if unsafe_sys::yaml_parser_initialize(raw).fail {
                 drop(Box::from_raw(
-                    raw.cast::<std::mem::MaybeUninit<sys::yaml_parser_t>>(),
+                    raw.cast::<std::mem::MaybeUninit<unsafe_sys::yaml_parser_t>>(),
                 ));
                 panic!("libyaml could not allocate its parser");
             }
-            sys::yaml_parser_set_encoding(raw, sys::YAML_UTF8_ENCODING);
-            sys::yaml_parser_set_input_string(raw, input.as_ptr(), input.len() as u64);
+            unsafe_sys::yaml_parser_set_encoding(raw, unsafe_sys::YAML_UTF8_ENCODING);
+            unsafe_sys::yaml_parser_set_input_string(raw, input.as_ptr(), input.len() as u64);
             Events {
                 parser: Box::from_raw(raw),
                 _input: input,
@@ -71,12 +71,12 @@ impl<'a> Events<'a> {
     /// [`Unsupported`], as is a syntax error.
     pub fn next(&mut self) -> Result<(Event, Mark), Unsupported> {
         loop {
-            let mut event = std::mem::MaybeUninit::<sys::yaml_event_t>::uninit();
+            let mut event = std::mem::MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
             // SAFETY: the parser is initialised; the event is read only after a successful
             // parse and deleted before the next one.
             unsafe {
-                let parser: *mut sys::yaml_parser_t = &mut *self.parser;
-                if sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
+                let parser: *mut unsafe_sys::yaml_parser_t = &mut *self.parser;
+                if unsafe_sys::yaml_parser_parse(parser, event.as_mut_ptr()).fail {
                     return Err(self.error());
                 }
                 let event = event.as_mut_ptr();
@@ -85,7 +85,7 @@ impl<'a> Events<'a> {
                     column: (*event).start_mark.column as usize + 1,
                 };
                 let converted = convert(&*event);
-                sys::yaml_event_delete(event);
+                unsafe_sys::yaml_event_delete(event);
                 match converted {
                     Ok(None) => continue,
                     Ok(Some(e)) => return Ok((e, mark)),
@@ -123,7 +123,7 @@ impl<'a> Events<'a> {
 impl Drop for Events<'_> {
     fn drop(&mut self) {
         // SAFETY: initialised in `new`, deleted only here.
-        unsafe { sys::yaml_parser_delete(&mut *self.parser) }
+        unsafe { unsafe_sys::yaml_parser_delete(&mut *self.parser) }
     }
 }
 
@@ -131,16 +131,16 @@ impl Drop for Events<'_> {
 ///
 /// # Safety
 /// `event` must be a live event returned by `yaml_parser_parse`.
-unsafe fn convert(event: &sys::yaml_event_t) -> Result<Option<Event>, &'static str> {
+unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Result<Option<Event>, &'static str> {
     const ANCHOR: &str = "anchors and aliases";
     const TAG: &str = "tags";
     Ok(Some(match event.type_ {
-        sys::YAML_STREAM_START_EVENT => return Ok(None),
-        sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
-        sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
-        sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
-        sys::YAML_ALIAS_EVENT => return Err(ANCHOR),
-        sys::YAML_SCALAR_EVENT => {
+        unsafe_sys::YAML_STREAM_START_EVENT => return Ok(None),
+        unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
+        unsafe_sys::YAML_DOCUMENT_START_EVENT => Event::DocumentStart,
+        unsafe_sys::YAML_DOCUMENT_END_EVENT => Event::DocumentEnd,
+        unsafe_sys::YAML_ALIAS_EVENT => return Err(ANCHOR),
+        unsafe_sys::YAML_SCALAR_EVENT => {
             let s = unsafe { &event.data.scalar };
             if !s.anchor.is_null() {
                 return Err(ANCHOR);
@@ -150,13 +150,13 @@ unsafe fn convert(event: &sys::yaml_event_t) -> Result<Option<Event>, &'static s
             }
             let bytes = unsafe { std::slice::from_raw_parts(s.value, s.length as usize) };
             let text = std::str::from_utf8(bytes).map_err(|_| "text that is not UTF-8")?;
-            if s.style == sys::YAML_PLAIN_SCALAR_STYLE {
+            if s.style == unsafe_sys::YAML_PLAIN_SCALAR_STYLE {
                 Event::Scalar(resolve_plain(text).ok_or("integers beyond 64 bits")?)
             } else {
                 Event::Scalar(Value::String(text.to_owned()))
             }
         }
-        sys::YAML_SEQUENCE_START_EVENT => {
+        unsafe_sys::YAML_SEQUENCE_START_EVENT => {
             let s = unsafe { &event.data.sequence_start };
             if !s.anchor.is_null() {
                 return Err(ANCHOR);
@@ -166,8 +166,8 @@ unsafe fn convert(event: &sys::yaml_event_t) -> Result<Option<Event>, &'static s
             }
             Event::SequenceStart
         }
-        sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
-        sys::YAML_MAPPING_START_EVENT => {
+        unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
+        unsafe_sys::YAML_MAPPING_START_EVENT => {
             let m = unsafe { &event.data.mapping_start };
             if !m.anchor.is_null() {
                 return Err(ANCHOR);
@@ -177,7 +177,7 @@ unsafe fn convert(event: &sys::yaml_event_t) -> Result<Option<Event>, &'static s
             }
             Event::MappingStart
         }
-        sys::YAML_MAPPING_END_EVENT => Event::MappingEnd,
+        unsafe_sys::YAML_MAPPING_END_EVENT => Event::MappingEnd,
         _ => return Err("an event libyaml does not document"),
     }))
 }
