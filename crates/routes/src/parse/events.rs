@@ -132,8 +132,6 @@ impl Drop for Events<'_> {
 /// # Safety
 /// `event` must be a live event returned by `yaml_parser_parse`.
 unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Result<Option<Event>, &'static str> {
-    const ANCHOR: &str = "anchors and aliases";
-    const TAG: &str = "tags";
     Ok(Some(match event.type_ {
         unsafe_sys::YAML_STREAM_START_EVENT => return Ok(None),
         unsafe_sys::YAML_STREAM_END_EVENT => Event::StreamEnd,
@@ -142,13 +140,12 @@ unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Result<Option<Event>, &'s
         unsafe_sys::YAML_ALIAS_EVENT => return Err(ANCHOR),
         unsafe_sys::YAML_SCALAR_EVENT => {
             let s = unsafe { &event.data.scalar };
-            if !s.anchor.is_null() {
-                return Err(ANCHOR);
-            }
-            if !s.tag.is_null() {
-                return Err(TAG);
-            }
-            let bytes = unsafe { std::slice::from_raw_parts(s.value, s.length as usize) };
+            untagged(s.anchor, s.tag)?;
+            let bytes: &[u8] = if s.length == 0 {
+                &[]
+            } else {
+                unsafe { std::slice::from_raw_parts(s.value, s.length as usize) }
+            };
             let text = std::str::from_utf8(bytes).map_err(|_| "text that is not UTF-8")?;
             if s.style == unsafe_sys::YAML_PLAIN_SCALAR_STYLE {
                 Event::Scalar(resolve_plain(text).ok_or("integers beyond 64 bits")?)
@@ -158,26 +155,29 @@ unsafe fn convert(event: &unsafe_sys::yaml_event_t) -> Result<Option<Event>, &'s
         }
         unsafe_sys::YAML_SEQUENCE_START_EVENT => {
             let s = unsafe { &event.data.sequence_start };
-            if !s.anchor.is_null() {
-                return Err(ANCHOR);
-            }
-            if !s.tag.is_null() {
-                return Err(TAG);
-            }
+            untagged(s.anchor, s.tag)?;
             Event::SequenceStart
         }
         unsafe_sys::YAML_SEQUENCE_END_EVENT => Event::SequenceEnd,
         unsafe_sys::YAML_MAPPING_START_EVENT => {
             let m = unsafe { &event.data.mapping_start };
-            if !m.anchor.is_null() {
-                return Err(ANCHOR);
-            }
-            if !m.tag.is_null() {
-                return Err(TAG);
-            }
+            untagged(m.anchor, m.tag)?;
             Event::MappingStart
         }
         unsafe_sys::YAML_MAPPING_END_EVENT => Event::MappingEnd,
         _ => return Err("an event libyaml does not document"),
     }))
+}
+
+const ANCHOR: &str = "anchors and aliases";
+
+/// A node without an anchor or a tag.
+fn untagged(anchor: *const u8, tag: *const u8) -> Result<(), &'static str> {
+    if !anchor.is_null() {
+        return Err(ANCHOR);
+    }
+    if !tag.is_null() {
+        return Err("tags");
+    }
+    Ok(())
 }
