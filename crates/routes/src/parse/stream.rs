@@ -186,3 +186,41 @@ fn count_keys(text: &[u8]) -> usize {
         .count()
         .min(text.len() / 64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a file over [`super::super::LOCATED_ERRORS_MAX_BYTES`] is refused with: the streaming
+    /// pass's own findings, since the `Value` reader does not run on it.
+    #[test]
+    fn what_the_streaming_pass_stops_at_is_reported_by_entry_or_by_line() {
+        let bad_entry = b"version: 1\nroutes:\n- {path: /a, target: 'http://h', auth: false}\n- {path: b, target: 'http://h'}\n";
+        let why = parse_streaming(bad_entry)
+            .unwrap_err()
+            .into_problems()
+            .to_string();
+        assert!(
+            why.contains("routes[1]") && why.contains("field `path`"),
+            "{why}"
+        );
+
+        let alias = b"version: 1\nroutes:\n- &r {path: /a, target: 'http://h', auth: false}\n";
+        let why = parse_streaming(alias)
+            .unwrap_err()
+            .into_problems()
+            .to_string();
+        assert!(why.contains("line 3, column 3"), "{why}");
+        assert!(
+            why.contains("anchors and aliases") && why.contains("over 64 MiB"),
+            "{why}"
+        );
+
+        let syntax = b"version: 1\nroutes: [\n";
+        let why = parse_streaming(syntax)
+            .unwrap_err()
+            .into_problems()
+            .to_string();
+        assert!(why.contains("line "), "{why}");
+    }
+}
