@@ -155,10 +155,13 @@ fn a_refused_oversize_file_is_read_once_until_it_changes() {
             .unwrap_or(0.0)
     };
 
-    // 65 MiB: over the 64 MiB cap.
-    let mut big = good.clone().into_bytes();
-    big.resize(65 << 20, b'#');
-    std::fs::write(&file, &big).unwrap();
+    // Over the cap: the good table, then a hole up to one byte past it (a sparse file; it is
+    // refused by its size, never read).
+    let over = passthru_proxy::routes_file::MAX_FILE_BYTES + 1;
+    let big = std::fs::File::create(&file).unwrap();
+    std::io::Write::write_all(&mut &big, good.as_bytes()).unwrap();
+    big.set_len(over).unwrap();
+    drop(big);
     wait_until(WAIT, "the oversize file to be refused", || errors() >= 1.0);
     let read_after_refusal = bytes_read(proxy.pid());
     // Three re-check ticks (one a second under test), plus directory events of other files.
@@ -182,9 +185,10 @@ fn a_refused_oversize_file_is_read_once_until_it_changes() {
         "the last good table still serves"
     );
 
-    // A new version of the file is read again, and its refusal logged again.
-    big.push(b'#');
-    std::fs::write(&file, &big).unwrap();
+    // A new version of the file is looked at again, and its refusal logged again.
+    let big = std::fs::OpenOptions::new().write(true).open(&file).unwrap();
+    big.set_len(over + 1).unwrap();
+    drop(big);
     wait_until(WAIT, "the second version to be refused", || errors() >= 2.0);
     assert_eq!(proxy.log().matches("larger than").count(), 2);
 }

@@ -20,6 +20,7 @@ mod pg;
 mod procfs;
 mod propagation;
 mod reload;
+mod reload_memory;
 mod report;
 mod route_tables;
 mod streams;
@@ -53,6 +54,7 @@ struct Cli {
 enum Scenario {
     All,
     Reload,
+    ReloadMemory,
     Memory,
     Litellm,
     Throughput,
@@ -65,8 +67,9 @@ enum Scenario {
     FleetLitellm,
 }
 
-const ORDER: [Scenario; 11] = [
+const ORDER: [Scenario; 12] = [
     Scenario::Reload,
+    Scenario::ReloadMemory,
     Scenario::Memory,
     Scenario::Litellm,
     Scenario::Throughput,
@@ -96,6 +99,13 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         } else {
             &[(100, 10_000), (1_000, 5_000), (10_000, 200)]
         }),
+        Scenario::ReloadMemory => {
+            if quick {
+                reload_memory::run(10_000, 100_000, 2)
+            } else {
+                reload_memory::run(100_000, 1_000_000, 3)
+            }
+        }
         Scenario::Memory => memory::run(&memory::Memory {
             reloads: if quick { 300 } else { 10_000 },
             polls: if quick { 300 } else { 10_000 },

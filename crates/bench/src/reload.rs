@@ -57,6 +57,7 @@ pub fn reload_once(path: &Path, shared: &ProxyState, generation: u64) -> usize {
     let hash: [u8; 32] = Sha256::digest(&bytes).into();
     let current = shared.table.load_full();
     let file = parse_routes(path, &bytes).expect("valid");
+    drop(bytes);
     let (serving, diff) = swap_in(shared, current, file, generation, hash);
     std::hint::black_box(&diff);
     serving.table.routes().len()

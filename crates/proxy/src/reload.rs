@@ -154,6 +154,8 @@ impl Reloader {
             Ok(file) => file,
             Err(e) => return self.refuse(state, stamp, e.to_string(), trigger),
         };
+        // The bytes are not needed to build the table: freed before it is built, not after.
+        drop(bytes);
         state.last_error = None;
         state.refused_stamp = None;
         state.generation += 1;

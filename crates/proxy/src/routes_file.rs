@@ -6,8 +6,12 @@ use std::path::{Path, PathBuf};
 
 use passthru_routes::{Problems, RouteTable, RoutesFile};
 
-/// Larger files are refused before parsing; 100k routes render to about 30 MiB.
-pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Larger files are refused before they are read. 100k routes render to about 10 MiB, a million
+/// keys to about 72 MiB (105 MiB with expiries); a valid file is read in one streaming pass that
+/// holds little beyond the table it builds. Files over
+/// [`passthru_routes::LOCATED_ERRORS_MAX_BYTES`] (64 MiB) that have a problem are refused at
+/// the problems that pass found, without line and column.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -46,7 +50,13 @@ pub fn read_routes_file(path: &Path) -> Result<Vec<u8>, LoadError> {
             path: path.to_path_buf(),
         });
     }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_FILE_BYTES) as usize);
+    if meta.len() > MAX_FILE_BYTES {
+        // Refused by its size alone: reading it first would hold it in memory for nothing.
+        return Err(LoadError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
     file.take(MAX_FILE_BYTES + 1)
         .read_to_end(&mut bytes)
         .map_err(read_error)?;

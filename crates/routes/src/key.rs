@@ -65,14 +65,11 @@ impl KeyHash {
             ));
         }
         let mut out = [0u8; 32];
-        for (i, pair) in bytes.chunks(2).enumerate() {
-            let s = std::str::from_utf8(pair).expect("hex digits are ASCII");
-            out[i] = u8::from_str_radix(s, 16).expect("checked hex");
-        }
+        hex::decode_to_slice(bytes, &mut out).expect("checked hex");
         Ok(out)
     }
 
     pub fn hex(&self) -> String {
-        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.sha256)
     }
 }

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::grants::Grants;
-use crate::key::KeyHash;
+use crate::key_index::KeyIndex;
 use crate::method::{Method, MethodSet};
 use crate::model::Route;
 use crate::routes_file::RoutesFile;
@@ -17,7 +17,7 @@ use crate::routes_file::RoutesFile;
 pub struct RouteTable {
     file: RoutesFile,
     nodes: Vec<Node>,
-    keys: HashMap<[u8; 32], usize>,
+    keys: KeyIndex,
 }
 
 #[derive(Debug, Default)]
@@ -80,12 +80,7 @@ impl RouteTable {
             };
             slot.push(index as u32);
         }
-        let keys = file
-            .keys()
-            .iter()
-            .enumerate()
-            .map(|(i, k): (usize, &KeyHash)| (k.sha256, i))
-            .collect();
+        let keys = KeyIndex::new(file.keys());
         RouteTable { file, nodes, keys }
     }
 
@@ -147,7 +142,7 @@ impl RouteTable {
     /// Checks a presented API key against the file's key hashes at instant `now`.
     pub fn key_status(&self, key: &[u8], now: SystemTime) -> KeyStatus<'_> {
         let digest: [u8; 32] = Sha256::digest(key).into();
-        let Some(&index) = self.keys.get(&digest) else {
+        let Some(index) = self.keys.find(self.file.keys(), &digest) else {
             return KeyStatus::Unknown;
         };
         let entry = &self.file.keys()[index];

@@ -1,8 +1,12 @@
-//! The top level of a routes file: `version`, `routes`, `keys` and the file-wide settings.
+//! The top level of a routes file: `version`, `routes`, `keys` and the file-wide settings. Both
+//! readers end here: the `Value` reader hands over the whole document, the streaming reader
+//! ([`super::stream`]) a top level whose `routes` and `keys` it has already read entry by entry.
 
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
+use crate::cors::Cors;
 use crate::grants::GrantsInterner;
+use crate::key::KeyHash;
 use crate::model::Route;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::routes_file::RoutesFile;
@@ -20,16 +24,15 @@ pub(crate) const TOP_FIELDS: &[&str] = &[
     "cors",
 ];
 
-pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
-    let top = |field: &str| Location::Document {
+fn top(field: &str) -> Location {
+    Location::Document {
         field: Some(field.into()),
-    };
+    }
+}
+
+pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
     let map = match doc {
-        Value::Null => return Err(one(
-            ProblemKind::Empty,
-            Location::Document { field: None },
-            "the file holds only comments; an empty table is written `version: 1` and `routes: []`",
-        )),
+        Value::Null => return Err(only_comments()),
         Value::Mapping(map) => map,
         other => {
             return Err(one(
@@ -43,8 +46,25 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
         }
     };
     let mut problems = Vec::new();
+    check_top_fields(map, &mut problems);
+    let mut entries = Entries::default();
+    read_lists(map, &mut entries, &mut problems);
+    let settings = read_settings(map, &mut problems);
+    assemble(entries, settings, problems)
+}
+
+pub(super) fn only_comments() -> Problems {
+    one(
+        ProblemKind::Empty,
+        Location::Document { field: None },
+        "the file holds only comments; an empty table is written `version: 1` and `routes: []`",
+    )
+}
+
+/// Unknown top-level fields and the version.
+pub(super) fn check_top_fields(map: &Mapping, problems: &mut Vec<Problem>) {
     for key in map.keys() {
-        check_field_name(key, TOP_FIELDS, &[], &mut problems, |f| top(f));
+        check_field_name(key, TOP_FIELDS, &[], problems, top);
     }
     match map.get("version") {
         None => problems.push(Problem::new(
@@ -62,8 +82,11 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             ),
         )),
     }
-    let mut routes = Vec::new();
-    let mut route_indices = Vec::new();
+}
+
+/// `routes` and `keys`, each entry read into `entries` (an empty list adds nothing: the
+/// streaming reader leaves one in place of the list it has read).
+pub(super) fn read_lists(map: &Mapping, entries: &mut Entries, problems: &mut Vec<Problem>) {
     match map.get("routes") {
         None => problems.push(Problem::new(
             ProblemKind::MissingField,
@@ -72,13 +95,7 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
         )),
         Some(Value::Sequence(items)) => {
             for (index, item) in items.iter().enumerate() {
-                match Route::from_value(index, item) {
-                    Ok(route) => {
-                        routes.push(route);
-                        route_indices.push(index);
-                    }
-                    Err(mut p) => problems.append(&mut p),
-                }
+                entries.add_route(index, item, problems);
             }
         }
         Some(other) => problems.push(Problem::new(
@@ -87,20 +104,12 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             format!("must be a list of routes, found {}", type_name(other)),
         )),
     }
-    let mut keys = Vec::new();
-    let mut key_indices = Vec::new();
-    let mut interner = GrantsInterner::default();
     match map.get("keys") {
         None | Some(Value::Null) => {}
         Some(Value::Sequence(items)) => {
+            entries.keys.items.reserve_exact(items.len());
             for (index, item) in items.iter().enumerate() {
-                match key_from_value(index, item, &mut interner) {
-                    Ok(key) => {
-                        keys.push(key);
-                        key_indices.push(index);
-                    }
-                    Err(mut p) => problems.append(&mut p),
-                }
+                entries.add_key(index, item, problems);
             }
         }
         Some(other) => problems.push(Problem::new(
@@ -109,6 +118,83 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
             format!("must be a list of key hashes, found {}", type_name(other)),
         )),
     }
+}
+
+/// The routes and keys that passed their own checks, with the index each had in the file.
+#[derive(Default)]
+pub(super) struct Entries {
+    pub routes: Indexed<Route>,
+    pub keys: Indexed<KeyHash>,
+    interner: GrantsInterner,
+}
+
+impl Entries {
+    pub fn add_route(&mut self, index: usize, item: &Value, problems: &mut Vec<Problem>) {
+        match Route::from_value(index, item) {
+            Ok(route) => self.routes.accept(index, route),
+            Err(mut p) => {
+                self.routes.reject();
+                problems.append(&mut p);
+            }
+        }
+    }
+
+    pub fn add_key(&mut self, index: usize, item: &Value, problems: &mut Vec<Problem>) {
+        match key_from_value(index, item, &mut self.interner) {
+            Ok(key) => self.keys.accept(index, key),
+            Err(mut p) => {
+                self.keys.reject();
+                problems.append(&mut p);
+            }
+        }
+    }
+}
+
+/// Entries in file order. Their indices in the file are kept only once one was rejected: until
+/// then an entry's index is its position (a million keys need no list of a million indices).
+pub(super) struct Indexed<T> {
+    pub items: Vec<T>,
+    indices: Option<Vec<usize>>,
+}
+
+impl<T> Default for Indexed<T> {
+    fn default() -> Self {
+        Indexed {
+            items: Vec::new(),
+            indices: None,
+        }
+    }
+}
+
+impl<T> Indexed<T> {
+    fn accept(&mut self, index: usize, item: T) {
+        if let Some(indices) = &mut self.indices {
+            indices.push(index);
+        }
+        self.items.push(item);
+    }
+
+    fn reject(&mut self) {
+        if self.indices.is_none() {
+            self.indices = Some((0..self.items.len()).collect());
+        }
+    }
+
+    /// The entries, and a map from an entry's position to its index in the file.
+    fn split(self) -> (Vec<T>, impl Fn(usize) -> usize) {
+        let indices = self.indices;
+        (self.items, move |i| indices.as_ref().map_or(i, |ix| ix[i]))
+    }
+}
+
+pub(super) struct Settings {
+    key_header_name: Option<String>,
+    key_prefix: Option<String>,
+    cors: Option<Cors>,
+}
+
+/// `litellm_key_header_name`, `key_prefix` and `cors`.
+pub(super) fn read_settings(map: &Mapping, problems: &mut Vec<Problem>) -> Settings {
     let key_header_name = match map.get("litellm_key_header_name") {
         None | Some(Value::Null) => None,
         Some(Value::String(name)) => match key_header_name(name) {
@@ -151,11 +237,26 @@ pub(super) fn parse_document(doc: &Value) -> Result<RoutesFile, Problems> {
     let cors = parse_cors(map.get("cors"), |field, why| {
         problems.push(Problem::new(ProblemKind::BadCors, top(field), why))
     });
-    match RoutesFile::new_located(routes, keys, &|i| route_indices[i], &|i| key_indices[i]) {
+    Settings {
+        key_header_name,
+        key_prefix,
+        cors,
+    }
+}
+
+/// The table, or every problem found (the clashes among the accepted entries last).
+pub(super) fn assemble(
+    entries: Entries,
+    settings: Settings,
+    mut problems: Vec<Problem>,
+) -> Result<RoutesFile, Problems> {
+    let (routes, route_index) = entries.routes.split();
+    let (keys, key_index) = entries.keys.split();
+    match RoutesFile::new_located(routes, keys, &route_index, &key_index) {
         Ok(file) if problems.is_empty() => Ok(file
-            .with_key_header_name(key_header_name)
-            .with_key_prefix(key_prefix)
-            .with_cors(cors)),
+            .with_key_header_name(settings.key_header_name)
+            .with_key_prefix(settings.key_prefix)
+            .with_cors(settings.cors)),
         Ok(_) => Err(Problems(problems)),
         Err(Problems(mut clashes)) => {
             problems.append(&mut clashes);

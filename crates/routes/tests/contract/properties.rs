@@ -111,6 +111,7 @@ fn to_yaml(specs: &[Spec], reverse_fields: bool) -> String {
 }
 
 fn parse(yaml: &str) -> RoutesFile {
+    crate::readers::assert_same_both_ways(yaml.as_bytes());
     RoutesFile::parse(yaml.as_bytes()).unwrap_or_else(|p| panic!("{p}\n{yaml}"))
 }
 
