@@ -65,11 +65,9 @@ fn litellm(venv: &Venv, cycles: usize, budget: f64) -> Run {
     }
     let out = child.wait_with_output().unwrap();
     if run.seconds.is_empty() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last: Vec<&str> = err.lines().rev().take(3).collect();
         run.failed = Some(format!(
             "the anchor script failed: {}",
-            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+            litellm_venv::last_lines(&String::from_utf8_lossy(&out.stderr), 3)
         ));
     }
     run

@@ -111,14 +111,12 @@ impl LitellmProxy {
             )),
         };
         if let Some(failure) = failure {
-            let log = process.log();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect();
             return Err(format!(
                 "LiteLLM {}'s proxy (`{} --config {}`) {failure}: {}",
                 venv.version,
                 venv.bin("litellm").display(),
                 config.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+                litellm_venv::last_lines(&process.log(), 5)
             ));
         }
         Ok(LitellmProxy {

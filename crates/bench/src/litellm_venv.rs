@@ -115,13 +115,18 @@ fn install(dir: &Path, args: &[&std::ffi::OsStr], what: &str) -> Result<(), Stri
     if out.status.success() {
         return Ok(());
     }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let last: Vec<&str> = err.lines().rev().take(3).collect();
     Err(format!(
         "pip install {what} into {} failed: {}",
         dir.display(),
-        last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        last_lines(&String::from_utf8_lossy(&out.stderr), 3)
     ))
+}
+
+/// The last `n` lines of a Python program's output, on one line: where its traceback says what
+/// went wrong.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let last: Vec<&str> = text.lines().rev().take(n).collect();
+    last.into_iter().rev().collect::<Vec<_>>().join(" / ")
 }
 
 #[cfg(test)]
@@ -138,5 +143,6 @@ mod tests {
             Some("1.2.3")
         );
         assert_eq!(pinned_version("fastapi==1\n"), None);
+        assert_eq!(last_lines("a\nb\nc\n", 2), "b / c");
     }
 }
