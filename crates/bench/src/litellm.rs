@@ -2,20 +2,19 @@
 //! id-less rows, cycle after cycle, in-process, next to passthru's rebuild of the same rows.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use passthru_proxy::state::ProxyState;
 
+use crate::litellm_venv::{self, Venv};
 use crate::reload::{litellm_rows_yaml, reload_once, self_rss_kib};
 use crate::report::{median, secs, thousands, Table};
 
-/// Versions to install, with the pins each needs on this registry.
-pub const VERSIONS: &[(&str, &[&str])] = &[
-    ("1.83.7", &["litellm[proxy]==1.83.7"]),
-    ("1.95.0", &["litellm[proxy]==1.95.0", "fastapi==0.136.3"]),
-];
+/// Earlier anchors (1.83.7's registry grew by 100 entries a cycle; 1.95.0 fixed it), run only
+/// from the venvs earlier runs left in target/bench: their `litellm[proxy]` pins are not
+/// installed again.
+pub const EARLIER: &[&str] = &["1.83.7", "1.95.0"];
 
 pub const CHECKPOINTS: [usize; 4] = [1, 100, 1_000, 10_000];
 
@@ -26,82 +25,37 @@ pub struct Run {
     pub seconds: Vec<f64>,
     /// Registry (LiteLLM) or table (passthru) size after each cycle.
     pub size: Vec<u64>,
+    /// LiteLLM's `len(app.routes)` after cycle 1 and after the last cycle.
+    pub app_routes: Option<(u64, u64)>,
     pub rss_start: u64,
     pub rss_end: u64,
     pub stopped: Option<String>,
     pub failed: Option<String>,
 }
 
-fn workspace_root() -> PathBuf {
-    passthru_tests::repo_root()
-}
-
-/// Creates `target/bench/venv-VERSION` and installs the pins when it is missing.
-fn venv(version: &str, pins: &[&str]) -> Result<PathBuf, String> {
-    let dir = passthru_tests::target_dir()
-        .join("bench")
-        .join(format!("venv-{version}"));
-    let python = dir.join("bin/python");
-    let ok = dir.join(".installed");
-    if ok.exists() {
-        return Ok(python);
-    }
-    eprintln!(
-        "litellm: installing {} into {}",
-        pins.join(" "),
-        dir.display()
-    );
-    let status = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&dir)
-        .status()
-        .map_err(|e| format!("python3 -m venv: {e}"))?;
-    if !status.success() {
-        return Err("python3 -m venv failed (apt-get install python3-venv)".into());
-    }
-    let out = Command::new(dir.join("bin/pip"))
-        .args(["install", "-q", "--disable-pip-version-check"])
-        .args(pins)
-        .output()
-        .map_err(|e| format!("pip: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last: Vec<&str> = err.lines().rev().take(3).collect();
-        return Err(format!(
-            "pip install {} failed: {}",
-            pins.join(" "),
-            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        ));
-    }
-    std::fs::write(&ok, pins.join("\n")).unwrap();
-    Ok(python)
-}
-
-fn litellm(version: &str, pins: &[&str], cycles: usize, budget: f64) -> Run {
+fn litellm(venv: &Venv, cycles: usize, budget: f64) -> Run {
     let mut run = Run {
-        label: format!("LiteLLM {version} (`{}`)", pins.join("`, `")),
+        label: format!("LiteLLM {} ({})", venv.version, venv.installed_from),
         ..Run::default()
     };
-    let python = match venv(version, pins) {
-        Ok(p) => p,
-        Err(e) => {
-            run.failed = Some(e);
-            return run;
-        }
-    };
-    let script = workspace_root().join("crates/bench/litellm_anchor.py");
-    eprintln!("litellm {version}: up to {cycles} cycles, {budget:.0} s budget");
-    let mut child = match Command::new(&python)
+    let script = passthru_tests::repo_root().join("crates/bench/litellm_anchor.py");
+    eprintln!(
+        "litellm {}: up to {cycles} cycles, {budget:.0} s budget",
+        venv.version
+    );
+    let mut child = match Command::new(&venv.python)
         .arg(&script)
         .arg(cycles.to_string())
         .arg(budget.to_string())
+        // Import never fetches the model cost map from the network.
+        .env("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
     {
         Ok(c) => c,
         Err(e) => {
-            run.failed = Some(format!("{}: {e}", python.display()));
+            run.failed = Some(format!("{}: {e}", venv.python.display()));
             return run;
         }
     };
@@ -111,11 +65,9 @@ fn litellm(version: &str, pins: &[&str], cycles: usize, budget: f64) -> Run {
     }
     let out = child.wait_with_output().unwrap();
     if run.seconds.is_empty() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last: Vec<&str> = err.lines().rev().take(3).collect();
         run.failed = Some(format!(
             "the anchor script failed: {}",
-            last.into_iter().rev().collect::<Vec<_>>().join(" / ")
+            litellm_venv::last_lines(&String::from_utf8_lossy(&out.stderr), 3)
         ));
     }
     run
@@ -132,6 +84,8 @@ pub fn parse_line(run: &mut Run, line: &str) {
         run.seconds.push(v["seconds"].as_f64().unwrap_or(f64::NAN));
         run.size.push(v["registry"].as_u64().unwrap_or(0));
         run.rss_end = v["rss_kib"].as_u64().unwrap_or(0);
+        let app = v["app_routes"].as_u64().unwrap_or(0);
+        run.app_routes = Some((run.app_routes.map_or(app, |(first, _)| first), app));
     } else if v.get("done").is_some() {
         run.stopped = v["stopped"].as_str().map(str::to_owned);
     }
@@ -168,11 +122,23 @@ pub fn at(run: &Run, cycle: usize) -> Option<f64> {
     Some(median(&run.seconds[from..cycle]))
 }
 
-pub fn run(cycles: usize, budgets: (f64, f64)) -> Vec<Table> {
+/// `budget`: seconds each LiteLLM may spend on its cycles before it stops, saying so.
+pub fn run(cycles: usize, budget: f64) -> Vec<Table> {
     let mut runs = vec![passthru(cycles)];
-    for (k, (version, pins)) in VERSIONS.iter().enumerate() {
-        let budget = if k == 0 { budgets.0 } else { budgets.1 };
-        runs.push(litellm(version, pins, cycles, budget));
+    match litellm_venv::reference() {
+        Ok(venv) => runs.push(litellm(&venv, cycles, budget)),
+        Err(e) => runs.push(Run {
+            label: "LiteLLM (`tests/litellm/requirements.txt`)".into(),
+            failed: Some(e),
+            ..Run::default()
+        }),
+    }
+    let mut skipped = Vec::new();
+    for version in EARLIER {
+        match litellm_venv::cached(version) {
+            Some(venv) => runs.push(litellm(&venv, cycles, budget)),
+            None => skipped.push(*version),
+        }
     }
     let mut t = Table::new(
         "3. The anchor: LiteLLM's own reload vs passthru's, same 100 id-less rows, cycle after cycle",
@@ -184,6 +150,7 @@ pub fn run(cycles: usize, budgets: (f64, f64)) -> Vec<Table> {
             "cycle 1,000",
             "cycle 10,000",
             "registry / table size at 1 → 100 → 1,000 → 10,000",
+            "app routes after cycle 1 → last",
             "process RSS start → end",
         ],
     );
@@ -229,6 +196,9 @@ pub fn run(cycles: usize, budgets: (f64, f64)) -> Vec<Table> {
                 sizes.join(" → "),
                 thousands(r.size.last().copied().unwrap_or(0))
             ),
+            r.app_routes
+                .map(|(first, last)| format!("{} → {}", thousands(first), thousands(last)))
+                .unwrap_or_else(|| "–".into()),
             format!("{} → {} KiB", thousands(r.rss_start), thousands(r.rss_end)),
         ]);
         if let Some(s) = &r.stopped {
@@ -239,10 +209,18 @@ pub fn run(cycles: usize, budgets: (f64, f64)) -> Vec<Table> {
         "Cycle N = median of cycles N−9…N (cycle 1 alone). LiteLLM: `initialize_pass_through_endpoints` \
          from `litellm.proxy.pass_through_endpoints.pass_through_endpoints`, awaited in-process with \
          100 fresh dicts `{\"path\": \"/svc-i\", \"target\": \"http://backend-i:8080\"}` per cycle (no \
-         `id`, as the database reload passes them); size = `len(_registered_pass_through_routes)`. \
-         passthru: the proxy's reload path on the canonical file of the same rows; size = routes \
-         in the table served. Its RSS column is the whole bench process.",
+         `id`, as the database reload passes them); size = `len(_registered_pass_through_routes)`, \
+         app routes = `len(app.routes)` of `litellm.proxy.proxy_server`. passthru: the proxy's \
+         reload path on the canonical file of the same rows; size = routes in the table served. \
+         Its RSS column is the whole bench process.",
     );
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "Not run: LiteLLM {} (earlier anchors; they run only from a venv an earlier run left \
+             in target/bench, and none is there).",
+            skipped.join(", ")
+        ));
+    }
     for n in notes {
         t.note(n);
     }
@@ -279,6 +257,7 @@ mod tests {
         assert_eq!(run.size[99], 10_000);
         assert_eq!(run.rss_start, 1000);
         assert_eq!(run.rss_end, 2000);
+        assert_eq!(run.app_routes, Some((9, 9)));
         assert_eq!(run.stopped.as_deref(), Some("time budget"));
         assert_eq!(at(&run, 1), Some(0.001));
         assert_eq!(at(&run, 100), Some(0.095));

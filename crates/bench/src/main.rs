@@ -11,6 +11,9 @@ mod fleet_litellm;
 mod instructions;
 mod knobs;
 mod litellm;
+mod litellm_proxy;
+mod litellm_stream;
+mod litellm_venv;
 mod lookup;
 mod low_rate;
 mod memory;
@@ -25,6 +28,7 @@ mod report;
 mod route_tables;
 mod streams;
 mod throughput;
+mod throughput_litellm;
 mod wrk;
 
 use std::path::PathBuf;
@@ -113,9 +117,9 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         }),
         Scenario::Litellm => {
             if quick {
-                litellm::run(200, (15.0, 15.0))
+                litellm::run(200, 15.0)
             } else {
-                litellm::run(10_000, (120.0, 240.0))
+                litellm::run(10_000, 240.0)
             }
         }
         Scenario::Throughput => throughput::run(&load(quick), 1_000),

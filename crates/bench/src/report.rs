@@ -119,6 +119,10 @@ pub fn dur(d: Duration) -> String {
 pub fn ratio(r: f64) -> String {
     if r.is_nan() {
         "–".into()
+    } else if r > 0.0 && r < 0.01 {
+        // Two significant digits where two decimals would read 0.00 (LiteLLM vs the others).
+        let decimals = (-r.log10()).ceil() as usize + 1;
+        format!("{r:.decimals$} ×")
     } else {
         format!("{r:.2} ×")
     }
@@ -185,6 +189,8 @@ mod tests {
         assert_eq!(secs(1.2), "1.20 s");
         assert_eq!(secs(-0.0015), "−1.50 ms");
         assert_eq!(ratio(1.049), "1.05 ×");
+        assert_eq!(ratio(0.00136), "0.0014 ×");
+        assert_eq!(ratio(0.0), "0.00 ×");
         assert_eq!(thousands(23_316), "23,316");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000_000), "1,000,000");

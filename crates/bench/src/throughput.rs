@@ -167,6 +167,8 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
         ),
     ];
     let sat = saturate(load, &targets);
+    // After the others, so its idle housekeeping never runs beside them.
+    let litellm = crate::throughput_litellm::measure(load, routes, &up, &tested);
     let (direct, pt, ng, floor, unlogged_run, tls_run) =
         (sat[0], sat[1], sat[2], sat[3], sat[4], sat[5]);
     let mut t = Table::new(
@@ -239,7 +241,15 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
             target,
         ]);
     }
-    let non_2xx: u64 = sat.iter().map(|w| w.non_2xx).sum();
+    t.row(&crate::throughput_litellm::row(
+        &litellm,
+        [direct, ng, floor, pt],
+    ));
+    let non_2xx: u64 = sat
+        .iter()
+        .chain(litellm.as_ref().ok().map(|(_, w)| w))
+        .map(|w| w.non_2xx)
+        .sum();
     t.note(format!(
         "One upstream (nginx, 1 worker, `return 200`), passthru-proxy `--threads {threads}`, nginx \
          `worker_processes 2` with the same {} routes as `location` blocks and upstream keep-alive; \
@@ -254,10 +264,11 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
          request of the two rows prices the access log; \"over TLS\" is the same again behind \
          its `--tls-listen` listener (HTTP/1.1 over TLS from wrk, keep-alive), which prices TLS. \
          The proxy under test (every thread of it) is pinned to CPU {PROXY_CPU}; wrk, the upstream \
-         and this harness to CPU 0. Non-2xx responses in all runs: {non_2xx}.",
+         and this harness to CPU 0. {} Non-2xx responses in all runs: {non_2xx}.",
         thousands(routes as u64),
         routes / 2,
-        thousands(routes as u64)
+        thousands(routes as u64),
+        crate::throughput_litellm::note(routes, PROXY_CPU),
     ));
 
     // Latency at half of passthru's saturated rate, open loop.
