@@ -125,11 +125,21 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
         Scenario::Instructions => instructions::run(if quick { 200 } else { 2_000 }, 1_000),
         Scenario::Knobs => knobs::run(&load(quick), 1_000),
-        Scenario::Streams => streams::run(&if quick {
-            streams::Streams::quick()
-        } else {
-            streams::Streams::full()
-        }),
+        Scenario::Streams => {
+            let mut tables = streams::run(&if quick {
+                streams::Streams::quick()
+            } else {
+                streams::Streams::full()
+            });
+            let (streams, events) = if quick { (10, 20) } else { (50, 50) };
+            tables.push(litellm_stream::run(
+                streams,
+                events,
+                Duration::from_millis(20),
+                throughput::PROXY_CPU,
+            ));
+            tables
+        }
         Scenario::Propagation => propagation::run(if quick { 10 } else { 100 }, 1_000),
         Scenario::Lookup => lookup::lookup(&load(quick), if quick { 10_000 } else { 100_000 }),
         Scenario::Fleet => fleet::run(&fleet::Fleet {

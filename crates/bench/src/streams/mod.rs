@@ -119,9 +119,8 @@ pub fn run(s: &Streams) -> Vec<Table> {
         prefix: "/svc-0".to_owned(),
         pids,
     };
-    // Another proxy (LiteLLM's) joins here: start it with a pass-through route from a prefix
-    // to `harness.upstream.addr` and push its target (name, address, prefix, pids); both
-    // tables take every row from this list.
+    // LiteLLM cannot hold these waves; it has its own table at a load it takes
+    // (`litellm_stream`, 4h).
     let targets = vec![
         target("nginx", nginx.addr(), nginx.pids()),
         target("pingora alone", bare.addr, vec![bare.pid()]),
