@@ -1,4 +1,4 @@
-//! Scenario 4g: pingora's own knobs (worker threads, work stealing, the upstream keep-alive
+//! Scenario 4h: pingora's own knobs (worker threads, work stealing, the upstream keep-alive
 //! pool) against passthru-proxy's defaults, so the defaults a user gets are chosen from data.
 //! Every variant is the same binary and table, configured by a pingora `-c` file, saturated in
 //! interleaved rounds with the proxy pinned to its own core, as in table 4.
@@ -130,7 +130,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     let default = runs[1];
     let mut t = Table::new(
         &format!(
-            "4g. pingora's knobs (passthru-proxy, {} routes, wrk -t{} -c{}, median of {} × {} s rounds, proxy pinned to one CPU)",
+            "4h. pingora's knobs (passthru-proxy, {} routes, wrk -t{} -c{}, median of {} × {} s rounds, proxy pinned to one CPU)",
             thousands(routes as u64),
             load.threads,
             load.connections,

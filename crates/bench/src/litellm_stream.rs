@@ -2,7 +2,7 @@
 //! upstream that sends one event every `every`, through each proxy in turn, pinned to the same
 //! core. Does each deliver every event as it comes (unbuffered, unmerged), and what CPU does it
 //! spend per event? LiteLLM cannot hold the thousands of streams of table 4e, so this is its own
-//! table (4h) at a load it can take.
+//! table (4g) at a load it can take.
 
 use std::net::SocketAddr;
 use std::thread;
@@ -108,7 +108,7 @@ pub fn probe(
     probe
 }
 
-/// Table 4h: `streams` streams of `events` events, one every `every`, through passthru-proxy
+/// Table 4g: `streams` streams of `events` events, one every `every`, through passthru-proxy
 /// (operator defaults) and through LiteLLM's proxy server, each pinned to `cpu` in turn.
 pub fn run(streams: usize, events: usize, every: Duration, cpu: usize) -> Table {
     let upstream = Upstream::start(Behaviour::Events {
@@ -124,7 +124,7 @@ pub fn run(streams: usize, events: usize, every: Duration, cpu: usize) -> Table 
     .unwrap();
     let mut t = Table::new(
         &format!(
-            "4h. SSE through LiteLLM and passthru-proxy: {streams} streams at once, {events} events each, one every {}",
+            "4g. SSE through LiteLLM and passthru-proxy: {streams} streams at once, {events} events each, one every {}",
             crate::report::dur(every)
         ),
         &[

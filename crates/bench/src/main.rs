@@ -4,6 +4,7 @@
 //! `.ci/bench` installs what is missing, builds the release binaries and runs `all`, which
 //! prints the tables and writes them to docs/benchmarks.md. Not run by CI or `cargo test`.
 
+mod access_log_price;
 mod client;
 mod daemons;
 mod fleet;
@@ -63,6 +64,7 @@ enum Scenario {
     Litellm,
     Throughput,
     Instructions,
+    AccessLog,
     Streams,
     Knobs,
     Propagation,
@@ -71,7 +73,7 @@ enum Scenario {
     FleetLitellm,
 }
 
-const ORDER: [Scenario; 12] = [
+const ORDER: [Scenario; 13] = [
     Scenario::Reload,
     Scenario::ReloadMemory,
     Scenario::Memory,
@@ -80,6 +82,7 @@ const ORDER: [Scenario; 12] = [
     Scenario::Instructions,
     Scenario::Streams,
     Scenario::Knobs,
+    Scenario::AccessLog,
     Scenario::Propagation,
     Scenario::Lookup,
     Scenario::Fleet,
@@ -124,6 +127,9 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         }
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
         Scenario::Instructions => instructions::run(if quick { 200 } else { 2_000 }, 1_000),
+        Scenario::AccessLog => {
+            access_log_price::run(&load(quick), if quick { 2 } else { 8 }, 1_000)
+        }
         Scenario::Knobs => knobs::run(&load(quick), 1_000),
         Scenario::Streams => {
             let mut tables = streams::run(&if quick {

@@ -120,7 +120,7 @@ pub fn run(s: &Streams) -> Vec<Table> {
         pids,
     };
     // LiteLLM cannot hold these waves; it has its own table at a load it takes
-    // (`litellm_stream`, 4h).
+    // (`litellm_stream`, 4g).
     let targets = vec![
         target("nginx", nginx.addr(), nginx.pids()),
         target("pingora alone", bare.addr, vec![bare.pid()]),
