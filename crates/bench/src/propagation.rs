@@ -33,13 +33,17 @@ pub fn run(samples: usize, routes: usize) -> Vec<Table> {
     let file_lat = file(samples, routes, &up);
     row(&mut t, "file rename (DB-less)", &file_lat, 0.015);
 
+    let mut split = None;
     match std::panic::catch_unwind(|| database(samples, routes, &up)) {
-        Ok(db) => row(
-            &mut t,
-            "database commit (native schema, NOTIFY)",
-            &db,
-            0.030,
-        ),
+        Ok((db, sync_split)) => {
+            row(
+                &mut t,
+                "database commit (native schema, NOTIFY)",
+                &db,
+                0.030,
+            );
+            split = sync_split;
+        }
         Err(e) => t.row(&[
             "database commit (native schema, NOTIFY)".to_owned(),
             format!("failed: {}", crate::panic_message(&*e)),
@@ -53,6 +57,13 @@ pub fn run(samples: usize, routes: usize) -> Vec<Table> {
          with LISTEN/NOTIFY, so no commit is carried by a poll (its log's `read_ms`, \
          `render_ms` and `write_ms` split its part of a commit's time). Targets: issue 15.",
     );
+    if let Some([read, render, write]) = split {
+        t.note(format!(
+            "passthru-sync's part of a commit, medians over the commits from its log: the \
+             queries {read:.1} ms, validating and rendering {render:.1} ms, the atomic write \
+             {write:.1} ms."
+        ));
+    }
     vec![t]
 }
 
@@ -96,7 +107,35 @@ fn file(samples: usize, routes: usize, up: &str) -> Vec<f64> {
     lat
 }
 
-fn database(samples: usize, routes: usize, up: &str) -> Vec<f64> {
+/// The medians of `read_ms`, `render_ms` and `write_ms` over the "wrote routes file" lines of
+/// passthru-sync's log after its first write.
+fn sync_split(log: &std::path::Path) -> Option<[f64; 3]> {
+    let text = std::fs::read_to_string(log).ok()?;
+    let field = |line: &str, name: &str| -> Option<f64> {
+        let at = line.find(&format!("{name}="))? + name.len() + 1;
+        let value: String = line[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        value.parse().ok()
+    };
+    let mut columns: [Vec<f64>; 3] = Default::default();
+    for line in text
+        .lines()
+        .filter(|l| l.contains("wrote routes file"))
+        .skip(1)
+    {
+        for (column, name) in columns.iter_mut().zip(["read_ms", "render_ms", "write_ms"]) {
+            column.extend(field(line, name));
+        }
+    }
+    if columns.iter().any(Vec::is_empty) {
+        return None;
+    }
+    Some(columns.map(|c| quantile(&c, 0.5)))
+}
+
+fn database(samples: usize, routes: usize, up: &str) -> (Vec<f64>, Option<[f64; 3]>) {
     let pg = PgCluster::start();
     let url = pg.create_database("bench");
     let (code, err) = passthru_tests::sync::sync_command(&["--database-url", &url, "migrate"]);
@@ -135,7 +174,7 @@ fn database(samples: usize, routes: usize, up: &str) -> Vec<f64> {
         let probe = format!("/db-{k}/x");
         lat.push(until_served(&mut client, &probe));
     }
-    lat
+    (lat, sync_split(&dir.path().join("sync.log")))
 }
 
 /// Seconds until `probe` answers 200; then a pause, so the debounce window closes before the
