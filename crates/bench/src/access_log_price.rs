@@ -8,19 +8,14 @@
 use crate::daemons::start_proxy;
 use crate::nginx::Nginx;
 use crate::report::{median, ratio, secs, thousands, verdict, Table};
-use crate::route_tables::upstream_routes;
+use crate::route_tables::write_upstream_routes;
 use crate::throughput::{saturate, Load};
 
 pub fn run(load: &Load, pairs: usize, routes: usize) -> Vec<Table> {
     crate::procfs::pin(std::process::id(), 0);
     let dir = tempfile::tempdir().unwrap();
     let upstream = Nginx::upstream();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        upstream_routes(routes, &format!("http://{}", upstream.addr())),
-    )
-    .unwrap();
+    let file = write_upstream_routes(dir.path(), routes, upstream.addr());
     let log = dir.path().join("access.log");
     let on = start_proxy(
         &file,

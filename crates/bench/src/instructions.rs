@@ -15,7 +15,7 @@ use passthru_tests::{binary, free_port};
 use crate::client::Client;
 use crate::nginx::Nginx;
 use crate::report::{ratio, thousands, Table};
-use crate::route_tables::upstream_routes;
+use crate::route_tables::write_upstream_routes;
 
 /// Starts `command` under callgrind with instrumentation off, warms it up, counts `requests`
 /// sequential keep-alive GETs of `path`, and stops it: the instructions per request.
@@ -84,12 +84,7 @@ pub fn run(requests: usize, routes: usize) -> Vec<Table> {
     let profiles = passthru_tests::target_dir().join("bench/callgrind");
     std::fs::create_dir_all(&profiles).unwrap();
     let upstream = Nginx::upstream();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        upstream_routes(routes, &format!("http://{}", upstream.addr())),
-    )
-    .unwrap();
+    let file = write_upstream_routes(dir.path(), routes, upstream.addr());
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
     let access_log = dir.path().join("access.log");
     let proxy = |log: &Path, listen: SocketAddr| {

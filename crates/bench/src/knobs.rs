@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::daemons::start_proxy;
 use crate::nginx::Nginx;
 use crate::report::{ratio, secs, thousands, Table};
-use crate::route_tables::upstream_routes;
+use crate::route_tables::write_upstream_routes;
 use crate::throughput::{saturate, Load, PROXY_CPU};
 
 /// One variant: its name and the pingora settings it runs with.
@@ -84,12 +84,7 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     crate::procfs::pin(std::process::id(), 0);
     let dir = tempfile::tempdir().unwrap();
     let upstream = Nginx::upstream();
-    let file = dir.path().join("routes.yaml");
-    std::fs::write(
-        &file,
-        upstream_routes(routes, &format!("http://{}", upstream.addr())),
-    )
-    .unwrap();
+    let file = write_upstream_routes(dir.path(), routes, upstream.addr());
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
     let proxies: Vec<_> = VARIANTS
         .iter()

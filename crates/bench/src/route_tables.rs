@@ -8,6 +8,17 @@ pub fn upstream_routes(n: usize, upstream: &str) -> String {
     canonical(&upstream_routes_raw(n, upstream))
 }
 
+/// `routes.yaml` in `dir` holding [`upstream_routes`] to `upstream`; its path.
+pub fn write_upstream_routes(
+    dir: &std::path::Path,
+    n: usize,
+    upstream: std::net::SocketAddr,
+) -> std::path::PathBuf {
+    let file = dir.join("routes.yaml");
+    std::fs::write(&file, upstream_routes(n, &format!("http://{upstream}"))).unwrap();
+    file
+}
+
 /// The same, as hand-written YAML (append rows to it, then [`canonical`]).
 pub fn upstream_routes_raw(n: usize, upstream: &str) -> String {
     let mut yaml = String::from("version: 1\nroutes:\n");
