@@ -63,11 +63,8 @@ const VARIANTS: [Variant; 6] = [
 
 /// The pingora configuration of `v`, with the one setting passthru-proxy makes when it has no
 /// `-c` file (timeouts on tokio's timer), so only the knob under test differs.
-fn pingora_conf(v: &Variant, dir: &Path) -> std::path::PathBuf {
-    let file = dir.join(format!(
-        "pingora-{}.yaml",
-        v.name.replace([' ', ',', ':', '(', ')'], "-")
-    ));
+fn pingora_conf(index: usize, v: &Variant, dir: &Path) -> std::path::PathBuf {
+    let file = dir.join(format!("pingora-{index}.yaml"));
     std::fs::write(
         &file,
         format!(
@@ -88,8 +85,9 @@ pub fn run(load: &Load, routes: usize) -> Vec<Table> {
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
     let proxies: Vec<_> = VARIANTS
         .iter()
-        .map(|v| {
-            let conf = pingora_conf(v, dir.path());
+        .enumerate()
+        .map(|(i, v)| {
+            let conf = pingora_conf(i, v, dir.path());
             start_proxy(&file, &["-c", conf.to_str().unwrap()])
         })
         .collect();

@@ -3,11 +3,11 @@
 //! size, and the reload's own duration as the proxy measures it. 100k routes, and 100 routes with
 //! 1M keys.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use passthru_tests::process::{peak_rss_kib, reset_peak_rss};
 use passthru_tests::proxy::Proxy;
+use passthru_tests::wait::poll;
 use sha2::{Digest, Sha256};
 
 use crate::daemons::start_proxy;
@@ -63,7 +63,15 @@ fn measure(versions: &[String; 2], reloads: usize) -> Measured {
         let (sum, count) = reload_histogram(&proxy);
         reset_peak_rss(proxy.pid()).expect("reset the proxy's VmHWM (/proc/PID/clear_refs)");
         passthru_tests::replace_by_rename(&file, &versions[n % 2]);
-        wait_for_generation(&proxy, generation + 1, &file);
+        let loaded = poll(Duration::from_secs(120), Duration::from_millis(5), || {
+            (proxy.generation() > generation).then_some(())
+        });
+        assert!(
+            loaded.is_some(),
+            "{} was not loaded:\n{}",
+            file.display(),
+            proxy.log()
+        );
         m.peak_kib = m.peak_kib.max(peak_rss_kib(proxy.pid()).unwrap_or(0));
         m.steady_kib = proxy.rss_kib();
         let (sum_after, count_after) = reload_histogram(&proxy);
@@ -82,19 +90,6 @@ fn reload_histogram(proxy: &Proxy) -> (f64, f64) {
             .metric("passthru_reload_duration_seconds_count")
             .unwrap_or(0.0),
     )
-}
-
-fn wait_for_generation(proxy: &Proxy, generation: u64, file: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while proxy.generation() < generation {
-        assert!(
-            Instant::now() < deadline,
-            "{} was not loaded:\n{}",
-            file.display(),
-            proxy.log()
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 /// `routes`: the size of the routes-only table; `keys`: the key count of the keyed table (with
