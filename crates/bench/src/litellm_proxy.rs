@@ -138,9 +138,6 @@ impl LitellmProxy {
         pids.insert(0, self.pid());
         pids
     }
-
-    /// Stops it now (dropping it does the same).
-    pub fn stop(self) {}
 }
 
 impl Drop for LitellmProxy {

@@ -54,9 +54,8 @@ pub fn measure(
     );
     let url = format!("http://{}{tested}", litellm.addr);
     let run = saturate(&load, &[("LiteLLM", url, None, litellm.pids())]);
-    let version = litellm.version.clone();
-    litellm.stop();
-    Ok((version, run[0]))
+    // LiteLLM stops here, as `litellm` is dropped.
+    Ok((litellm.version.clone(), run[0]))
 }
 
 /// Section 4's LiteLLM row, with its ratios to the `direct`, nginx, pingora-alone and
