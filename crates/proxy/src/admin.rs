@@ -56,7 +56,7 @@ impl ServeHttp for Admin {
                 None => json(503, serde_json::json!({ "status": "no routes loaded yet" })),
             },
             "/metrics" => {
-                let body = self.shared.metrics.render();
+                let body = self.shared.metrics_text();
                 Response::builder()
                     .status(200)
                     .header("content-type", "text/plain; version=0.0.4")

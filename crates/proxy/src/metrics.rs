@@ -242,8 +242,8 @@ impl Metrics {
     }
 
     /// Drops the request series of routes that are no longer served, so the series set is bounded
-    /// by the table being served, not by every route the process has ever seen. Also catches a
-    /// series that a request in flight on an older table re-created after its route went.
+    /// by the table being served, not by every route the process has ever seen. Run at each
+    /// reload, and again before each scrape ([`crate::state::ProxyState::metrics_text`]).
     pub fn forget_routes_not_in(&self, served: impl Fn(&str) -> bool) {
         forget(&self.requests, &served);
         forget(&self.upstream_seconds, &served);

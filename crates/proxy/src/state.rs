@@ -2,6 +2,7 @@
 //! listener: the table being served, the metrics, and the requests in flight.
 
 use arc_swap::ArcSwapOption;
+use passthru_routes::route_ids;
 
 use crate::in_flight::{InFlight, InFlightCount};
 use crate::metrics::Metrics;
@@ -32,6 +33,17 @@ impl ProxyState {
         self.in_flight.get()
     }
 
+    /// The Prometheus text of every metric. A request that finished on an older table can
+    /// re-create its route's series after the reload that removed the route dropped them, so
+    /// the series of routes the served table lacks are dropped again before each scrape.
+    pub fn metrics_text(&self) -> Vec<u8> {
+        if let Some(t) = self.table.load().as_ref() {
+            let ids = route_ids(t.table.routes());
+            self.metrics.forget_routes_not_in(|id| ids.contains(id));
+        }
+        self.metrics.render()
+    }
+
     /// The one-line state systemd shows (`systemctl status`): what is being served.
     pub fn status_line(&self) -> String {
         match self.table.load().as_ref() {
@@ -49,5 +61,34 @@ impl ProxyState {
 impl Default for ProxyState {
     fn default() -> Self {
         ProxyState::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use passthru_routes::{RouteTable, RoutesFile};
+
+    use super::*;
+    use crate::metrics::RouteSeries;
+
+    #[test]
+    fn a_scrape_never_shows_a_series_re_created_for_a_removed_route() {
+        let state = ProxyState::new();
+        let file = RoutesFile::parse(
+            b"version: 1\nroutes:\n- {id: kept, path: /k, target: 'http://127.0.0.1:9', auth: false}\n",
+        )
+        .unwrap();
+        let table = ServingTable::build(RouteTable::new(file), 1, [0; 32], |_| None);
+        state.table.store(Some(Arc::new(table)));
+        // A request that ran on an older table finishes after the reload dropped its route.
+        let series = RouteSeries::default();
+        state
+            .metrics
+            .record_request(Some(("gone", &series)), 200, Duration::from_millis(1), 0, 0);
+        let text = String::from_utf8(state.metrics_text()).unwrap();
+        assert!(!text.contains("route=\"gone\""), "{text}");
     }
 }
