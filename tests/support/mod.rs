@@ -15,12 +15,36 @@ use std::path::PathBuf;
 
 pub use process::running_as_root;
 
-/// A loopback port nobody listens on right now.
+/// A loopback port nobody listens on right now, for a daemon to bind a moment later.
+///
+/// Taken below the kernel's ephemeral range and never handed out twice by this process: a port
+/// from `bind(0)` is free only until the listener is dropped, and under load another test's
+/// `bind(0)` or outgoing connection could take it before the daemon binds, so that the test
+/// then talks to someone else's listener (seen once as a 404 from a proxy that had just
+/// started). Ports in use by other processes are skipped.
 pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOWEST: u32 = 10_000;
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32_768);
+    let span = ephemeral.saturating_sub(LOWEST).max(1_000);
+    // Each process starts at its own place, so that two suites side by side rarely meet.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % span,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..span {
+        let port = LOWEST + NEXT.fetch_add(1, Ordering::SeqCst) % span;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port as u16)) {
+            return listener.local_addr().unwrap();
+        }
+    }
+    panic!("no free loopback port in {LOWEST}..{}", LOWEST + span);
 }
 
 /// The workspace's target directory (honours `CARGO_TARGET_DIR`).
