@@ -170,7 +170,7 @@ fn passthru_status(case: &Value) -> u16 {
         key_header_name: text(&general["litellm_key_header_name"]),
         ..Settings::default()
     };
-    let (file, _skipped) = snapshot_of(settings, &access, now).into_file();
+    let (file, _skipped) = snapshot_of(settings, &access, now, Default::default()).into_file();
     let table = ServingTable::build(RouteTable::new(file), 1, [0; 32], |_| None);
     let request = &case["request"];
     let mut req = RequestHeader::build(

@@ -45,6 +45,7 @@ pub use path::{normalize_request_path, percent_decode_path, PathRejection};
 pub use positions::{Position, Positions};
 pub use problem::{Location, Problem, ProblemKind, Problems};
 pub use redact::redact_target;
+pub use render::RenderedFile;
 pub use routes_file::RoutesFile;
 pub use schema::json_schema;
 pub use stamp::FileStamp;

@@ -80,7 +80,7 @@ pub async fn add_route(db: &Database, new: &NewRoute) -> Result<Route, SyncError
                 .join("\n  ")
         ))
     })?;
-    let read = native::read(db, SystemTime::now()).await?;
+    let read = native::read(db, SystemTime::now(), Default::default()).await?;
     let (current, _) = read.snapshot.into_file();
     let (mut routes, keys) = current.into_parts();
     let existing = routes.len();

@@ -1,6 +1,9 @@
 //! One read of the source turned into a routes table: bad rows skipped and reported, the rest kept.
 
+use std::collections::HashMap;
+
 use passthru_routes::{Cors, KeyHash, Location, Problem, Route, RoutesFile, Value};
+use sha2::{Digest, Sha256};
 
 /// A row the source could not serve (or served without one of its fields), and why. Each is
 /// logged when it is new or changed, not on every poll.
@@ -40,13 +43,51 @@ pub struct Snapshot {
     key_prefix: Option<String>,
     cors: Option<Cors>,
     pub skipped: Vec<SkippedRow>,
+    /// The routes the previous pass validated, taken from here when a row is read unchanged.
+    reusable: ValidatedRoutes,
+    /// The routes of this pass's rows, for the next pass.
+    validated: ValidatedRoutes,
 }
 
+/// Valid routes by the SHA-256 of the JSON they were read from, as one pass left them: a row
+/// read again unchanged is not validated again (most of a pass's work at thousands of rows, and
+/// a database commit usually changes one). It holds the last pass's routes only, never more.
+#[derive(Debug, Default)]
+pub struct ValidatedRoutes(HashMap<[u8; 32], Route>);
+
 impl Snapshot {
+    /// A snapshot that takes the routes of rows `previous` validated from there.
+    pub fn reusing(previous: ValidatedRoutes) -> Snapshot {
+        Snapshot {
+            reusable: previous,
+            ..Snapshot::default()
+        }
+    }
+
+    /// The routes this snapshot validated, for the next one to reuse.
+    pub fn take_validated(&mut self) -> ValidatedRoutes {
+        std::mem::take(&mut self.validated)
+    }
+
     /// Validates one route row given as JSON (null fields mean the default). `row` names the
     /// row for reports, e.g. `passthru_routes row_id 7`.
     /// Returns the id of the route it added, `None` for a skipped row.
     pub fn add_route_json(&mut self, row: String, value: &serde_json::Value) -> Option<String> {
+        let digest: [u8; 32] = Sha256::digest(value.to_string()).into();
+        let route = match self.reusable.0.remove(&digest) {
+            Some(route) => route,
+            None => self.validate(row.clone(), value)?,
+        };
+        self.validated.0.insert(digest, route.clone());
+        let id = route.id.to_string();
+        self.route_rows
+            .push(format!("{row} (id {}, path {})", route.id, route.path));
+        self.routes.push(route);
+        Some(id)
+    }
+
+    /// A row's route, or `None` with the row reported as skipped.
+    fn validate(&mut self, row: String, value: &serde_json::Value) -> Option<Route> {
         let yaml: Value = match serde_yaml::to_value(value) {
             Ok(v) => v,
             Err(e) => {
@@ -55,13 +96,7 @@ impl Snapshot {
             }
         };
         match Route::from_value(self.routes.len(), &yaml) {
-            Ok(route) => {
-                let row = format!("{row} (id {}, path {})", route.id, route.path);
-                let id = route.id.to_string();
-                self.routes.push(route);
-                self.route_rows.push(row);
-                Some(id)
-            }
+            Ok(route) => Some(route),
             Err(problems) => {
                 let (id, path) = id_and_path(&problems, value);
                 let row = describe_row(&row, id.as_deref(), path.as_deref());
@@ -219,5 +254,39 @@ mod tests {
         snapshot.skip("row (id x\n INFO forged)".into(), "why".into());
         let (_, skipped) = snapshot.into_file();
         assert_eq!(skipped[0].row, "row (id x\\n INFO forged)");
+    }
+
+    fn row(path: &str, target: &str) -> serde_json::Value {
+        serde_json::json!({"path": path, "target": target, "auth": false})
+    }
+
+    #[test]
+    fn rows_read_again_unchanged_give_the_table_a_fresh_validation_gives() {
+        let rows = [row("/a", "http://a"), row("/b", "http://b")];
+        let mut first = Snapshot::default();
+        for (i, r) in rows.iter().enumerate() {
+            first.add_route_json(format!("row {i}"), r);
+        }
+        let reusable = first.take_validated();
+        assert_eq!(reusable.0.len(), 2);
+        let mut again = Snapshot::reusing(reusable);
+        for (i, r) in rows.iter().enumerate() {
+            again.add_route_json(format!("row {i}"), r);
+        }
+        assert!(again.reusable.0.is_empty(), "both routes were taken over");
+        assert_eq!(again.into_file().0.render(), first.into_file().0.render());
+    }
+
+    #[test]
+    fn a_row_that_changed_is_validated_again() {
+        let mut first = Snapshot::default();
+        first.add_route_json("row 1".into(), &row("/a", "http://a"));
+        let mut again = Snapshot::reusing(first.take_validated());
+        assert_eq!(
+            again.add_route_json("row 1".into(), &row("/a", "ftp://a")),
+            None
+        );
+        assert_eq!(again.skipped.len(), 1, "{:?}", again.skipped);
+        assert!(again.routes.is_empty());
     }
 }

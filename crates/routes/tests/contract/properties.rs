@@ -66,28 +66,31 @@ fn spec_strategy() -> impl Strategy<Value = Spec> {
 
 /// A table of valid specs; clashing ones are dropped so the rest always parses.
 fn table_strategy() -> impl Strategy<Value = Vec<Spec>> {
-    prop::collection::vec(spec_strategy(), 0..12).prop_map(|specs| {
-        let routes: Vec<Route> = specs
-            .iter()
-            .enumerate()
-            .map(|(i, s)| Route::from_value(i, &to_value(s, false)).unwrap())
-            .collect();
-        let (file, _) = RoutesFile::new_skipping_clashes(routes.clone(), vec![]);
-        // Each kept route keeps one spec: two identical specs clash, and only one may stay.
-        let mut kept = file.routes().to_vec();
-        specs
-            .into_iter()
-            .zip(routes)
-            .filter(|(_, r)| match kept.iter().position(|k| k == r) {
-                Some(i) => {
-                    kept.swap_remove(i);
-                    true
-                }
-                None => false,
-            })
-            .map(|(s, _)| s)
-            .collect()
-    })
+    prop::collection::vec(spec_strategy(), 0..12).prop_map(without_clashes)
+}
+
+/// `specs` less the ones that clash with an earlier one.
+fn without_clashes(specs: Vec<Spec>) -> Vec<Spec> {
+    let routes: Vec<Route> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Route::from_value(i, &to_value(s, false)).unwrap())
+        .collect();
+    let (file, _) = RoutesFile::new_skipping_clashes(routes.clone(), vec![]);
+    // Each kept route keeps one spec: two identical specs clash, and only one may stay.
+    let mut kept = file.routes().to_vec();
+    specs
+        .into_iter()
+        .zip(routes)
+        .filter(|(_, r)| match kept.iter().position(|k| k == r) {
+            Some(i) => {
+                kept.swap_remove(i);
+                true
+            }
+            None => false,
+        })
+        .map(|(s, _)| s)
+        .collect()
 }
 
 fn to_value(spec: &Spec, reverse_fields: bool) -> Value {
@@ -175,6 +178,21 @@ proptest! {
         let once = parse(&to_yaml(&specs, false)).render();
         let twice = parse(&once).render();
         prop_assert_eq!(twice, once);
+    }
+
+    #[test]
+    fn rendering_after_another_table_gives_the_bytes_of_rendering_afresh(
+        before in table_strategy(),
+        dropped in 0..4usize,
+        added in table_strategy(),
+    ) {
+        // The next table keeps most routes of the last one, as a database commit does.
+        let previous = parse(&to_yaml(&before, false)).into_rendered(None);
+        let after = without_clashes(before.into_iter().skip(dropped).chain(added).collect());
+        let table = parse(&to_yaml(&after, false));
+        let fresh = table.render();
+        let reused = table.into_rendered(Some(&previous));
+        prop_assert_eq!(reused.text(), fresh);
     }
 
     #[test]

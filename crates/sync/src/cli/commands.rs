@@ -158,7 +158,7 @@ async fn routes_command(db: &Database, command: RoutesCommand) -> Result<ExitCod
         RoutesCommand::List { yaml } => {
             if yaml {
                 let source = Source::new(db.clone(), Schema::Native)?;
-                let read = source.read(SystemTime::now()).await?;
+                let read = source.read(SystemTime::now(), Default::default()).await?;
                 print!("{}", read.snapshot.into_file().0.render());
                 return Ok(ExitCode::SUCCESS);
             }

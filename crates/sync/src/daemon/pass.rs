@@ -5,13 +5,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use passthru_routes::{
-    remove_stale_temp_files, route_ids, write_atomically, FileStamp, IdList, RoutesFile, TableDiff,
-    WriteOutcome,
+    remove_stale_temp_files, route_ids, write_atomically, FileStamp, IdList, RenderedFile,
+    RoutesFile, TableDiff, WriteOutcome,
 };
 
 use super::skips::SkipReporter;
 use crate::error::SyncError;
-use crate::snapshot::SkippedRow;
+use crate::snapshot::{SkippedRow, ValidatedRoutes};
 use crate::source::{Marker, Source};
 
 /// What one pass did.
@@ -35,8 +35,11 @@ pub struct Syncer {
     /// When the last full read happened, for the source's backstop ([`Source::full_read_every`]).
     last_full_read: Option<Instant>,
     skips: SkipReporter,
-    /// The table last known to be in the file, to log what a write changed.
-    in_file: Option<RoutesFile>,
+    /// The table last known to be in the file, to log what a write changed and to render the
+    /// next one re-rendering only the routes that changed.
+    in_file: Option<RenderedFile>,
+    /// The routes the last read validated, by row: an unchanged row is not validated again.
+    validated: ValidatedRoutes,
     /// The last pass failed.
     failing: bool,
     /// The `stat` of the file as this daemon last left it: a timer poll
@@ -72,6 +75,7 @@ impl Syncer {
             last_full_read: None,
             skips: SkipReporter::default(),
             in_file: None,
+            validated: ValidatedRoutes::default(),
             failing: false,
             file_stamp: None,
             query_timeout: Duration::from_secs(30),
@@ -187,24 +191,30 @@ impl Syncer {
             }
         }
         let started = Instant::now();
-        let read = tokio::time::timeout(limit, self.source.read(SystemTime::now()))
-            .await
-            .map_err(|_| timed_out())??;
+        let read = tokio::time::timeout(
+            limit,
+            self.source
+                .read(SystemTime::now(), std::mem::take(&mut self.validated)),
+        )
+        .await
+        .map_err(|_| timed_out())??;
         self.last_full_read = Some(Instant::now());
         let read_ms = started.elapsed().as_secs_f64() * 1000.0;
         if self.in_file.is_none() {
             self.in_file = std::fs::read(&self.output)
                 .ok()
-                .and_then(|b| RoutesFile::parse(&b).ok());
+                .and_then(|b| RoutesFile::parse(&b).ok())
+                .map(|file| file.into_rendered(None));
         }
         let mut snapshot = read.snapshot;
+        self.validated = snapshot.take_validated();
         if let Some(unusable) = read.routes_unusable {
             // Keep the routes in the file and write the keys just read, so that a revocation
             // still reaches the proxy. With no file to keep, the pass fails as before.
             let Some(current) = &self.in_file else {
                 return Err(unusable.error);
             };
-            snapshot.keep_routes(current.routes(), "the routes file");
+            snapshot.keep_routes(current.file().routes(), "the routes file");
             snapshot.skip(
                 unusable.row,
                 format!(
@@ -215,7 +225,8 @@ impl Syncer {
         }
         let (file, skipped) = snapshot.into_file();
         self.report_skips(skipped);
-        let bytes = file.render();
+        let file = file.into_rendered(self.in_file.as_ref());
+        let bytes = file.text();
         let rendered = Instant::now();
         // No await after this point: a shutdown never interrupts the write.
         let outcome = write_atomically(&self.output, bytes.as_bytes())?;
@@ -230,17 +241,20 @@ impl Syncer {
         // between our rename and this stat must not have their edit taken for ours.
         self.file_stamp = FileStamp::of(&self.output)
             .filter(|_| std::fs::read(&self.output).is_ok_and(|b| b == bytes.as_bytes()));
-        self.stats.routes = file.routes().len();
-        self.stats.keys = file.keys().len();
+        self.stats.routes = file.file().routes().len();
+        self.stats.keys = file.file().keys().len();
         Ok(match outcome {
             WriteOutcome::Written => {
                 self.stats.writes += 1;
-                let change =
-                    TableDiff::between(self.in_file.as_ref(), &file, &route_ids(file.routes()));
+                let change = TableDiff::between(
+                    self.in_file.as_ref().map(RenderedFile::file),
+                    file.file(),
+                    &route_ids(file.file().routes()),
+                );
                 tracing::info!(
                     path = %self.output.display(),
-                    routes = file.routes().len(),
-                    keys = file.keys().len(),
+                    routes = self.stats.routes,
+                    keys = self.stats.keys,
                     skipped = self.stats.skipped_rows,
                     revision,
                     fingerprint,

@@ -12,7 +12,7 @@ use passthru_routes::KeyHash;
 use crate::config::Schema;
 use crate::database::Database;
 use crate::error::SyncError;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, ValidatedRoutes};
 
 /// A database and the schema to read in it.
 #[derive(Clone, Debug)]
@@ -167,16 +167,21 @@ impl Source {
         }
     }
 
-    /// Reads every route and key in one consistent snapshot.
-    pub async fn read(&self, now: SystemTime) -> Result<Read, SyncError> {
+    /// Reads every route and key in one consistent snapshot; rows that `previous` validated are
+    /// not validated again.
+    pub async fn read(
+        &self,
+        now: SystemTime,
+        previous: ValidatedRoutes,
+    ) -> Result<Read, SyncError> {
         match self.schema {
-            Schema::Native => native::read(&self.database, now).await,
+            Schema::Native => native::read(&self.database, now, previous).await,
             Schema::Litellm => match &self.database {
                 Database::Postgres { pool, url } => {
                     let master = self.litellm_master_key.as_ref().map(|k| k.0.as_str());
                     let config = self.litellm_config.as_deref();
                     let with_marker = !self.litellm_full_read_every.is_zero();
-                    litellm::read(pool, url, now, master, config, with_marker).await
+                    litellm::read(pool, url, now, master, config, with_marker, previous).await
                 }
                 Database::Sqlite { url, .. } => Err(SyncError::LiteLlmNeedsPostgres {
                     url: url.redacted(),

@@ -13,6 +13,7 @@ use super::settings::Settings;
 use super::snapshot::snapshot_of;
 use crate::config::DatabaseUrl;
 use crate::error::SyncError;
+use crate::snapshot::ValidatedRoutes;
 use crate::source::cells::{required, Cells};
 use crate::source::litellm_access::{AccessRows, DeprecatedRow, TeamRow, TokenRow};
 use crate::source::{begin_read, parse_utc, short_hash, Read, UnusableRoutes};
@@ -28,6 +29,7 @@ pub async fn read(
     master_key: Option<&str>,
     config_file: Option<&Path>,
     with_marker: bool,
+    previous: ValidatedRoutes,
 ) -> Result<Read, SyncError> {
     let q = |doing| move |e| SyncError::query(url, doing, e);
     // Before the snapshot: a write these counters miss moves them after, and the next poll
@@ -129,7 +131,7 @@ pub async fn read(
             Err(bad) => bad_rows.push(bad),
         }
     }
-    let mut snapshot = snapshot_of(settings, &access, now);
+    let mut snapshot = snapshot_of(settings, &access, now, previous);
     for (row, why) in bad_rows {
         snapshot.skip(row, why);
     }

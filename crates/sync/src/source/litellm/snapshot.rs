@@ -9,13 +9,19 @@ use serde_json::Value;
 
 use super::settings::Settings;
 use super::tolerate::{tolerate, Tolerated};
-use crate::snapshot::{SkipKind, Snapshot};
+use crate::snapshot::{SkipKind, Snapshot, ValidatedRoutes};
 use crate::source::litellm_access::{add_keys, AccessRows};
 
 /// The routes and keys of one read of LiteLLM's tables: the endpoints as LiteLLM serves them,
 /// and every key LiteLLM would accept with what it may use ([`crate::source::litellm_access`]).
-pub fn snapshot_of(settings: Settings, access: &AccessRows, now: SystemTime) -> Snapshot {
-    let mut snapshot = Snapshot::default();
+/// Endpoints that `previous` validated are not validated again.
+pub fn snapshot_of(
+    settings: Settings,
+    access: &AccessRows,
+    now: SystemTime,
+    previous: ValidatedRoutes,
+) -> Snapshot {
+    let mut snapshot = Snapshot::reusing(previous);
     for (i, entry) in settings.endpoints.into_iter().enumerate() {
         let row = format!("pass_through_endpoints[{i}]");
         // Reports about a row that is still served name its path too.

@@ -13,7 +13,7 @@ use super::cells::{required, Cell, Cells};
 use super::{begin_read, Read};
 use crate::database::Database;
 use crate::error::SyncError;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, ValidatedRoutes};
 
 pub const NOTIFY_CHANNEL: &str = "passthru_sync";
 
@@ -96,9 +96,14 @@ fn marker(row: Option<Cell<i64>>) -> Result<i64, String> {
 }
 
 /// Every route row, every usable key and the revision they belong to, in one transaction.
-pub async fn read(db: &Database, now: SystemTime) -> Result<Read, SyncError> {
+/// Rows that `previous` validated are not validated again.
+pub async fn read(
+    db: &Database,
+    now: SystemTime,
+    previous: ValidatedRoutes,
+) -> Result<Read, SyncError> {
     let raw = read_raw(db).await?;
-    let mut snapshot = Snapshot::default();
+    let mut snapshot = Snapshot::reusing(previous);
     let marker = match marker(raw.revision) {
         Ok(marker) => Some(marker),
         Err(why) => {
