@@ -100,6 +100,17 @@ struct TailOut<'a> {
     cors: Option<CorsOut<'a>>,
 }
 
+impl<'a> TailOut<'a> {
+    fn of(file: &'a RoutesFile) -> TailOut<'a> {
+        TailOut {
+            keys: file.keys().iter().map(KeyOut::from).collect(),
+            litellm_key_header_name: file.key_header_name(),
+            key_prefix: file.key_prefix(),
+            cors: file.cors().map(CorsOut::from),
+        }
+    }
+}
+
 /// A table with its canonical bytes and where each route's entry lies in them, so that the next
 /// table renders only the routes that changed: a database commit that edits one route of
 /// thousands re-renders one entry, not the file.
@@ -174,13 +185,8 @@ impl RoutesFile {
             }
             entries.push(start..text.len());
         }
-        let tail = TailOut {
-            keys: self.keys().iter().map(KeyOut::from).collect(),
-            litellm_key_header_name: self.key_header_name(),
-            key_prefix: self.key_prefix(),
-            cors: self.cors().map(CorsOut::from),
-        };
-        let tail = serde_yaml::to_string(&tail).expect("the table model always serialises");
+        let tail =
+            serde_yaml::to_string(&TailOut::of(self)).expect("the table model always serialises");
         if tail != "{}\n" {
             text.push_str(&tail);
         }
@@ -214,24 +220,15 @@ mod tests {
     struct FileOut<'a> {
         version: u8,
         routes: Vec<Mapping>,
-        #[serde(skip_serializing_if = "Vec::is_empty")]
-        keys: Vec<KeyOut<'a>>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        litellm_key_header_name: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        key_prefix: Option<&'a str>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        cors: Option<CorsOut<'a>>,
+        #[serde(flatten)]
+        tail: TailOut<'a>,
     }
 
     fn one_document(file: &RoutesFile) -> String {
         serde_yaml::to_string(&FileOut {
             version: 1,
             routes: file.routes().iter().map(route_out).collect(),
-            keys: file.keys().iter().map(KeyOut::from).collect(),
-            litellm_key_header_name: file.key_header_name(),
-            key_prefix: file.key_prefix(),
-            cors: file.cors().map(CorsOut::from),
+            tail: TailOut::of(file),
         })
         .unwrap()
     }
