@@ -98,13 +98,12 @@ impl Pairs {
             ratios: Vec::new(),
         };
         for pair in 0..pairs {
-            let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
-            let mut proxies = [None, None];
-            for i in order {
-                proxies[i] = Some(start_proxy(routes, args[i]));
-            }
-            let [Some(first), Some(second)] = proxies else {
-                unreachable!("both proxies started")
+            let (first, second) = if pair % 2 == 0 {
+                let first = start_proxy(routes, args[0]);
+                (first, start_proxy(routes, args[1]))
+            } else {
+                let second = start_proxy(routes, args[1]);
+                (start_proxy(routes, args[0]), second)
             };
             let target = |name, proxy: &passthru_tests::proxy::Proxy| {
                 let url = format!("http://{}{tested}", proxy.addr);
