@@ -1,5 +1,6 @@
 //! One access log line and how its values are written: addresses and the timestamp on the stack,
-//! each serialised as one JSON string.
+//! each serialised as one JSON string. A line owns its values, so that the worker that served
+//! the request only fills it in and the writer thread serialises it.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -7,15 +8,16 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arrayvec::ArrayString;
+use http::Method;
 use serde::{Serialize, Serializer};
 
 /// One access log line; the field names and their meaning are the README's "Access log" table.
 /// Absent values are left out of the line, never written as `null`.
 #[derive(Debug, Serialize)]
-pub struct AccessLine<'a> {
+pub struct AccessLine {
     #[serde(serialize_with = "rfc3339_micros")]
     pub timestamp: SystemTime,
-    pub request_id: &'a str,
+    pub request_id: String,
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "socket_addr"
@@ -23,12 +25,13 @@ pub struct AccessLine<'a> {
     pub client: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ip_addr")]
     pub client_ip: Option<IpAddr>,
-    pub method: &'a str,
-    pub path: &'a str,
+    #[serde(serialize_with = "method")]
+    pub method: Method,
+    pub path: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub query_names: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub route: Option<&'a str>,
+    pub route: Option<String>,
     pub status: u16,
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -89,6 +92,10 @@ fn rfc3339_micros<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Er
     text.push_str(std::str::from_utf8(&digits).expect("ASCII digits"));
     text.push('Z');
     s.serialize_str(&text)
+}
+
+fn method<S: Serializer>(method: &Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(method.as_str())
 }
 
 // Addresses are formatted on the stack and serialised as one string; IPv4 (nearly every line)

@@ -1,13 +1,14 @@
-//! The access log: one JSON line per request. Each line is a [`AccessLine`] serialised by
-//! sonic-rs (serde) on the worker that served the request and appended to a shared buffer; a writer
-//! thread empties the buffer with one `write` per batch, at most every 5 ms, so a slow disk never
-//! blocks a worker and a busy proxy makes one system call per many lines. To stderr
-//! (the journal under systemd) or to a file that SIGUSR1 reopens, for logrotate. The diagnostic
-//! log (tracing, `PASSTHRU_LOG`) is separate: its levels never silence this one.
+//! The access log: one JSON line per request. The worker that served a request fills in an
+//! [`AccessLine`] (owned values, no formatting) and appends it to a shared queue; a writer thread
+//! takes the queue whole at most every 5 ms, serialises its lines with sonic-rs (serde) and
+//! writes them with one `write`. So a slow disk never blocks a worker, a busy proxy makes one
+//! system call per many lines, and the serialiser runs in batches, its code and the timestamp
+//! cache warm, instead of between two requests' proxy code. To stderr (the journal under
+//! systemd) or to a file that SIGUSR1 reopens, for logrotate. The diagnostic log (tracing,
+//! `PASSTHRU_LOG`) is separate: its levels never silence this one.
 
 mod line;
 
-use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -29,9 +30,9 @@ use tracing_subscriber::Layer;
 /// window instead of one per line.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Bytes waiting for the writer thread before new lines are dropped (and counted): about 64 Ki
-/// lines.
-const PENDING_LIMIT: usize = 16 << 20;
+/// Lines waiting for the writer thread before new ones are dropped (and counted): about 15 MiB
+/// with their strings.
+const PENDING_LIMIT: usize = 32 * 1024;
 
 /// Where the access log goes: `--access-log off|stderr|FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl FromStr for Destination {
     }
 }
 
-/// Lines serialised but not yet written, and the writer thread's wake-up.
+/// Lines not yet written, and the writer thread's wake-up.
 struct Pending {
     queue: Mutex<Queue>,
     ready: Condvar,
@@ -64,9 +65,7 @@ struct Pending {
 
 #[derive(Default)]
 struct Queue {
-    lines: Vec<u8>,
-    /// Lines in `lines`.
-    count: usize,
+    lines: Vec<AccessLine>,
     /// The writer is waiting on [`Pending::ready`] for a line.
     writer_asleep: bool,
 }
@@ -78,40 +77,25 @@ struct Writer {
 
 static WRITER: OnceLock<Writer> = OnceLock::new();
 
-thread_local! {
-    /// Each worker serialises into its own buffer, so the shared one is locked only to copy.
-    static LINE: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(1024));
-}
-
-impl AccessLine<'_> {
+impl AccessLine {
     /// Queues the line for the writer thread; a no-op unless [`install`] opened an access log.
-    pub fn write(&self) {
-        let Some(writer) = WRITER.get() else { return };
-        LINE.with(|line| {
-            let mut line = line.borrow_mut();
-            line.clear();
-            // sonic-rs escapes strings with SIMD; serde_json's byte-at-a-time escaper was a
-            // quarter of a line's cost.
-            if sonic_rs::to_writer(&mut *line, self).is_err() {
-                return;
-            }
-            line.push(b'\n');
-            writer.pending.push(&line);
-        });
+    pub fn write(self) {
+        if let Some(writer) = WRITER.get() {
+            writer.pending.push(self);
+        }
     }
 }
 
 impl Pending {
-    fn push(&self, line: &[u8]) {
+    fn push(&self, line: AccessLine) {
         let mut queue = self.queue.lock().unwrap();
-        if queue.lines.len() + line.len() > PENDING_LIMIT {
+        if queue.lines.len() >= PENDING_LIMIT {
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        queue.lines.extend_from_slice(line);
-        queue.count += 1;
-        // Only a writer asleep on an empty buffer needs waking (a system call): a busy proxy
+        queue.lines.push(line);
+        // Only a writer asleep on an empty queue needs waking (a system call): a busy proxy
         // wakes it at most once per batch window, not once per line.
         let wake = std::mem::take(&mut queue.writer_asleep);
         drop(queue);
@@ -120,13 +104,13 @@ impl Pending {
         }
     }
 
-    /// The writer thread: swap the buffer out, write it whole, let the next batch gather for
-    /// [`BATCH_WINDOW`] while lines come faster than one per write, repeat; drains before
-    /// exiting.
+    /// The writer thread: take the queue whole, serialise it, write it with one call, let the
+    /// next batch gather for [`BATCH_WINDOW`] while lines come faster than one per write,
+    /// repeat; drains before exiting.
     fn drain_into(&self, mut out: Box<dyn Write + Send>) {
-        let mut batch = Vec::with_capacity(64 * 1024);
+        let mut lines = Vec::with_capacity(1024);
+        let mut text = Vec::with_capacity(256 * 1024);
         loop {
-            let several;
             {
                 let mut queue = self.queue.lock().unwrap();
                 while queue.lines.is_empty() && !self.closing.load(Ordering::Acquire) {
@@ -137,13 +121,16 @@ impl Pending {
                 if queue.lines.is_empty() {
                     return;
                 }
-                std::mem::swap(&mut queue.lines, &mut batch);
-                several = std::mem::take(&mut queue.count) > 1;
+                std::mem::swap(&mut queue.lines, &mut lines);
+            }
+            let several = lines.len() > 1;
+            for line in lines.drain(..) {
+                serialize_into(&mut text, &line);
             }
             // Rust's stderr lock is held for a whole write_all, so a batch never interleaves
             // with a diagnostic line. A failed write loses the batch; the next one tries again.
-            let _ = out.write_all(&batch).and_then(|()| out.flush());
-            batch.clear();
+            let _ = out.write_all(&text).and_then(|()| out.flush());
+            text.clear();
             // Gather only while lines come faster than one per write (this batch held several,
             // or more came in during the write): at a low rate the window would gather nothing
             // and cost one more wake-up per line, its own end.
@@ -152,6 +139,17 @@ impl Pending {
                 std::thread::sleep(BATCH_WINDOW);
             }
         }
+    }
+}
+
+/// Appends `line` and a newline to `text`; a line that cannot be serialised leaves nothing.
+fn serialize_into(text: &mut Vec<u8>, line: &AccessLine) {
+    let start = text.len();
+    // sonic-rs escapes strings with SIMD; serde_json's byte-at-a-time escaper was a quarter of
+    // a line's cost.
+    match sonic_rs::to_writer(&mut *text, line) {
+        Ok(()) => text.push(b'\n'),
+        Err(_) => text.truncate(start),
     }
 }
 

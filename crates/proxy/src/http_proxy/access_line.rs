@@ -11,11 +11,13 @@ use crate::client;
 impl PassthruProxy {
     /// One access log line (README "Access log"). Never the query string, a header value or a
     /// key: the path is the normalised one (no query), and only the names of the query's
-    /// parameters when `--access-log-query-names` asks for them.
+    /// parameters when `--access-log-query-names` asks for them. Called from `logging`,
+    /// pingora's last hook for a request, so the line takes the request id and path from `ctx`
+    /// instead of copying them.
     pub(super) fn access_log(
         &self,
         session: &Session,
-        ctx: &RequestCtx,
+        ctx: &mut RequestCtx,
         status: u16,
         duration: Duration,
         received: usize,
@@ -23,27 +25,27 @@ impl PassthruProxy {
     ) {
         let req = session.req_header();
         let peer = session.client_addr().and_then(|a| a.as_inet()).copied();
-        let path: &str = if ctx.path.is_empty() {
+        let path = if ctx.path.is_empty() {
             // Refused before it could be normalised (400): the raw path, escaped by the
             // serialiser, without the query.
-            req.uri.path()
+            req.uri.path().to_owned()
         } else {
-            &ctx.path
+            std::mem::take(&mut ctx.path)
         };
         let ms = |d: Duration| (d.as_micros() as u64 as f64) / 1000.0;
         AccessLine {
             timestamp: SystemTime::now(),
-            request_id: &ctx.request_id,
+            request_id: std::mem::take(&mut ctx.request_id),
             client: peer,
             client_ip: peer.map(|p| client::client_ip(req, p.ip(), &self.options.trusted_proxies)),
-            method: req.method.as_str(),
+            method: req.method.clone(),
             path,
             query_names: req
                 .uri
                 .query()
                 .filter(|_| self.options.access_log_query_names)
                 .map(query_names),
-            route: ctx.route().map(|r| r.id.as_str()),
+            route: ctx.route().map(|r| r.id.as_str().to_owned()),
             status,
             upstream: ctx.upstream_addr,
             upstream_status: ctx.upstream_status,
