@@ -24,7 +24,12 @@ pub fn run(load: &Load, pairs: usize, routes: usize) -> Vec<Table> {
     let dir = tempfile::tempdir().unwrap();
     let upstream = Nginx::upstream();
     let file = write_upstream_routes(dir.path(), routes, upstream.addr());
-    let log = dir.path().join("access.log");
+    // A directory of its own, as /var/log/passthru is apart from /var/lib/passthru: beside
+    // routes.yaml every batch written would also wake the proxy's watcher of that directory
+    // (0.6 % of a saturated proxy's CPU samples, perf), a price of where the file is kept.
+    let log_dir = dir.path().join("log");
+    std::fs::create_dir(&log_dir).unwrap();
+    let log = log_dir.join("access.log");
     let on = ["--threads", "2", "--access-log", log.to_str().unwrap()];
     let off = ["--threads", "2", "--access-log", "off"];
     let tested = format!("/svc-{}/v1/chat/completions", routes / 2);
@@ -71,7 +76,8 @@ pub fn run(load: &Load, pairs: usize, routes: usize) -> Vec<Table> {
          first of them alternating from pair to pair; a pair's ratio is its two rounds' CPU per \
          request (user + system time of the proxy ÷ requests answered). The control pairs two \
          proxies with the log off: its median is what the method reads for no difference, its \
-         range the spread of one pair.",
+         range the spread of one pair. The log file is in a directory of its own, not beside \
+         routes.yaml (whose directory the proxy watches).",
     );
     vec![t]
 }

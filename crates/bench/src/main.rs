@@ -128,7 +128,7 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
         Scenario::Throughput => throughput::run(&load(quick), 1_000),
         Scenario::Instructions => instructions::run(if quick { 200 } else { 2_000 }, 1_000),
         Scenario::AccessLog => {
-            access_log_price::run(&load(quick), if quick { 2 } else { 8 }, 1_000)
+            access_log_price::run(&load(quick), if quick { 2 } else { 16 }, 1_000)
         }
         Scenario::Knobs => knobs::run(&load(quick), 1_000),
         Scenario::Streams => {
