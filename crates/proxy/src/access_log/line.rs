@@ -54,6 +54,17 @@ pub struct AccessLine {
     pub cause: Option<&'static str>,
 }
 
+impl AccessLine {
+    /// The memory the line holds while it waits for the writer: itself and its strings.
+    pub(super) fn footprint(&self) -> usize {
+        std::mem::size_of::<AccessLine>()
+            + self.request_id.len()
+            + self.path.len()
+            + self.query_names.as_ref().map_or(0, String::len)
+            + self.route.as_ref().map_or(0, String::len)
+    }
+}
+
 thread_local! {
     /// The last whole second this thread formatted, as `YYYY-MM-DDTHH:MM:SS`: the lines of one
     /// second share it, and only the microseconds are written per line.

@@ -30,9 +30,9 @@ use tracing_subscriber::Layer;
 /// window instead of one per line.
 const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Lines waiting for the writer thread before new ones are dropped (and counted): about 15 MiB
-/// with their strings.
-const PENDING_LIMIT: usize = 32 * 1024;
+/// Bytes of lines (with their strings) waiting for the writer thread before new ones are dropped
+/// (and counted): about 40 Ki lines, fewer when clients send long paths.
+const PENDING_LIMIT: usize = 16 << 20;
 
 /// Where the access log goes: `--access-log off|stderr|FILE`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +66,8 @@ struct Pending {
 #[derive(Default)]
 struct Queue {
     lines: Vec<AccessLine>,
+    /// What `lines` hold in memory ([`AccessLine::footprint`]).
+    bytes: usize,
     /// The writer is waiting on [`Pending::ready`] for a line.
     writer_asleep: bool,
 }
@@ -88,12 +90,14 @@ impl AccessLine {
 
 impl Pending {
     fn push(&self, line: AccessLine) {
+        let bytes = line.footprint();
         let mut queue = self.queue.lock().unwrap();
-        if queue.lines.len() >= PENDING_LIMIT {
+        if queue.bytes + bytes > PENDING_LIMIT {
             drop(queue);
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        queue.bytes += bytes;
         queue.lines.push(line);
         // Only a writer asleep on an empty queue needs waking (a system call): a busy proxy
         // wakes it at most once per batch window, not once per line.
@@ -122,6 +126,7 @@ impl Pending {
                     return;
                 }
                 std::mem::swap(&mut queue.lines, &mut lines);
+                queue.bytes = 0;
             }
             let several = lines.len() > 1;
             for line in lines.drain(..) {
@@ -287,6 +292,48 @@ impl Write for ReopenedFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn line_with_path(path: String) -> AccessLine {
+        AccessLine {
+            timestamp: std::time::SystemTime::now(),
+            request_id: "r".into(),
+            client: None,
+            client_ip: None,
+            method: http::Method::GET,
+            path,
+            query_names: None,
+            route: None,
+            status: 200,
+            upstream: None,
+            upstream_status: None,
+            bytes_received: 0,
+            bytes_sent: 0,
+            duration_ms: 0.0,
+            ttfb_ms: None,
+            first_chunk_ms: None,
+            upgraded: false,
+            error: None,
+            cause: None,
+        }
+    }
+
+    #[test]
+    fn a_writer_that_falls_behind_holds_at_most_the_limit_in_bytes_however_long_the_paths() {
+        let pending = Pending {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            closing: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+        };
+        let path = "/".repeat(PENDING_LIMIT / 8);
+        for _ in 0..10 {
+            pending.push(line_with_path(path.clone()));
+        }
+        let queue = pending.queue.lock().unwrap();
+        assert_eq!(queue.lines.len(), 7, "8 such lines would pass the limit");
+        assert!(queue.bytes <= PENDING_LIMIT);
+        assert_eq!(pending.dropped.load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn destinations_parse() {
