@@ -11,7 +11,7 @@ use unsafe_libyaml as unsafe_sys;
 use super::scalar::resolve_plain;
 
 /// One event, scalars already resolved as serde_yaml resolves them.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub(super) enum Event {
     Scalar(Value),
     SequenceStart,
@@ -36,6 +36,14 @@ pub(super) struct Mark {
 pub(super) struct Unsupported {
     pub mark: Mark,
     pub why: String,
+}
+
+/// A document's events, one at a time: libyaml's ([`Events`]) or the block-style reader's
+/// ([`super::block_events::BlockEvents`]).
+pub(super) trait EventSource {
+    /// The next event, skipping the stream's start; YAML the source does not take (anchors,
+    /// aliases, tags, a syntax error, …) is [`Unsupported`].
+    fn next(&mut self) -> Result<(Event, Mark), Unsupported>;
 }
 
 pub(super) struct Events<'a> {
@@ -66,10 +74,11 @@ impl<'a> Events<'a> {
             }
         }
     }
+}
 
-    /// The next event, skipping the stream's start; anchors, aliases and tags are
-    /// [`Unsupported`], as is a syntax error.
-    pub fn next(&mut self) -> Result<(Event, Mark), Unsupported> {
+impl EventSource for Events<'_> {
+    /// Anchors, aliases and tags are [`Unsupported`], as is a syntax error.
+    fn next(&mut self) -> Result<(Event, Mark), Unsupported> {
         loop {
             let mut event = std::mem::MaybeUninit::<unsafe_sys::yaml_event_t>::uninit();
             // SAFETY: the parser is initialised; the event is read only after a successful
@@ -99,7 +108,9 @@ impl<'a> Events<'a> {
             }
         }
     }
+}
 
+impl Events<'_> {
     fn error(&self) -> Unsupported {
         let problem = if self.parser.problem.is_null() {
             "invalid YAML".to_owned()

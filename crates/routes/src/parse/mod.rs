@@ -1,6 +1,7 @@
 //! Reading a routes file: every problem at once, each located, or a validated [`RoutesFile`].
 //! The bytes become a YAML document here; each part of the document has its own module.
 
+mod block_events;
 mod document;
 mod events;
 mod key_entry;

@@ -13,10 +13,11 @@ use serde_yaml::{Mapping, Value};
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::routes_file::RoutesFile;
 
+use super::block_events::BlockEvents;
 use super::document::{
     assemble, check_top_fields, only_comments, read_lists, read_settings, Entries,
 };
-use super::events::{Event, Events, Mark, Unsupported};
+use super::events::{Event, EventSource, Events, Mark, Unsupported};
 
 /// Deeper than any routes file needs (a CORS list in a route is 5 levels down).
 const MAX_DEPTH: usize = 32;
@@ -60,8 +61,18 @@ impl From<Unsupported> for Stopped {
 }
 
 /// Reads `text` (UTF-8, not empty) into a validated table.
+///
+/// The block-style YAML that passthru-sync and `fmt` write is read without libyaml, several times
+/// faster ([`BlockEvents`]); a file that reader gives up on, or finds any problem in, is read
+/// again by libyaml, so what is reported about a file is always libyaml's reading of it.
 pub(super) fn parse_streaming(text: &[u8]) -> Result<RoutesFile, Stopped> {
-    let mut events = Events::new(text);
+    match read(BlockEvents::new(text), text) {
+        Ok(file) => Ok(file),
+        Err(_) => read(Events::new(text), text),
+    }
+}
+
+fn read(mut events: impl EventSource, text: &[u8]) -> Result<RoutesFile, Stopped> {
     match events.next()? {
         (Event::DocumentStart, _) => {}
         (Event::StreamEnd, _) => return Err(Stopped::Problems(only_comments())),
@@ -132,7 +143,7 @@ pub(super) fn parse_streaming(text: &[u8]) -> Result<RoutesFile, Stopped> {
 
 /// The node that starts with `first`, whole.
 fn value(
-    events: &mut Events,
+    events: &mut impl EventSource,
     first: Event,
     mark: Mark,
     depth: usize,
