@@ -166,7 +166,8 @@ impl<'a> BlockEvents<'a> {
         let (key, used) = scalar(rest).ok_or_else(|| self.beyond(column))?;
         let after = &rest[used..];
         let after = &after[spaces(after)..];
-        if used > MAX_KEY || !is_value_indicator(after) {
+        // libyaml measures a simple key from its start to its `:`.
+        if rest.len() - after.len() > MAX_KEY || !is_value_indicator(after) {
             return Err(self.beyond(column));
         }
         self.queue
@@ -447,6 +448,19 @@ mod tests {
             }
         }
         assert!(read > 10, "the block reader read only {read} fixtures");
+    }
+
+    #[test]
+    fn keys_libyaml_finds_too_long_are_left_to_it() {
+        let padded = format!("version: 1\na{}: b\n", " ".repeat(1100));
+        assert!(events(BlockEvents::new(padded.as_bytes())).is_err());
+        assert!(events(Events::new(padded.as_bytes())).is_err());
+        let long = format!("version: 1\n{}: b\n", "k".repeat(1100));
+        assert!(events(BlockEvents::new(long.as_bytes())).is_err());
+        assert!(agrees_with_libyaml(&format!(
+            "version: 1\n{}: b\n",
+            "k".repeat(900)
+        )));
     }
 
     #[test]
