@@ -60,17 +60,15 @@ impl<'a> BlockEvents<'a> {
 
     fn beyond(&self, column: usize) -> Unsupported {
         Unsupported {
-            mark: Mark {
-                line: self.line.max(1),
-                column: column + 1,
-            },
+            mark: self.mark(column),
             why: BEYOND.to_owned(),
         }
     }
 
+    /// Where `column` (0-based) of the current line is; line 1 before any line is read.
     fn mark(&self, column: usize) -> Mark {
         Mark {
-            line: self.line,
+            line: self.line.max(1),
             column: column + 1,
         }
     }
@@ -154,25 +152,34 @@ impl<'a> BlockEvents<'a> {
         if node.is_empty() || node[0] == b'#' || is_entry(node) {
             return Err(self.beyond(column));
         }
-        if starts_key(node) {
+        if let Some((key, colon)) = key(node) {
             self.open_collection(Kind::Mapping, column, self.mark(column));
-            return self.key_line(column, node);
+            return self.key_value(column, node, key, colon);
         }
         self.inline_value(column, node)
     }
 
     /// `key: value`, or `key:` with the value on the lines below.
     fn key_line(&mut self, column: usize, rest: &[u8]) -> Result<(), Unsupported> {
-        let (key, used) = scalar(rest).ok_or_else(|| self.beyond(column))?;
-        let after = &rest[used..];
-        let after = &after[spaces(after)..];
+        let (key, colon) = key(rest).ok_or_else(|| self.beyond(column))?;
+        self.key_value(column, rest, key, colon)
+    }
+
+    /// The rest of a key line once its key, ending at `rest[colon]`, is read.
+    fn key_value(
+        &mut self,
+        column: usize,
+        rest: &[u8],
+        key: Value,
+        colon: usize,
+    ) -> Result<(), Unsupported> {
         // libyaml measures a simple key from its start to its `:`.
-        if rest.len() - after.len() > MAX_KEY || !is_value_indicator(after) {
+        if colon > MAX_KEY {
             return Err(self.beyond(column));
         }
         self.queue
             .push_back((Event::Scalar(key), self.mark(column)));
-        let value_at = used + (rest.len() - used - after.len()) + 1;
+        let value_at = colon + 1;
         let value = &rest[value_at..];
         let blank = spaces(value);
         let value = &value[blank..];
@@ -187,22 +194,23 @@ impl<'a> BlockEvents<'a> {
     /// then at most a comment.
     fn inline_value(&mut self, column: usize, value: &[u8]) -> Result<(), Unsupported> {
         let mark = self.mark(column);
-        let (events, used) = if value.starts_with(b"{}") {
-            ([Event::MappingStart, Event::MappingEnd], 2)
+        let used = if value.starts_with(b"{}") {
+            self.queue.push_back((Event::MappingStart, mark));
+            self.queue.push_back((Event::MappingEnd, mark));
+            2
         } else if value.starts_with(b"[]") {
-            ([Event::SequenceStart, Event::SequenceEnd], 2)
+            self.queue.push_back((Event::SequenceStart, mark));
+            self.queue.push_back((Event::SequenceEnd, mark));
+            2
         } else {
             let (v, used) = scalar(value).ok_or_else(|| self.beyond(column))?;
-            if !ends_line(&value[used..]) {
-                return Err(self.beyond(column + used));
-            }
             self.queue.push_back((Event::Scalar(v), mark));
-            return Ok(());
+            used
         };
+        // Events already queued do not matter when this fails: the reader is abandoned.
         if !ends_line(&value[used..]) {
             return Err(self.beyond(column + used));
         }
-        self.queue.extend(events.map(|e| (e, mark)));
         Ok(())
     }
 
@@ -278,12 +286,12 @@ fn ends_line(rest: &[u8]) -> bool {
     blank == rest.len() || (blank > 0 && rest[blank] == b'#')
 }
 
-/// The node is a mapping's first key: a scalar followed by `: ` or a final `:`.
-fn starts_key(node: &[u8]) -> bool {
-    scalar(node).is_some_and(|(_, used)| {
-        let after = &node[used..];
-        is_value_indicator(&after[spaces(after)..])
-    })
+/// A mapping key at the start of `s` (a scalar followed by `: ` or a final `:`), and where its
+/// `:` is.
+fn key(s: &[u8]) -> Option<(Value, usize)> {
+    let (key, used) = scalar(s)?;
+    let colon = used + spaces(&s[used..]);
+    is_value_indicator(&s[colon..]).then_some((key, colon))
 }
 
 /// The scalar at the start of `s` (plain, single- or double-quoted, on this line) and the bytes
