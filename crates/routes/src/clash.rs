@@ -1,7 +1,7 @@
 //! Entries of one table that cannot all be served: duplicate ids, two routes answering one
 //! path and method, a key hash listed twice.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use crate::id::StableId;
 use crate::key::KeyHash;
@@ -28,7 +28,10 @@ pub(crate) fn find_clashes(
 ) -> Vec<Clash> {
     let mut clashes = Vec::new();
     let mut by_id: HashMap<&StableId, usize> = HashMap::with_capacity(routes.len());
-    let mut by_path: HashMap<(&str, bool), Vec<usize>> = HashMap::with_capacity(routes.len());
+    // The latest route accepted at each (path, match kind), and for each accepted route the one
+    // accepted there before it: no list per path (a path rarely has more than one route).
+    let mut last_at_path: HashMap<(&str, bool), usize> = HashMap::with_capacity(routes.len());
+    let mut before_at_path: Vec<Option<usize>> = vec![None; routes.len()];
     for (i, route) in routes.iter().enumerate() {
         if let Some(&first) = by_id.get(&route.id) {
             clashes.push(Clash {
@@ -46,12 +49,13 @@ pub(crate) fn find_clashes(
             });
             continue;
         }
-        let same_path = by_path
-            .entry((route.path.as_str(), route.include_subpath))
-            .or_default();
-        if let Some(&other) = same_path
-            .iter()
-            .find(|&&j| routes[j].methods.overlaps(route.methods))
+        let at_path = (route.path.as_str(), route.include_subpath);
+        // The earliest overlapping route is named, as the file lists them.
+        let earlier =
+            std::iter::successors(last_at_path.get(&at_path).copied(), |&j| before_at_path[j]);
+        if let Some(other) = earlier
+            .filter(|&j| routes[j].methods.overlaps(route.methods))
+            .last()
         {
             let both = routes[other].methods.intersection(route.methods);
             clashes.push(Clash {
@@ -72,7 +76,7 @@ pub(crate) fn find_clashes(
             continue;
         }
         by_id.insert(&route.id, i);
-        same_path.push(i);
+        before_at_path[i] = last_at_path.insert(at_path, i);
     }
     for (i, first) in repeated_keys(keys) {
         clashes.push(Clash {

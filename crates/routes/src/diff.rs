@@ -1,7 +1,7 @@
 //! What changed between two tables, by route id: for the proxy's reload log, `check --against`,
 //! and the sync daemon's write log.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use crate::model::Route;
 use crate::routes_file::RoutesFile;
@@ -17,9 +17,12 @@ pub struct TableDiff {
     pub keys_changed: bool,
 }
 
+/// The ids of a table's routes, as [`route_ids`] collects them.
+pub type RouteIds<'a> = HashSet<&'a str>;
+
 /// The ids of a table's routes. The proxy builds them once per reload and shares them between
 /// the diff and its metrics sweep.
-pub fn route_ids(routes: &[Route]) -> HashSet<&str> {
+pub fn route_ids(routes: &[Route]) -> RouteIds<'_> {
     routes.iter().map(|r| r.id.as_str()).collect()
 }
 
@@ -29,7 +32,7 @@ impl TableDiff {
     pub fn between(
         old: Option<&RoutesFile>,
         new: &RoutesFile,
-        new_ids: &HashSet<&str>,
+        new_ids: &RouteIds<'_>,
     ) -> TableDiff {
         let before: HashMap<&str, &Route> = old
             .map(|f| f.routes().iter().map(|r| (r.id.as_str(), r)).collect())

@@ -1,6 +1,5 @@
 //! The routing trie: built from scratch from one validated file, immutable afterwards.
 
-use std::collections::HashMap;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -22,7 +21,7 @@ pub struct RouteTable {
 
 #[derive(Debug, Default)]
 struct Node {
-    children: HashMap<Box<str>, u32>,
+    children: foldhash::HashMap<Box<str>, u32>,
     /// Routes whose path ends at this node, by match kind; indices into the file's routes.
     exact: Vec<u32>,
     subpath: Vec<u32>,

@@ -7,6 +7,7 @@
 //! below hold the two to that, on fixtures and on generated documents).
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use serde_yaml::Value;
 
@@ -25,6 +26,11 @@ pub(super) struct BlockEvents<'a> {
     awaiting: Option<usize>,
     queue: VecDeque<(Event, Mark)>,
     started: bool,
+    /// Lines another reader reads ([`BlockEvents::skipping`]), and whether they were skipped.
+    /// Marks after them are not line-accurate: this reader's marks only ever decide where it
+    /// gave up, and a file it gives up on is read again by libyaml.
+    skip: Option<Range<usize>>,
+    skipped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +61,36 @@ impl<'a> BlockEvents<'a> {
             awaiting: None,
             queue: VecDeque::new(),
             started: false,
+            skip: None,
+            skipped: false,
+        }
+    }
+
+    /// A reader of `text` that jumps over `skip` (whole lines of a top-level list's entries,
+    /// read by other readers) when it reaches its start.
+    pub fn skipping(text: &'a [u8], skip: Range<usize>) -> BlockEvents<'a> {
+        BlockEvents {
+            skip: Some(skip),
+            ..BlockEvents::new(text)
+        }
+    }
+
+    /// A reader of entries of a top-level list cut out of a document: events as if the
+    /// document's mapping and the list were open, then closed at the end of `text`.
+    pub fn list_entries(text: &'a [u8]) -> BlockEvents<'a> {
+        BlockEvents {
+            open: vec![
+                Open {
+                    kind: Kind::Mapping,
+                    indent: 0,
+                },
+                Open {
+                    kind: Kind::Sequence,
+                    indent: 0,
+                },
+            ],
+            started: true,
+            ..BlockEvents::new(text)
         }
     }
 
@@ -79,6 +115,11 @@ impl<'a> BlockEvents<'a> {
         loop {
             if self.next_line >= self.text.len() {
                 return self.finish();
+            }
+            if self.skip.as_ref().map(|s| s.start) == Some(self.next_line) {
+                self.next_line = self.skip.take().map_or(self.next_line, |s| s.end);
+                self.skipped = true;
+                continue;
             }
             let start = self.next_line;
             let end =
@@ -263,6 +304,10 @@ impl EventSource for BlockEvents<'_> {
             }
             self.advance()?;
         }
+    }
+
+    fn skipped(&self) -> bool {
+        self.skipped
     }
 }
 

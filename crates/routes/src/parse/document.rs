@@ -95,7 +95,7 @@ pub(super) fn read_lists(map: &Mapping, entries: &mut Entries, problems: &mut Ve
         )),
         Some(Value::Sequence(items)) => {
             for (index, item) in items.iter().enumerate() {
-                entries.add_route(index, item, problems);
+                entries.add_route(index, Route::from_value(index, item), problems);
             }
         }
         Some(other) => problems.push(Problem::new(
@@ -129,8 +129,14 @@ pub(super) struct Entries {
 }
 
 impl Entries {
-    pub fn add_route(&mut self, index: usize, item: &Value, problems: &mut Vec<Problem>) {
-        match Route::from_value(index, item) {
+    /// The route read from entry `index`, or its problems.
+    pub fn add_route(
+        &mut self,
+        index: usize,
+        route: Result<Route, Vec<Problem>>,
+        problems: &mut Vec<Problem>,
+    ) {
+        match route {
             Ok(route) => self.routes.accept(index, route),
             Err(mut p) => {
                 self.routes.reject();

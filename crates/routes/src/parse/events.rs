@@ -44,6 +44,12 @@ pub(super) trait EventSource {
     /// The next event, skipping the stream's start; YAML the source does not take (anchors,
     /// aliases, tags, a syntax error, …) is [`Unsupported`].
     fn next(&mut self) -> Result<(Event, Mark), Unsupported>;
+
+    /// Whether the source has jumped over the part of the text that other readers read
+    /// ([`super::block_events::BlockEvents::skipping`]).
+    fn skipped(&self) -> bool {
+        false
+    }
 }
 
 pub(super) struct Events<'a> {

@@ -6,6 +6,7 @@ mod document;
 mod events;
 mod key_entry;
 mod route_entry;
+mod route_list;
 mod route_maps;
 mod scalar;
 mod stream;

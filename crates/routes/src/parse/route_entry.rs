@@ -63,18 +63,60 @@ impl RouteProblems {
     }
 }
 
+/// One route entry's values by field, gathered in one pass over its keys: no map to build and
+/// hash into, which was a third of reading a large table. Keys that are not route fields are
+/// kept, in order, for the unknown-field check.
+#[derive(Default)]
+pub(super) struct RouteFields {
+    values: [Option<Value>; ROUTE_FIELDS.len()],
+    others: Vec<Value>,
+}
+
+impl RouteFields {
+    fn from_mapping(map: &Mapping) -> RouteFields {
+        let mut fields = RouteFields::default();
+        for (key, value) in map {
+            // A mapping holds no key twice.
+            let _ = fields.put(key.clone(), value.clone());
+        }
+        fields
+    }
+
+    /// Adds one key and its value; `Err` hands the key back when the entry already has it.
+    pub(super) fn put(&mut self, key: Value, value: Value) -> Result<(), Value> {
+        match key.as_str().and_then(slot) {
+            Some(slot) if self.values[slot].is_some() => Err(key),
+            Some(slot) => {
+                self.values[slot] = Some(value);
+                Ok(())
+            }
+            None if self.others.contains(&key) => Err(key),
+            None => {
+                self.others.push(key);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&Value> {
+        self.values[slot(name).expect("a route field")].as_ref()
+    }
+}
+
+/// The place of the route field `name` in [`ROUTE_FIELDS`]. Compared byte by byte: names are
+/// short, and a call to `memcmp` for each candidate of the same length cost more than the loop.
+fn slot(name: &str) -> Option<usize> {
+    ROUTE_FIELDS.iter().position(|field| {
+        field.len() == name.len() && field.bytes().zip(name.bytes()).all(|(a, b)| a == b)
+    })
+}
+
 impl Route {
     /// Validates one route given as a YAML (or converted JSON) value; `index` is its place in the
     /// source, used in problem locations. An absent or null `id` is derived from path and methods.
     pub fn from_value(index: usize, value: &Value) -> Result<Route, Vec<Problem>> {
-        let mut rp = RouteProblems {
-            index,
-            id: None,
-            path: None,
-            problems: Vec::new(),
-        };
         let Value::Mapping(map) = value else {
-            rp.problems.push(Problem::new(
+            return Err(vec![Problem::new(
                 ProblemKind::WrongType,
                 Location::Route {
                     index,
@@ -86,14 +128,27 @@ impl Route {
                     "each route must be a mapping with `path` and `target`, found {}",
                     type_name(value)
                 ),
-            ));
-            return Err(rp.problems);
+            )]);
         };
-        rp.path = map.get("path").and_then(Value::as_str).map(str::to_owned);
-        let methods = parse_methods(map, &mut rp);
+        Route::from_fields(index, &RouteFields::from_mapping(map))
+    }
+
+    /// [`Route::from_value`] of an entry whose keys the caller has already gathered.
+    pub(super) fn from_fields(index: usize, fields: &RouteFields) -> Result<Route, Vec<Problem>> {
+        let mut rp = RouteProblems {
+            index,
+            id: None,
+            path: None,
+            problems: Vec::new(),
+        };
+        rp.path = fields
+            .get("path")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let methods = parse_methods(fields, &mut rp);
         // Read leniently here, for the derived id only; `parse_flag` below reports a bad value.
-        let subpath = map.get("include_subpath") == Some(&Value::Bool(true));
-        let explicit_id = map.get("id").filter(|v| !v.is_null());
+        let subpath = fields.get("include_subpath") == Some(&Value::Bool(true));
+        let explicit_id = fields.get("id").filter(|v| !v.is_null());
         rp.id = match explicit_id {
             Some(v) => scalar_text(v),
             None => match (&rp.path, methods) {
@@ -103,7 +158,7 @@ impl Route {
                 _ => None,
             },
         };
-        for key in map.keys() {
+        for key in &fields.others {
             let at = |f: &str| rp.at(f);
             let mut found = Vec::new();
             check_field_name(key, ROUTE_FIELDS, LITELLM_ONLY_FIELDS, &mut found, at);
@@ -111,13 +166,13 @@ impl Route {
         }
 
         let id = explicit_id.and_then(|v| parse_id(v, &mut rp));
-        let path = parse_path(map, &mut rp);
-        let target = parse_target(map, &mut rp);
-        let include_subpath = parse_flag(map, "include_subpath", &mut rp);
-        let forward_headers = parse_flag(map, "forward_headers", &mut rp);
-        let forwarded_headers = parse_forwarded_headers(map, &mut rp);
-        let auth = parse_flag(map, "auth", &mut rp);
-        let mut headers = parse_headers(map, &mut rp);
+        let path = parse_path(fields, &mut rp);
+        let target = parse_target(fields, &mut rp);
+        let include_subpath = parse_flag(fields, "include_subpath", &mut rp);
+        let forward_headers = parse_flag(fields, "forward_headers", &mut rp);
+        let forwarded_headers = parse_forwarded_headers(fields, &mut rp);
+        let auth = parse_flag(fields, "auth", &mut rp);
+        let mut headers = parse_headers(fields, &mut rp);
         let key_header = headers.remove(KEY_HEADER_FIELD).and_then(|name| {
             key_header_name(name.as_str())
                 .map_err(|why| {
@@ -129,12 +184,12 @@ impl Route {
                 })
                 .ok()
         });
-        let langfuse_auth = parse_custom_auth_parser(map, &mut rp);
-        let cors = parse_cors(map.get("cors"), |field, why| {
+        let langfuse_auth = parse_custom_auth_parser(fields, &mut rp);
+        let cors = parse_cors(fields.get("cors"), |field, why| {
             rp.push(ProblemKind::BadCors, field, why)
         });
-        let default_query_params = parse_query_params(map, &mut rp);
-        let timeout = parse_timeout(map, &mut rp);
+        let default_query_params = parse_query_params(fields, &mut rp);
+        let timeout = parse_timeout(fields, &mut rp);
 
         if !rp.problems.is_empty() {
             return Err(rp.problems);
@@ -180,8 +235,8 @@ fn parse_id(value: &Value, rp: &mut RouteProblems) -> Option<StableId> {
     }
 }
 
-fn parse_path(map: &Mapping, rp: &mut RouteProblems) -> Option<String> {
-    match map.get("path") {
+fn parse_path(fields: &RouteFields, rp: &mut RouteProblems) -> Option<String> {
+    match fields.get("path") {
         None | Some(Value::Null) => {
             rp.push(
                 ProblemKind::MissingField,
@@ -204,8 +259,8 @@ fn parse_path(map: &Mapping, rp: &mut RouteProblems) -> Option<String> {
     }
 }
 
-fn parse_target(map: &Mapping, rp: &mut RouteProblems) -> Option<Target> {
-    match map.get("target") {
+fn parse_target(fields: &RouteFields, rp: &mut RouteProblems) -> Option<Target> {
+    match fields.get("target") {
         None | Some(Value::Null) => {
             rp.push(
                 ProblemKind::MissingField,
@@ -233,8 +288,8 @@ fn parse_target(map: &Mapping, rp: &mut RouteProblems) -> Option<Target> {
 }
 
 /// `custom_auth_parser`: true for LiteLLM's `langfuse`, the only parser passthru implements.
-fn parse_custom_auth_parser(map: &Mapping, rp: &mut RouteProblems) -> bool {
-    match map.get("custom_auth_parser") {
+fn parse_custom_auth_parser(fields: &RouteFields, rp: &mut RouteProblems) -> bool {
+    match fields.get("custom_auth_parser") {
         None | Some(Value::Null) => false,
         Some(Value::String(s)) if s == "langfuse" => true,
         Some(other) => {
@@ -257,9 +312,9 @@ fn is_valid_id(id: &str) -> bool {
 }
 
 /// A true-or-false field; absent, null or wrong: the field's default.
-fn parse_flag(map: &Mapping, field: &str, rp: &mut RouteProblems) -> bool {
+fn parse_flag(fields: &RouteFields, field: &str, rp: &mut RouteProblems) -> bool {
     let default = RouteField::flag_default(field);
-    match map.get(field) {
+    match fields.get(field) {
         None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
@@ -269,8 +324,11 @@ fn parse_flag(map: &Mapping, field: &str, rp: &mut RouteProblems) -> bool {
     }
 }
 
-fn parse_forwarded_headers(map: &Mapping, rp: &mut RouteProblems) -> Option<ForwardedHeaders> {
-    match map.get("forwarded_headers") {
+fn parse_forwarded_headers(
+    fields: &RouteFields,
+    rp: &mut RouteProblems,
+) -> Option<ForwardedHeaders> {
+    match fields.get("forwarded_headers") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if ForwardedHeaders::parse(s).is_some() => {
             ForwardedHeaders::parse(s)
@@ -282,8 +340,8 @@ fn parse_forwarded_headers(map: &Mapping, rp: &mut RouteProblems) -> Option<Forw
     }
 }
 
-fn parse_methods(map: &Mapping, rp: &mut RouteProblems) -> Option<MethodSet> {
-    let items = match map.get("methods") {
+fn parse_methods(fields: &RouteFields, rp: &mut RouteProblems) -> Option<MethodSet> {
+    let items = match fields.get("methods") {
         None | Some(Value::Null) => return Some(MethodSet::ANY),
         Some(Value::Sequence(items)) => items,
         Some(other) => {
@@ -316,8 +374,8 @@ fn parse_methods(map: &Mapping, rp: &mut RouteProblems) -> Option<MethodSet> {
     ok.then_some(set)
 }
 
-fn parse_timeout(map: &Mapping, rp: &mut RouteProblems) -> Duration {
-    let secs = match map.get("timeout") {
+fn parse_timeout(fields: &RouteFields, rp: &mut RouteProblems) -> Duration {
+    let secs = match fields.get("timeout") {
         None | Some(Value::Null) => return DEFAULT_TIMEOUT,
         Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
         Some(other) => {

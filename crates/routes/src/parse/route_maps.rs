@@ -2,12 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde_yaml::{Mapping, Value};
+use serde_yaml::Value;
 
 use crate::header::{HeaderTemplate, MAX_HEADERS_PER_ROUTE};
 use crate::problem::ProblemKind;
 
-use super::route_entry::RouteProblems;
+use super::route_entry::{RouteFields, RouteProblems};
 use super::yaml::{scalar_text, show};
 
 /// Configured headers the proxy owns: framing, connection management and routing.
@@ -24,11 +24,11 @@ pub(crate) const RESERVED_HEADERS: &[&str] = &[
 ];
 
 pub(super) fn parse_headers(
-    map: &Mapping,
+    fields: &RouteFields,
     rp: &mut RouteProblems,
 ) -> BTreeMap<String, HeaderTemplate> {
     let mut out = BTreeMap::new();
-    let entries = match map.get("headers") {
+    let entries = match fields.get("headers") {
         None | Some(Value::Null) => return out,
         Some(Value::Mapping(entries)) if entries.len() > MAX_HEADERS_PER_ROUTE => {
             rp.push(
@@ -47,7 +47,7 @@ pub(super) fn parse_headers(
             return out;
         }
     };
-    for (name, value) in entries {
+    for (name, value) in entries.iter() {
         let Some(name) = name.as_str() else {
             rp.push(
                 ProblemKind::BadHeader,
@@ -95,11 +95,11 @@ pub(super) fn parse_headers(
 }
 
 pub(super) fn parse_query_params(
-    map: &Mapping,
+    fields: &RouteFields,
     rp: &mut RouteProblems,
 ) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    let entries = match map.get("default_query_params") {
+    let entries = match fields.get("default_query_params") {
         None | Some(Value::Null) => return out,
         Some(Value::Mapping(entries)) => entries,
         Some(other) => {
@@ -111,7 +111,7 @@ pub(super) fn parse_query_params(
             return out;
         }
     };
-    for (name, value) in entries {
+    for (name, value) in entries.iter() {
         let (Some(name), Some(value)) = (scalar_text(name), scalar_text(value)) else {
             rp.push(
                 ProblemKind::BadQueryParam,

@@ -8,8 +8,11 @@
 //! takes over, as it does whenever a file has a problem, so every problem is reported by one
 //! reader, located, in one wording.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_yaml::{Mapping, Value};
 
+use crate::model::Route;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::routes_file::RoutesFile;
 
@@ -18,6 +21,8 @@ use super::document::{
     assemble, check_top_fields, only_comments, read_lists, read_settings, Entries,
 };
 use super::events::{Event, EventSource, Events, Mark, Unsupported};
+use super::route_entry::RouteFields;
+use super::route_list::{Parts, RouteList};
 
 /// Deeper than any routes file needs (a CORS list in a route is 5 levels down).
 const MAX_DEPTH: usize = 32;
@@ -63,16 +68,120 @@ impl From<Unsupported> for Stopped {
 /// Reads `text` (UTF-8, not empty) into a validated table.
 ///
 /// The block-style YAML that passthru-sync and `fmt` write is read without libyaml, several times
-/// faster ([`BlockEvents`]); a file that reader gives up on, or finds any problem in, is read
-/// again by libyaml, so what is reported about a file is always libyaml's reading of it.
+/// faster ([`BlockEvents`]), and a large `routes:` list in parts on several threads
+/// ([`RouteList`]); a file that reader gives up on, or finds any problem in, is read again by
+/// libyaml, so what is reported about a file is always libyaml's reading of it.
 pub(super) fn parse_streaming(text: &[u8]) -> Result<RoutesFile, Stopped> {
-    match read(BlockEvents::new(text), text) {
+    let list = RouteList::find(text);
+    let by_block = match list.as_ref().and_then(|list| list.parts(readers())) {
+        Some(parts) => read_in_parts(text, list.as_ref(), &parts),
+        None => read(BlockEvents::new(text), text, list.as_ref(), None),
+    };
+    match by_block {
         Ok(file) => Ok(file),
-        Err(_) => read(Events::new(text), text),
+        Err(_) => read(Events::new(text), text, None, None),
     }
 }
 
-fn read(mut events: impl EventSource, text: &[u8]) -> Result<RoutesFile, Stopped> {
+/// At most this many threads read one file.
+const MAX_READERS: usize = 8;
+
+/// How many threads may read a file: as many as the CPUs this process may use (which follows
+/// `taskset` and cgroup limits), up to [`MAX_READERS`].
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS))
+}
+
+/// The routes of other parts of the list, each read by its own thread.
+type PartReaders<'scope> = Vec<std::thread::ScopedJoinHandle<'scope, Option<Vec<Route>>>>;
+
+/// Reads `text` with the parts of its routes list after the first read by threads of their
+/// own, and joined in order where the first part ends. Everything else, the first part
+/// included, is read on this thread.
+fn read_in_parts(
+    text: &[u8],
+    list: Option<&RouteList>,
+    parts: &Parts,
+) -> Result<RoutesFile, Stopped> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let readers: Result<PartReaders, _> = parts
+            .parts
+            .iter()
+            .map(|(range, count)| {
+                let (part, stop) = (&text[range.clone()], &stop);
+                std::thread::Builder::new()
+                    .name("routes-reader".into())
+                    .spawn_scoped(scope, move || read_part(part, *count, stop))
+            })
+            .collect();
+        let read = match readers {
+            Ok(readers) => read(
+                BlockEvents::skipping(text, parts.skipped.clone()),
+                text,
+                list,
+                Some(readers),
+            ),
+            // No thread to spare: one reader reads it all.
+            Err(_) => read(BlockEvents::new(text), text, list, None),
+        };
+        // Readers still at work stop at their next entry.
+        stop.store(true, Ordering::Relaxed);
+        read
+    })
+}
+
+/// The routes of one part of a cut list; `None` at anything that would have stopped the whole
+/// file's reading (the file is then read again, whole), or once `stop` is set.
+fn read_part(part: &[u8], count: usize, stop: &AtomicBool) -> Option<Vec<Route>> {
+    let mut events = BlockEvents::list_entries(part);
+    let mut routes = Vec::with_capacity(route_capacity(count, part.len()));
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        let (event, mark) = events.next().ok()?;
+        if matches!(event, Event::SequenceEnd) {
+            break;
+        }
+        routes.push(route(&mut events, event, mark, routes.len()).ok()?.ok()?);
+    }
+    // Nothing after the entries: the part's end closes the list and the document.
+    for end in [Event::MappingEnd, Event::DocumentEnd, Event::StreamEnd] {
+        if events.next().ok()?.0 != end {
+            return None;
+        }
+    }
+    Some(routes)
+}
+
+/// Room for a list of `count` routes written in `bytes` bytes. No valid route is written in
+/// fewer than 32 bytes: a file of dashes alone is not taken at its word.
+fn route_capacity(count: usize, bytes: usize) -> usize {
+    count.min(bytes / 32)
+}
+
+/// One entry of the routes list, its first event read.
+fn route(
+    events: &mut impl EventSource,
+    first: Event,
+    mark: Mark,
+    index: usize,
+) -> Result<Result<Route, Vec<Problem>>, Unsupported> {
+    Ok(match first {
+        Event::MappingStart => Route::from_fields(index, &route_fields(events)?),
+        first => Route::from_value(index, &value(events, first, mark, 2)?),
+    })
+}
+
+/// `list`: where the routes list lies, to size the table; `others`: the readers of the parts of
+/// that list that `events` skips, joined where the list ends.
+fn read(
+    mut events: impl EventSource,
+    text: &[u8],
+    list: Option<&RouteList>,
+    mut others: Option<PartReaders>,
+) -> Result<RoutesFile, Stopped> {
     match events.next()? {
         (Event::DocumentStart, _) => {}
         (Event::StreamEnd, _) => return Err(Stopped::Problems(only_comments())),
@@ -92,26 +201,52 @@ fn read(mut events: impl EventSource, text: &[u8]) -> Result<RoutesFile, Stopped
         }
         let key = value(&mut events, event, key_mark, 1)?;
         let (event, mark) = events.next()?;
-        let list = match (key.as_str(), &event) {
+        let list_of_routes = match (key.as_str(), &event) {
             (Some("routes"), Event::SequenceStart) => Some(true),
             (Some("keys"), Event::SequenceStart) => Some(false),
             _ => None,
         };
-        let field = match list {
+        let field = match list_of_routes {
             Some(routes) => {
-                if !routes {
+                if routes {
+                    if let Some(list) = list {
+                        let capacity = route_capacity(list.len(), text.len());
+                        entries.routes.items.reserve_exact(capacity);
+                    }
+                } else {
                     entries.keys.items.reserve_exact(count_keys(text));
                 }
+                let skipped_before = events.skipped();
                 let mut index = 0;
                 loop {
                     let (event, mark) = events.next()?;
                     if matches!(event, Event::SequenceEnd) {
+                        if routes {
+                            if let Some(others) = others.take() {
+                                if skipped_before || !events.skipped() {
+                                    return Err(unsupported(mark, "a list cut elsewhere").into());
+                                }
+                                for reader in others {
+                                    let part = reader
+                                        .join()
+                                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                                    let part = part.ok_or_else(|| {
+                                        unsupported(mark, "a part of the list read elsewhere")
+                                    })?;
+                                    for route in part {
+                                        entries.add_route(index, Ok(route), &mut entry_problems);
+                                        index += 1;
+                                    }
+                                }
+                            }
+                        }
                         break;
                     }
-                    let item = value(&mut events, event, mark, 2)?;
                     if routes {
-                        entries.add_route(index, &item, &mut entry_problems);
+                        let route = route(&mut events, event, mark, index)?;
+                        entries.add_route(index, route, &mut entry_problems);
                     } else {
+                        let item = value(&mut events, event, mark, 2)?;
                         entries.add_key(index, &item, &mut entry_problems);
                     }
                     index += 1;
@@ -124,6 +259,9 @@ fn read(mut events: impl EventSource, text: &[u8]) -> Result<RoutesFile, Stopped
         if top.insert(key, field).is_some() {
             return Err(unsupported(key_mark, "a field given twice").into());
         }
+    }
+    if others.is_some() {
+        return Err(unsupported(Mark { line: 1, column: 1 }, "a list cut elsewhere").into());
     }
     match events.next()? {
         (Event::DocumentEnd, _) => {}
@@ -139,6 +277,23 @@ fn read(mut events: impl EventSource, text: &[u8]) -> Result<RoutesFile, Stopped
     read_lists(&top, &mut entries, &mut problems);
     let settings = read_settings(&top, &mut problems);
     assemble(entries, settings, problems).map_err(Stopped::Problems)
+}
+
+/// A route entry's fields, its `MappingStart` read: one pass, no mapping built.
+fn route_fields(events: &mut impl EventSource) -> Result<RouteFields, Unsupported> {
+    let mut fields = RouteFields::default();
+    loop {
+        let (event, key_mark) = events.next()?;
+        if matches!(event, Event::MappingEnd) {
+            return Ok(fields);
+        }
+        let key = value(events, event, key_mark, 3)?;
+        let (event, mark) = events.next()?;
+        let item = value(events, event, mark, 3)?;
+        if fields.put(key, item).is_err() {
+            return Err(unsupported(key_mark, "a field given twice"));
+        }
+    }
 }
 
 /// The node that starts with `first`, whole.
@@ -233,5 +388,144 @@ mod tests {
             .into_problems()
             .to_string();
         assert!(why.contains("line "), "{why}");
+    }
+}
+
+#[cfg(test)]
+mod parts_tests {
+    use proptest::prelude::*;
+
+    use super::super::route_list::MIN_PART_BYTES;
+    use super::*;
+
+    /// `text` read with its routes list cut into up to `readers` parts of at least `min_bytes`.
+    fn in_parts(text: &str, readers: usize, min_bytes: usize) -> Option<RoutesFile> {
+        let list = RouteList::find(text.as_bytes()).expect("a block-style routes list");
+        let parts = list
+            .parts_of_at_least(readers, min_bytes)
+            .expect("the list is cut");
+        read_in_parts(text.as_bytes(), Some(&list), &parts).ok()
+    }
+
+    fn in_one_pass(text: &str) -> Option<RoutesFile> {
+        read(
+            BlockEvents::new(text.as_bytes()),
+            text.as_bytes(),
+            None,
+            None,
+        )
+        .ok()
+    }
+
+    fn large_table(routes: usize) -> String {
+        let mut yaml = String::from("version: 1\nroutes:\n");
+        for i in 0..routes {
+            yaml.push_str(&format!(
+                "- path: /svc-{i}\n  target: http://backend-{i}:8080/v1\n  include_subpath: true\n  auth: false\n"
+            ));
+            if i % 4 == 0 {
+                yaml.push_str("  methods: [GET, POST]\n");
+            }
+            if i % 5 == 0 {
+                yaml.push_str("  headers: {x-team: blue}\n");
+            }
+        }
+        RoutesFile::parse(yaml.as_bytes()).unwrap().render()
+    }
+
+    #[test]
+    fn a_large_list_read_in_parts_is_the_table_libyaml_reads() {
+        let text = large_table(12_000);
+        let list = RouteList::find(text.as_bytes()).unwrap();
+        let libyaml = read(Events::new(text.as_bytes()), text.as_bytes(), None, None).unwrap();
+        assert_eq!(list.parts(4).map(|p| p.parts.len()), Some(3));
+        assert_eq!(in_parts(&text, 4, MIN_PART_BYTES), Some(libyaml));
+    }
+
+    /// Parts of a 3,000-route table (660 kB) small enough for four readers.
+    const SMALL_PART: usize = 64 << 10;
+
+    #[test]
+    fn a_problem_in_a_later_part_is_reported_as_libyaml_reads_it() {
+        let text = large_table(3_000).replace("path: /svc-999\n", "path: svc-999\n");
+        assert_eq!(in_parts(&text, 4, SMALL_PART), None);
+        let why = RoutesFile::parse(text.as_bytes()).unwrap_err().to_string();
+        assert!(
+            why.contains("routes[2999]") && why.contains("\"svc-999\""),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn a_second_routes_list_after_a_large_one_is_refused() {
+        let text = format!("{}routes: []\n", large_table(3_000));
+        assert_eq!(in_parts(&text, 4, SMALL_PART), None);
+        assert!(RoutesFile::parse(text.as_bytes()).is_err());
+    }
+
+    /// Entries in the forms the block-style reader takes, comments, and (rarer) entries that
+    /// stop the read.
+    fn entry() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            10 => Just("- path: /a{i}\n  target: http://h\n  auth: false\n"),
+            10 => Just("- path: '/b{i}'\n  target: \"http://h\"\n  auth: false\n  methods: []\n"),
+            10 => Just("- path: /c{i}\n  target: http://h\n\n  # between fields\n  auth: false\n"),
+            10 => Just("- path: /d{i}\n  target: http://h\n  auth: false\n  methods:\n  - GET\n  headers:\n    x-a: b\n"),
+            10 => Just("-   path: /e{i}\n    target: http://h\n    auth: false\n    headers:\n"),
+            10 => Just("- id: x{i}\n  path: /f{i}\n  target: http://h\n  auth: false\n  timeout: 5 # s\n"),
+            4 => Just("# a comment\n"),
+            4 => Just("\n"),
+            4 => Just("  # an indented comment\n"),
+            1 => Just("- path: bad{i}\n  target: http://h\n"),
+            1 => Just("- path: /same\n  target: http://h\n  auth: false\n"),
+            1 => Just("- path: /g{i}\n  target: http://h\n  auth: false\n  auth: true\n"),
+            1 => Just("- path: /h{i}\n  target: http://h\n  auth: false\n  extra: 1\n"),
+            1 => Just("- a\n"),
+            1 => Just("-\n"),
+            1 => Just("- {path: /i{i}, target: 'http://h', auth: false}\n"),
+            1 => Just("-\n  path: /j{i}\n  target: http://h\n  auth: false\n"),
+        ]
+    }
+
+    /// What follows the list: the rest of a file, or (rarer) what stops the read.
+    fn after() -> impl Strategy<Value = &'static str> {
+        prop_oneof![
+            4 => Just(""),
+            4 => Just("keys: []\n"),
+            4 => Just("keys:\n- sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"),
+            4 => Just("# the end\n"),
+            4 => Just("cors:\n  allow_origins:\n  - '*'\n"),
+            1 => Just("x: 1\n"),
+            1 => Just("routes: []\n"),
+            1 => Just("-x: 1\n"),
+        ]
+    }
+
+    /// Cut at every entry it can be, a list reads as the whole file read in one pass does: the
+    /// same table, or no table.
+    #[test]
+    fn a_list_cut_anywhere_reads_as_in_one_pass() {
+        let read = std::sync::atomic::AtomicUsize::new(0);
+        let lists = (prop::collection::vec(entry(), 2..24), after(), 2usize..6);
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(500));
+        let result = runner.run(&lists, |(entries, after, readers)| {
+            let mut text = String::from("version: 1\nroutes:\n");
+            for (i, e) in entries.iter().enumerate() {
+                text.push_str(&e.replace("{i}", &i.to_string()));
+            }
+            text.push_str(after);
+            let list = RouteList::find(text.as_bytes()).unwrap();
+            prop_assume!(list.parts_of_at_least(readers, 1).is_some());
+            let one_pass = in_one_pass(&text);
+            read.fetch_add(usize::from(one_pass.is_some()), Ordering::Relaxed);
+            prop_assert_eq!(in_parts(&text, readers, 1), one_pass, "{}", text);
+            Ok(())
+        });
+        result.unwrap();
+        let read = read.into_inner();
+        assert!(
+            read >= 100,
+            "only {read} of the generated lists read to a table"
+        );
     }
 }
