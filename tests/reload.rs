@@ -304,7 +304,7 @@ fn a_reload_logs_what_changed_by_id() {
     wait_until(WAIT, "the diff in the log", || {
         proxy
             .log()
-            .contains("added=[\"new-one\"] removed=[] changed=[\"r\"]")
+            .contains("added=[new-one] removed=[] changed=[r]")
     });
 }
 

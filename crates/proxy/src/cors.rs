@@ -142,7 +142,7 @@ pub fn policy<'t>(table: &'t ServingTable, req: &RequestHeader) -> Option<&'t Co
         let method = Method::from_request(method?)?;
         let path = normalize_request_path(req.uri.path()).ok()?;
         match table.table.lookup(&path, method) {
-            Lookup::Found(m) => m.route.cors.as_ref(),
+            Lookup::Found(m) => m.route.cors.as_deref(),
             _ => None,
         }
     })();

@@ -22,7 +22,7 @@ use crate::serving_table::ServingTable;
 use crate::state::ProxyState;
 use crate::tls::CertStore;
 use crate::watch_event::{classify, WatchEvent};
-use passthru_routes::{parent_dir, route_ids, FileStamp, RouteTable, RoutesFile, TableDiff};
+use passthru_routes::{parent_dir, FileStamp, IdList, RouteTable, RoutesFile, TableDiff};
 use passthru_systemd::Notifier;
 
 pub struct Reloader {
@@ -174,9 +174,9 @@ impl Reloader {
             trigger,
             generation = state.generation,
             routes,
-            added = ?diff.added,
-            removed = ?diff.removed,
-            changed = ?diff.changed,
+            added = %IdList(&diff.added),
+            removed = %IdList(&diff.removed),
+            changed = %IdList(&diff.changed),
             elapsed_ms = elapsed.as_secs_f64() * 1000.0,
             "routes loaded"
         );
@@ -302,15 +302,15 @@ pub fn swap_in(
         content_hash,
         passthru_systemd::env_or_credential,
     ));
-    let ids = route_ids(serving.table.routes());
     let diff = TableDiff::between(
         current.as_deref().map(|t| t.table.file()),
         serving.table.file(),
-        &ids,
     );
     shared.table.store(Some(serving.clone()));
     drop(current);
-    shared.metrics.forget_routes_not_in(|id| ids.contains(id));
+    shared
+        .metrics
+        .forget_routes_not_in(|id| serving.serves_route(id));
     shared.metrics.serving_table(&serving.content_hash_hex());
     (serving, diff)
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use passthru_routes::{Route, RouteTable};
+use rayon::prelude::*;
 
 use crate::configured_headers::{resolve_headers, ResolvedHeaders};
 use crate::dns::DnsCache;
@@ -25,6 +26,9 @@ pub struct ServingTable {
     dns: DnsCache,
     /// By route index: its metric series, once it has served a request.
     series: Box<[OnceLock<Box<RouteSeries>>]>,
+    /// Route indices in id order, built the first time [`ServingTable::serves_route`] is asked:
+    /// only a table whose routes have metric series to keep needs it.
+    by_id: OnceLock<Box<[u32]>>,
 }
 
 impl ServingTable {
@@ -34,11 +38,11 @@ impl ServingTable {
         table: RouteTable,
         generation: u64,
         content_hash: [u8; 32],
-        env: impl Fn(&str) -> Option<String>,
+        env: impl Fn(&str) -> Option<String> + Sync,
     ) -> ServingTable {
         let headers = table
             .routes()
-            .iter()
+            .par_iter()
             .map(|route| resolve_headers(route, &env))
             .collect();
         let route_cors = table.routes().iter().any(|r| r.cors.is_some());
@@ -51,7 +55,21 @@ impl ServingTable {
             route_cors,
             dns: DnsCache::default(),
             series: (0..table_len).map(|_| OnceLock::new()).collect(),
+            by_id: OnceLock::new(),
         }
+    }
+
+    /// Whether this table has a route with id `id` (whose metric series are kept).
+    pub fn serves_route(&self, id: &str) -> bool {
+        let routes = self.table.routes();
+        let by_id = self.by_id.get_or_init(|| {
+            let mut order: Vec<u32> = (0..routes.len() as u32).collect();
+            order.sort_unstable_by_key(|&i| routes[i as usize].id.as_str());
+            order.into()
+        });
+        by_id
+            .binary_search_by_key(&id, |&i| routes[i as usize].id.as_str())
+            .is_ok()
     }
 
     /// The address to connect to for `host:port` ([`DnsCache::resolve`]).
@@ -92,6 +110,18 @@ mod tests {
         RouteTable::new(
             RoutesFile::parse(format!("version: 1\nroutes:\n{yaml}").as_bytes()).unwrap(),
         )
+    }
+
+    #[test]
+    fn the_table_serves_the_ids_of_its_routes_and_no_other() {
+        let t = table("- {id: b, path: /b, target: 'http://x'}\n- {id: a, path: /z, target: 'http://x'}\n- {id: c, path: /a, target: 'http://x'}\n");
+        let serving = ServingTable::build(t, 1, [0; 32], |_| None);
+        for id in ["a", "b", "c"] {
+            assert!(serving.serves_route(id), "{id}");
+        }
+        for id in ["", "d", "auto-0"] {
+            assert!(!serving.serves_route(id), "{id}");
+        }
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! listener: the table being served, the metrics, and the requests in flight.
 
 use arc_swap::ArcSwapOption;
-use passthru_routes::route_ids;
 
 use crate::in_flight::{InFlight, InFlightCount};
 use crate::metrics::Metrics;
@@ -38,8 +37,7 @@ impl ProxyState {
     /// the series of routes the served table lacks are dropped again before each scrape.
     pub fn metrics_text(&self) -> Vec<u8> {
         if let Some(t) = self.table.load().as_ref() {
-            let ids = route_ids(t.table.routes());
-            self.metrics.forget_routes_not_in(|id| ids.contains(id));
+            self.metrics.forget_routes_not_in(|id| t.serves_route(id));
         }
         self.metrics.render()
     }

@@ -177,7 +177,7 @@ impl RouteField {
             name: "cors",
             kind: FieldKind::Cors,
             help: "This route's CORS policy, instead of the file's.",
-            render: |r| r.cors.as_ref().map(cors_value),
+            render: |r| r.cors.as_deref().map(cors_value),
         },
     ];
 

@@ -29,7 +29,7 @@ mod target;
 mod write;
 
 pub use cors::{Cors, CORS_FIELDS, DEFAULT_CORS_MAX_AGE, MAX_CORS_MAX_AGE, SAFELISTED_HEADERS};
-pub use diff::{route_ids, IdList, RouteIds, TableDiff};
+pub use diff::{IdList, TableDiff};
 pub use fields::{FieldKind, RouteField, ValueType, ROUTE_FIELDS};
 pub use grants::{
     allow_matches, check_list as check_grant_list, deny_matches, only_matches, GrantRefusal,

@@ -47,8 +47,9 @@ pub struct Route {
     /// `custom_auth_parser: langfuse`: at the route's exact path the key is the user part of
     /// `Authorization: Basic base64(key:secret)`.
     pub langfuse_auth: bool,
-    /// This route's CORS policy, instead of the file's.
-    pub cors: Option<Cors>,
+    /// This route's CORS policy, instead of the file's. Boxed: few routes have one, and a route
+    /// without is a quarter smaller to move, sort and compare.
+    pub cors: Option<Box<Cors>>,
 }
 
 impl Route {

@@ -24,6 +24,15 @@ pub struct RoutesFile {
     cors: Option<Cors>,
 }
 
+/// The order of a table's routes: by path, exact before subpath, methods, id.
+pub(crate) fn canonical_order(a: &Route, b: &Route) -> std::cmp::Ordering {
+    a.path
+        .cmp(&b.path)
+        .then(a.include_subpath.cmp(&b.include_subpath))
+        .then_with(|| a.methods.iter().cmp(b.methods.iter()))
+        .then_with(|| a.id.cmp(&b.id))
+}
+
 impl RoutesFile {
     /// Checks the table as a whole and puts it in canonical order. Problems are located by the
     /// routes' indices in `routes` as given.
@@ -72,13 +81,7 @@ impl RoutesFile {
     /// Unstable sorts: no two entries compare equal (ids and key hashes are unique by now), so the
     /// order is the same, and they need no scratch copy (a stable sort takes half the list again).
     fn canonical(mut routes: Vec<Route>, mut keys: Vec<KeyHash>) -> RoutesFile {
-        routes.sort_unstable_by(|a, b| {
-            a.path
-                .cmp(&b.path)
-                .then(a.include_subpath.cmp(&b.include_subpath))
-                .then_with(|| a.methods.iter().cmp(b.methods.iter()))
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        routes.sort_unstable_by(canonical_order);
         keys.sort_unstable();
         RoutesFile {
             routes,

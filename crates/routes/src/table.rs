@@ -1,5 +1,6 @@
 //! The routing trie: built from scratch from one validated file, immutable afterwards.
 
+use std::ops::Range;
 use std::time::SystemTime;
 
 use sha2::{Digest, Sha256};
@@ -22,9 +23,10 @@ pub struct RouteTable {
 #[derive(Debug, Default)]
 struct Node {
     children: foldhash::HashMap<Box<str>, u32>,
-    /// Routes whose path ends at this node, by match kind; indices into the file's routes.
-    exact: Vec<u32>,
-    subpath: Vec<u32>,
+    /// Routes whose path ends at this node, by match kind: indices into the file's routes, where
+    /// canonical order puts them next to each other (same path, exact before subpath).
+    exact: Range<u32>,
+    subpath: Range<u32>,
 }
 
 /// What the table answers for a (path, method).
@@ -58,7 +60,9 @@ pub enum KeyStatus<'t> {
 
 impl RouteTable {
     pub fn new(file: RoutesFile) -> RouteTable {
-        let mut nodes = vec![Node::default()];
+        // At least one node per distinct path; grown as deeper paths need.
+        let mut nodes = Vec::with_capacity(file.routes().len() + 1);
+        nodes.push(Node::default());
         for (index, route) in file.routes().iter().enumerate() {
             let mut node = 0usize;
             for segment in route.path.split('/').filter(|s| !s.is_empty()) {
@@ -77,7 +81,12 @@ impl RouteTable {
             } else {
                 &mut nodes[node].exact
             };
-            slot.push(index as u32);
+            let index = index as u32;
+            if slot.start == slot.end {
+                *slot = index..index;
+            }
+            debug_assert_eq!(slot.end, index, "routes of one path are next to each other");
+            slot.end = index + 1;
         }
         let keys = KeyIndex::new(file.keys());
         RouteTable { file, nodes, keys }
@@ -97,23 +106,24 @@ impl RouteTable {
         let routes = self.file.routes();
         let mut best: Option<(u32, usize)> = None;
         let mut matched_methods: Option<MethodSet> = None;
-        let mut consider = |candidates: &[u32], offset: usize, best: &mut Option<(u32, usize)>| {
-            for &i in candidates {
-                let methods = routes[i as usize].methods;
-                matched_methods = Some(matched_methods.map_or(methods, |m| m.union(methods)));
-                if methods.allows(method) {
-                    *best = Some((i, offset));
-                    return true;
+        let mut consider =
+            |candidates: Range<u32>, offset: usize, best: &mut Option<(u32, usize)>| {
+                for i in candidates {
+                    let methods = routes[i as usize].methods;
+                    matched_methods = Some(matched_methods.map_or(methods, |m| m.union(methods)));
+                    if methods.allows(method) {
+                        *best = Some((i, offset));
+                        return true;
+                    }
                 }
-            }
-            false
-        };
+                false
+            };
 
         // The root node owns the whole path: its subpath routes leave `path` itself.
         let mut node = &self.nodes[0];
-        consider(&node.subpath, 0, &mut best);
+        consider(node.subpath.clone(), 0, &mut best);
         if path == "/" {
-            consider(&node.exact, path.len(), &mut best);
+            consider(node.exact.clone(), path.len(), &mut best);
         }
         let mut offset = 0;
         for segment in path[1..].split('/') {
@@ -123,8 +133,8 @@ impl RouteTable {
             node = &self.nodes[child as usize];
             offset += 1 + segment.len();
             let at_end = offset == path.len();
-            if !(at_end && consider(&node.exact, offset, &mut best)) {
-                consider(&node.subpath, offset, &mut best);
+            if !(at_end && consider(node.exact.clone(), offset, &mut best)) {
+                consider(node.subpath.clone(), offset, &mut best);
             }
         }
         match (best, matched_methods) {

@@ -6,7 +6,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use passthru_routes::{route_ids, RoutesFile, TableDiff};
+use passthru_routes::{RoutesFile, TableDiff};
 
 /// The table a running proxy serves (header secrets masked), and the sha256 of its bytes.
 pub fn served_table(admin: &str) -> anyhow::Result<(RoutesFile, String)> {
@@ -62,5 +62,5 @@ pub fn served_table(admin: &str) -> anyhow::Result<(RoutesFile, String)> {
 /// are compared as `/routes` shows them: a changed literal secret does not show.
 pub fn changes(served: &RoutesFile, local: &RoutesFile) -> TableDiff {
     let local = local.masked();
-    TableDiff::between(Some(served), &local, &route_ids(local.routes()))
+    TableDiff::between(Some(served), &local)
 }

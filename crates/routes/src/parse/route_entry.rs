@@ -211,7 +211,7 @@ impl Route {
             auth,
             key_header,
             langfuse_auth,
-            cors,
+            cors: cors.map(Box::new),
         })
     }
 }

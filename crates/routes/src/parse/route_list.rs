@@ -33,21 +33,24 @@ impl RouteList {
         } else {
             memchr::memmem::find(text, b"\nroutes:\n")? + 1
         };
+        let first = key + KEY.len();
+        // Where each line after `routes:` starts.
+        let lines = std::iter::once(first)
+            .chain(memchr::memchr_iter(b'\n', &text[first..]).map(|i| first + i + 1))
+            .filter(|&line| line < text.len());
         let mut entries = Vec::new();
-        let mut line = key + KEY.len();
-        while line < text.len() {
+        for line in lines {
             match text[line] {
                 b'-' if matches!(text.get(line + 1), None | Some(b' ' | b'\n')) => {
                     entries.push(line)
                 }
                 b' ' | b'#' | b'\n' => {}
-                _ => break,
+                _ => return Some(RouteList { entries, end: line }),
             }
-            line = memchr::memchr(b'\n', &text[line..]).map_or(text.len(), |i| line + i + 1);
         }
         Some(RouteList {
             entries,
-            end: line.min(text.len()),
+            end: text.len(),
         })
     }
 
@@ -144,6 +147,13 @@ mod tests {
         assert!(RouteList::find(text.as_bytes()).unwrap().parts(4).is_none());
         let text = list(50_000);
         assert!(RouteList::find(text.as_bytes()).unwrap().parts(1).is_none());
+    }
+
+    #[test]
+    fn a_file_that_ends_at_the_key_has_an_empty_list() {
+        let found = RouteList::find(b"version: 1\nroutes:\n").unwrap();
+        assert_eq!(found.len(), 0);
+        assert!(found.parts(4).is_none());
     }
 
     #[test]

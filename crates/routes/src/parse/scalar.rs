@@ -10,17 +10,21 @@ use serde_yaml::Value;
 
 /// `None` for an integer beyond 64 bits, which serde_yaml's `Value` refuses.
 pub(super) fn resolve_plain(v: &str) -> Option<Value> {
-    if v.is_empty() || matches!(v, "null" | "Null" | "NULL" | "~") {
+    let Some(&first) = v.as_bytes().first() else {
         return Some(Value::Null);
-    }
-    match v {
-        "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
-        "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
-        _ => {}
+    };
+    // Most scalars rule out a null or a boolean at their first character, without a string
+    // comparison for each word of the same length.
+    if matches!(first, b'n' | b'N' | b'~' | b't' | b'T' | b'f' | b'F') {
+        match v {
+            "null" | "Null" | "NULL" | "~" => return Some(Value::Null),
+            "true" | "True" | "TRUE" => return Some(Value::Bool(true)),
+            "false" | "False" | "FALSE" => return Some(Value::Bool(false)),
+            _ => {}
+        }
     }
     // Most scalars of a routes file (paths, URLs, names, hex digests) rule out a number
     // at their first character.
-    let first = v.as_bytes()[0];
     if !(first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.')) {
         return Some(Value::String(v.to_owned()));
     }

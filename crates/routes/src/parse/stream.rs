@@ -10,6 +10,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rayon::prelude::*;
+
 use serde_yaml::{Mapping, Value};
 
 use crate::model::Route;
@@ -73,62 +75,60 @@ impl From<Unsupported> for Stopped {
 /// libyaml, so what is reported about a file is always libyaml's reading of it.
 pub(super) fn parse_streaming(text: &[u8]) -> Result<RoutesFile, Stopped> {
     let list = RouteList::find(text);
-    let by_block = match list.as_ref().and_then(|list| list.parts(readers())) {
-        Some(parts) => read_in_parts(text, list.as_ref(), &parts),
-        None => read(BlockEvents::new(text), text, list.as_ref(), None),
+    let cut = list
+        .as_ref()
+        .and_then(|list| Some((list, list.parts(readers())?)));
+    let by_block = match cut {
+        Some((list, parts)) => read_in_parts(text, list, &parts),
+        None => read(BlockEvents::new(text), text, list.as_ref(), false).and_then(finish),
     };
     match by_block {
         Ok(file) => Ok(file),
-        Err(_) => read(Events::new(text), text, None, None),
+        Err(_) => read(Events::new(text), text, None, false).and_then(finish),
     }
 }
 
 /// At most this many threads read one file.
 const MAX_READERS: usize = 8;
 
-/// How many threads may read a file: as many as the CPUs this process may use (which follows
-/// `taskset` and cgroup limits), up to [`MAX_READERS`].
+/// How many threads may read a file: rayon's pool, whose threads (one per CPU this process may
+/// use, which follows `taskset` and cgroup limits) stay from one reload to the next with their
+/// memory, up to [`MAX_READERS`].
 fn readers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_READERS))
+    rayon::current_num_threads().min(MAX_READERS)
 }
 
-/// The routes of other parts of the list, each read by its own thread.
-type PartReaders<'scope> = Vec<std::thread::ScopedJoinHandle<'scope, Option<Vec<Route>>>>;
-
-/// Reads `text` with the parts of its routes list after the first read by threads of their
-/// own, and joined in order where the first part ends. Everything else, the first part
-/// included, is read on this thread.
-fn read_in_parts(
-    text: &[u8],
-    list: Option<&RouteList>,
-    parts: &Parts,
-) -> Result<RoutesFile, Stopped> {
+/// Reads `text` with its routes `list` cut in `parts`: the first part and the rest of the file
+/// on one of the pool's threads, the other parts on the others, their routes joined in order
+/// after the first part's.
+fn read_in_parts(text: &[u8], list: &RouteList, parts: &Parts) -> Result<RoutesFile, Stopped> {
     let stop = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        let readers: Result<PartReaders, _> = parts
-            .parts
-            .iter()
-            .map(|(range, count)| {
-                let (part, stop) = (&text[range.clone()], &stop);
-                std::thread::Builder::new()
-                    .name("routes-reader".into())
-                    .spawn_scoped(scope, move || read_part(part, *count, stop))
-            })
-            .collect();
-        let read = match readers {
-            Ok(readers) => read(
-                BlockEvents::skipping(text, parts.skipped.clone()),
-                text,
-                list,
-                Some(readers),
-            ),
-            // No thread to spare: one reader reads it all.
-            Err(_) => read(BlockEvents::new(text), text, list, None),
-        };
-        // Readers still at work stop at their next entry.
-        stop.store(true, Ordering::Relaxed);
-        read
-    })
+    let (document, others) = rayon::join(
+        || {
+            let events = BlockEvents::skipping(text, parts.skipped.clone());
+            let document = read(events, text, Some(list), true);
+            // The other readers stop at their next entry: the file is read again anyway.
+            stop.store(document.is_err(), Ordering::Relaxed);
+            document
+        },
+        || {
+            parts
+                .parts
+                .par_iter()
+                .map(|(range, count)| read_part(&text[range.clone()], *count, &stop))
+                .collect::<Option<Vec<Vec<Route>>>>()
+        },
+    );
+    let mut document = document?;
+    let others =
+        others.ok_or_else(|| unsupported(Mark { line: 1, column: 1 }, "a part of the list"))?;
+    let first = document.entries.routes.items.len();
+    for (index, route) in (first..).zip(others.into_iter().flatten()) {
+        document
+            .entries
+            .add_route(index, Ok(route), &mut document.entry_problems);
+    }
+    finish(document)
 }
 
 /// The routes of one part of a cut list; `None` at anything that would have stopped the whole
@@ -174,14 +174,22 @@ fn route(
     })
 }
 
-/// `list`: where the routes list lies, to size the table; `others`: the readers of the parts of
-/// that list that `events` skips, joined where the list ends.
+/// What [`read`] leaves for [`finish`]: the top level with its lists read entry by entry.
+struct Document {
+    top: Mapping,
+    entries: Entries,
+    entry_problems: Vec<Problem>,
+}
+
+/// Reads a document's events. `list`: where the routes list lies, to size the table. `cut`:
+/// `events` skip the parts of that list after the first ([`BlockEvents::skipping`]), which must
+/// lie inside it.
 fn read(
     mut events: impl EventSource,
     text: &[u8],
     list: Option<&RouteList>,
-    mut others: Option<PartReaders>,
-) -> Result<RoutesFile, Stopped> {
+    cut: bool,
+) -> Result<Document, Stopped> {
     match events.next()? {
         (Event::DocumentStart, _) => {}
         (Event::StreamEnd, _) => return Err(Stopped::Problems(only_comments())),
@@ -194,6 +202,7 @@ fn read(
     let mut top = Mapping::new();
     let mut entries = Entries::default();
     let mut entry_problems = Vec::new();
+    let mut cut_in_routes = false;
     loop {
         let (event, key_mark) = events.next()?;
         if matches!(event, Event::MappingEnd) {
@@ -221,25 +230,7 @@ fn read(
                 loop {
                     let (event, mark) = events.next()?;
                     if matches!(event, Event::SequenceEnd) {
-                        if routes {
-                            if let Some(others) = others.take() {
-                                if skipped_before || !events.skipped() {
-                                    return Err(unsupported(mark, "a list cut elsewhere").into());
-                                }
-                                for reader in others {
-                                    let part = reader
-                                        .join()
-                                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                                    let part = part.ok_or_else(|| {
-                                        unsupported(mark, "a part of the list read elsewhere")
-                                    })?;
-                                    for route in part {
-                                        entries.add_route(index, Ok(route), &mut entry_problems);
-                                        index += 1;
-                                    }
-                                }
-                            }
-                        }
+                        cut_in_routes |= routes && !skipped_before && events.skipped();
                         break;
                     }
                     if routes {
@@ -260,8 +251,8 @@ fn read(
             return Err(unsupported(key_mark, "a field given twice").into());
         }
     }
-    if others.is_some() {
-        return Err(unsupported(Mark { line: 1, column: 1 }, "a list cut elsewhere").into());
+    if cut != cut_in_routes {
+        return Err(unsupported(mark, "a list cut elsewhere than in `routes`").into());
     }
     match events.next()? {
         (Event::DocumentEnd, _) => {}
@@ -271,6 +262,20 @@ fn read(
         (Event::StreamEnd, _) => {}
         (_, mark) => return Err(unsupported(mark, "more than one document").into()),
     }
+    Ok(Document {
+        top,
+        entries,
+        entry_problems,
+    })
+}
+
+/// The document's own checks, and the table.
+fn finish(document: Document) -> Result<RoutesFile, Stopped> {
+    let Document {
+        top,
+        mut entries,
+        mut entry_problems,
+    } = document;
     let mut problems = Vec::new();
     check_top_fields(&top, &mut problems);
     problems.append(&mut entry_problems);
@@ -404,7 +409,7 @@ mod parts_tests {
         let parts = list
             .parts_of_at_least(readers, min_bytes)
             .expect("the list is cut");
-        read_in_parts(text.as_bytes(), Some(&list), &parts).ok()
+        read_in_parts(text.as_bytes(), &list, &parts).ok()
     }
 
     fn in_one_pass(text: &str) -> Option<RoutesFile> {
@@ -412,8 +417,9 @@ mod parts_tests {
             BlockEvents::new(text.as_bytes()),
             text.as_bytes(),
             None,
-            None,
+            false,
         )
+        .and_then(finish)
         .ok()
     }
 
@@ -437,7 +443,9 @@ mod parts_tests {
     fn a_large_list_read_in_parts_is_the_table_libyaml_reads() {
         let text = large_table(12_000);
         let list = RouteList::find(text.as_bytes()).unwrap();
-        let libyaml = read(Events::new(text.as_bytes()), text.as_bytes(), None, None).unwrap();
+        let libyaml = read(Events::new(text.as_bytes()), text.as_bytes(), None, false)
+            .and_then(finish)
+            .unwrap();
         assert_eq!(list.parts(4).map(|p| p.parts.len()), Some(3));
         assert_eq!(in_parts(&text, 4, MIN_PART_BYTES), Some(libyaml));
     }

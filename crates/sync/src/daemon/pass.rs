@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use passthru_routes::{
-    remove_stale_temp_files, route_ids, write_atomically, FileStamp, IdList, RenderedFile,
-    RoutesFile, TableDiff, WriteOutcome,
+    remove_stale_temp_files, write_atomically, FileStamp, IdList, RenderedFile, RoutesFile,
+    TableDiff, WriteOutcome,
 };
 
 use super::skips::SkipReporter;
@@ -246,11 +246,8 @@ impl Syncer {
         Ok(match outcome {
             WriteOutcome::Written => {
                 self.stats.writes += 1;
-                let change = TableDiff::between(
-                    self.in_file.as_ref().map(RenderedFile::file),
-                    file.file(),
-                    &route_ids(file.file().routes()),
-                );
+                let change =
+                    TableDiff::between(self.in_file.as_ref().map(RenderedFile::file), file.file());
                 tracing::info!(
                     path = %self.output.display(),
                     routes = self.stats.routes,
