@@ -1,7 +1,8 @@
-//! The streaming reader: libyaml's events turned into the table as they come, one route or key
-//! at a time. Each entry becomes a small `Value` that the same checks as the `Value` reader's
-//! read and drop, so a valid file costs its bytes plus the table being built, never a tree of
-//! the whole document (which took 1 GB for 800,000 keys, 17 times the file).
+//! The streaming reader: a document's events turned into the table as they come, one route or
+//! key at a time. Each route's fields ([`RouteFields`]) or key's `Value` go through the same
+//! checks as the `Value` reader's and are dropped, so a valid file costs its bytes plus the table
+//! being built, never a tree of the whole document (which took 1 GB for 800,000 keys, 17 times
+//! the file). A large routes list is read in parts on several threads ([`RouteList`]).
 //!
 //! It reads the YAML that passthru-sync writes and people write by hand. Anchors, aliases, tags,
 //! a field given twice, more than one document and very deep nesting stop it: the `Value` reader
