@@ -61,13 +61,22 @@ impl RouteList {
 
     /// The list cut into up to `readers` parts of about equal size, each at least
     /// [`MIN_PART_BYTES`]; `None` where one part is all there is.
-    pub fn parts(&self, readers: usize) -> Option<Parts> {
+    /// `readers` is asked only of a list long enough for two parts.
+    pub fn parts(&self, readers: impl FnOnce() -> usize) -> Option<Parts> {
         self.parts_of_at_least(readers, MIN_PART_BYTES)
     }
 
-    pub(super) fn parts_of_at_least(&self, readers: usize, min_bytes: usize) -> Option<Parts> {
+    pub(super) fn parts_of_at_least(
+        &self,
+        readers: impl FnOnce() -> usize,
+        min_bytes: usize,
+    ) -> Option<Parts> {
         let start = *self.entries.first()?;
-        let n = readers.min((self.end - start) / min_bytes);
+        let most = (self.end - start) / min_bytes;
+        if most < 2 {
+            return None;
+        }
+        let n = readers().min(most);
         if n < 2 {
             return None;
         }
@@ -125,7 +134,7 @@ mod tests {
     fn parts_are_whole_entries_that_cover_the_rest_of_the_list() {
         let text = list(50_000);
         let found = RouteList::find(text.as_bytes()).unwrap();
-        let parts = found.parts(4).unwrap();
+        let parts = found.parts(|| 4).unwrap();
         assert_eq!(parts.parts.len(), 3);
         assert_eq!(parts.parts[0].0.start, parts.skipped.start);
         assert_eq!(parts.parts.last().unwrap().0.end, parts.skipped.end);
@@ -144,16 +153,29 @@ mod tests {
     #[test]
     fn a_small_list_or_one_reader_is_one_part() {
         let text = list(100);
-        assert!(RouteList::find(text.as_bytes()).unwrap().parts(4).is_none());
+        assert!(RouteList::find(text.as_bytes())
+            .unwrap()
+            .parts(|| 4)
+            .is_none());
         let text = list(50_000);
-        assert!(RouteList::find(text.as_bytes()).unwrap().parts(1).is_none());
+        assert!(RouteList::find(text.as_bytes())
+            .unwrap()
+            .parts(|| 1)
+            .is_none());
+    }
+
+    #[test]
+    fn a_small_list_asks_nothing_of_the_readers() {
+        let text = list(100);
+        let found = RouteList::find(text.as_bytes()).unwrap();
+        assert!(found.parts(|| unreachable!("asked")).is_none());
     }
 
     #[test]
     fn a_file_that_ends_at_the_key_has_an_empty_list() {
         let found = RouteList::find(b"version: 1\nroutes:\n").unwrap();
         assert_eq!(found.len(), 0);
-        assert!(found.parts(4).is_none());
+        assert!(found.parts(|| 4).is_none());
     }
 
     #[test]

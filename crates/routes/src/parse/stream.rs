@@ -78,7 +78,7 @@ pub(super) fn parse_streaming(text: &[u8]) -> Result<RoutesFile, Stopped> {
     let list = RouteList::find(text);
     let cut = list
         .as_ref()
-        .and_then(|list| Some((list, list.parts(readers())?)));
+        .and_then(|list| Some((list, list.parts(readers)?)));
     let by_block = match cut {
         Some((list, parts)) => read_in_parts(text, list, &parts),
         None => read(BlockEvents::new(text), text, list.as_ref(), false).and_then(finish),
@@ -408,7 +408,7 @@ mod parts_tests {
     fn in_parts(text: &str, readers: usize, min_bytes: usize) -> Option<RoutesFile> {
         let list = RouteList::find(text.as_bytes()).expect("a block-style routes list");
         let parts = list
-            .parts_of_at_least(readers, min_bytes)
+            .parts_of_at_least(|| readers, min_bytes)
             .expect("the list is cut");
         read_in_parts(text.as_bytes(), &list, &parts).ok()
     }
@@ -447,7 +447,7 @@ mod parts_tests {
         let libyaml = read(Events::new(text.as_bytes()), text.as_bytes(), None, false)
             .and_then(finish)
             .unwrap();
-        assert_eq!(list.parts(4).map(|p| p.parts.len()), Some(3));
+        assert_eq!(list.parts(|| 4).map(|p| p.parts.len()), Some(3));
         assert_eq!(in_parts(&text, 4, MIN_PART_BYTES), Some(libyaml));
     }
 
@@ -524,7 +524,7 @@ mod parts_tests {
             }
             text.push_str(after);
             let list = RouteList::find(text.as_bytes()).unwrap();
-            prop_assume!(list.parts_of_at_least(readers, 1).is_some());
+            prop_assume!(list.parts_of_at_least(|| readers, 1).is_some());
             let one_pass = in_one_pass(&text);
             read.fetch_add(usize::from(one_pass.is_some()), Ordering::Relaxed);
             prop_assert_eq!(in_parts(&text, readers, 1), one_pass, "{}", text);
