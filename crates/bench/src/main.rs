@@ -117,6 +117,7 @@ fn run_scenario(s: Scenario, quick: bool) -> Vec<Table> {
             reloads: if quick { 300 } else { 10_000 },
             polls: if quick { 300 } else { 10_000 },
             budget: Duration::from_secs(if quick { 60 } else { 300 }),
+            large_reloads: if quick { 20 } else { 500 },
         }),
         Scenario::Litellm => {
             if quick {
