@@ -2,14 +2,14 @@
 //! The proxy: 10,000 reloads of a 100-route table, alternating two versions by rename.
 //! The sync daemon: 10,000 polls of an embedded SQLite database at a short interval.
 
-use std::path::Path;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::client::Client;
 use crate::daemons::{start_proxy, start_sync};
 use crate::reload::routes_yaml;
 use crate::report::{dur, signed_kib, thousands, verdict, Table};
-use passthru_tests::proxy::metric_in as metric;
+use passthru_tests::proxy::{metric_in as metric, Proxy};
 
 pub struct Memory {
     pub reloads: u64,
@@ -38,6 +38,47 @@ pub fn run(m: &Memory) -> Vec<Table> {
     vec![t, large_table_rss(m.large_reloads)]
 }
 
+/// A release proxy serving one of two same-size versions of a `routes`-route table, reloaded by
+/// renaming the other into place.
+struct ReloadingProxy {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+    versions: [String; 2],
+    proxy: Proxy,
+    admin: Client,
+    base: u64,
+}
+
+impl ReloadingProxy {
+    fn start(routes: usize) -> ReloadingProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("routes.yaml");
+        let versions = [routes_yaml(routes, 0), routes_yaml(routes, 1)];
+        std::fs::write(&file, &versions[0]).unwrap();
+        let proxy = start_proxy(&file, &["--debounce-ms", "0"]);
+        let mut admin = Client::new(proxy.admin);
+        let base = generation(&mut admin);
+        ReloadingProxy {
+            _dir: dir,
+            file,
+            versions,
+            proxy,
+            admin,
+            base,
+        }
+    }
+
+    /// Renames version `n % 2` into place and waits until the proxy serves its `n`th reload.
+    fn reload(&mut self, n: u64) {
+        passthru_tests::replace_by_rename(&self.file, &self.versions[(n % 2) as usize]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while generation(&mut self.admin) < self.base + n {
+            assert!(Instant::now() < deadline, "reload {n} never happened");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 /// The proxy's `passthru_table_generation`.
 fn generation(admin: &mut Client) -> u64 {
     admin
@@ -45,16 +86,6 @@ fn generation(admin: &mut Client) -> u64 {
         .ok()
         .and_then(|b| metric(&b, "passthru_table_generation"))
         .unwrap_or(0.0) as u64
-}
-
-/// Renames version `n % 2` into place and waits until the proxy serves generation `base + n`.
-fn reload(admin: &mut Client, file: &Path, versions: &[String; 2], n: u64, base: u64) {
-    passthru_tests::replace_by_rename(file, &versions[(n % 2) as usize]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while generation(admin) < base + n {
-        assert!(Instant::now() < deadline, "reload {n} never happened");
-        std::thread::sleep(Duration::from_micros(200));
-    }
 }
 
 /// Table 2b: RSS across `reloads` reloads of a 100k-route table. The allocator keeps some of
@@ -65,21 +96,15 @@ fn large_table_rss(reloads: u64) -> Table {
         "2b. Proxy memory across reloads of a 100k-route table (release binary, RSS from /proc)",
         &["reloads", "RSS", "change since the row before"],
     );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    let versions = [routes_yaml(100_000, 0), routes_yaml(100_000, 1)];
-    std::fs::write(&file, &versions[0]).unwrap();
-    let proxy = start_proxy(&file, &["--debounce-ms", "0"]);
-    let mut admin = Client::new(proxy.admin);
-    let base = generation(&mut admin);
+    let mut proxy = ReloadingProxy::start(100_000);
     let every = (reloads / 10).max(1);
     let mut before: Option<u64> = None;
     eprintln!("memory: {reloads} proxy reloads of 100k routes");
     let started = Instant::now();
     for n in 1..=reloads {
-        reload(&mut admin, &file, &versions, n, base);
+        proxy.reload(n);
         if n == 1 || n % every == 0 {
-            let rss = proxy.rss_kib();
+            let rss = proxy.proxy.rss_kib();
             let change = before.map_or("–".to_owned(), |b| signed_kib(rss as i64 - b as i64));
             t.row(&[thousands(n), kib(rss), change]);
             before = Some(rss);
@@ -95,23 +120,17 @@ fn large_table_rss(reloads: u64) -> Table {
 }
 
 fn proxy_rss(m: &Memory, t: &mut Table) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("routes.yaml");
-    let versions = [routes_yaml(100, 0), routes_yaml(100, 1)];
-    std::fs::write(&file, &versions[0]).unwrap();
-    let proxy = start_proxy(&file, &["--debounce-ms", "0"]);
-    let mut admin = Client::new(proxy.admin);
-    let base = generation(&mut admin);
+    let mut proxy = ReloadingProxy::start(100);
     let started = Instant::now();
     let mut at = [0u64; 3];
     let mut done = 0;
     eprintln!("memory: {} proxy reloads", m.reloads);
     for n in 1..=m.reloads {
-        reload(&mut admin, &file, &versions, n, base);
+        proxy.reload(n);
         match n {
-            1 => at[0] = proxy.rss_kib(),
-            100 => at[1] = proxy.rss_kib(),
-            1000 => at[2] = proxy.rss_kib(),
+            1 => at[0] = proxy.proxy.rss_kib(),
+            100 => at[1] = proxy.proxy.rss_kib(),
+            1000 => at[2] = proxy.proxy.rss_kib(),
             _ => {}
         }
         done = n;
@@ -119,7 +138,7 @@ fn proxy_rss(m: &Memory, t: &mut Table) {
             break;
         }
     }
-    let end = proxy.rss_kib();
+    let end = proxy.proxy.rss_kib();
     rss_row(
         t,
         "passthru-proxy",

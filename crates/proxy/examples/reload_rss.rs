@@ -7,8 +7,8 @@
 //! ```
 //!
 //! With 100k routes (docs/performance.md, "Memory across reloads"), mimalloc with the proxy's
-//! settings grows about 100 KB a cycle and levels off after about 300 cycles; glibc malloc stays
-//! flat from the first.
+//! settings grows about 100 KB a cycle for a few hundred cycles. For glibc malloc, which stays
+//! flat from the first, remove the `#[global_allocator]` item and the `tune` call.
 
 use std::sync::Arc;
 

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use passthru_routes::{Route, RouteTable};
-use rayon::prelude::*;
 
 use crate::configured_headers::{resolve_headers, ResolvedHeaders};
 use crate::dns::DnsCache;
@@ -38,11 +37,11 @@ impl ServingTable {
         table: RouteTable,
         generation: u64,
         content_hash: [u8; 32],
-        env: impl Fn(&str) -> Option<String> + Sync,
+        env: impl Fn(&str) -> Option<String>,
     ) -> ServingTable {
         let headers = table
             .routes()
-            .par_iter()
+            .iter()
             .map(|route| resolve_headers(route, &env))
             .collect();
         let route_cors = table.routes().iter().any(|r| r.cors.is_some());

@@ -28,8 +28,8 @@ impl TableDiff {
     pub fn between(old: Option<&RoutesFile>, new: &RoutesFile) -> TableDiff {
         let old_routes = old.map_or(&[][..], |o| o.routes());
         let new_routes = new.routes();
-        // (index in new, changed) for routes of `new` found in `old`.
-        let mut found: Vec<(usize, bool)> = Vec::new();
+        // Indices in `new` of the routes that changed.
+        let mut changed = Vec::new();
         let (mut old_left, mut new_left) = (Vec::new(), Vec::new());
         let (mut i, mut j) = (0, 0);
         while i < old_routes.len() && j < new_routes.len() {
@@ -43,7 +43,9 @@ impl TableDiff {
                     j += 1;
                 }
                 Ordering::Equal => {
-                    found.push((j, old_routes[i] != new_routes[j]));
+                    if old_routes[i] != new_routes[j] {
+                        changed.push(j);
+                    }
                     i += 1;
                     j += 1;
                 }
@@ -59,19 +61,15 @@ impl TableDiff {
         let mut added = Vec::new();
         for j in new_left {
             match by_id.remove(new_routes[j].id.as_str()) {
-                Some(_) => found.push((j, true)),
+                Some(_) => changed.push(j),
                 None => added.push(j),
             }
         }
-        found.sort_unstable();
+        changed.sort_unstable();
         let id = |j: usize| new_routes[j].id.to_string();
         TableDiff {
             added: added.into_iter().map(id).collect(),
-            changed: found
-                .into_iter()
-                .filter(|&(_, c)| c)
-                .map(|(j, _)| id(j))
-                .collect(),
+            changed: changed.into_iter().map(id).collect(),
             removed: old_left
                 .into_iter()
                 .filter(|i| by_id.contains_key(old_routes[*i].id.as_str()))

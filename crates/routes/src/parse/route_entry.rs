@@ -1,6 +1,7 @@
 //! One route entry: each field read and checked, every problem located at
 //! `routes[i] (id, path) field`.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use serde_yaml::{Mapping, Value};
@@ -65,41 +66,42 @@ impl RouteProblems {
 
 /// One route entry's values by field, gathered in one pass over its keys: no map to build and
 /// hash into, which was a third of reading a large table. Keys that are not route fields are
-/// kept, in order, for the unknown-field check.
+/// kept, in order, for the unknown-field check. The streaming reader's values are its own; a
+/// mapping's are borrowed.
 #[derive(Default)]
-pub(super) struct RouteFields {
-    values: [Option<Value>; ROUTE_FIELDS.len()],
-    others: Vec<Value>,
+pub(super) struct RouteFields<'v> {
+    values: [Option<Cow<'v, Value>>; ROUTE_FIELDS.len()],
+    others: Vec<Cow<'v, Value>>,
 }
 
-impl RouteFields {
-    fn from_mapping(map: &Mapping) -> RouteFields {
+impl<'v> RouteFields<'v> {
+    fn from_mapping(map: &'v Mapping) -> RouteFields<'v> {
         let mut fields = RouteFields::default();
         for (key, value) in map {
             // A mapping holds no key twice.
-            let _ = fields.put(key.clone(), value.clone());
+            fields.put(Cow::Borrowed(key), Cow::Borrowed(value));
         }
         fields
     }
 
-    /// Adds one key and its value; `Err` hands the key back when the entry already has it.
-    pub(super) fn put(&mut self, key: Value, value: Value) -> Result<(), Value> {
+    /// Adds one key and its value; false when the entry already has that key.
+    pub(super) fn put(&mut self, key: Cow<'v, Value>, value: Cow<'v, Value>) -> bool {
         match key.as_str().and_then(slot) {
-            Some(slot) if self.values[slot].is_some() => Err(key),
+            Some(slot) if self.values[slot].is_some() => false,
             Some(slot) => {
                 self.values[slot] = Some(value);
-                Ok(())
+                true
             }
-            None if self.others.contains(&key) => Err(key),
+            None if self.others.contains(&key) => false,
             None => {
                 self.others.push(key);
-                Ok(())
+                true
             }
         }
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&Value> {
-        self.values[slot(name).expect("a route field")].as_ref()
+        self.values[slot(name).expect("a route field")].as_deref()
     }
 }
 

@@ -9,6 +9,7 @@
 //! takes over, as it does whenever a file has a problem, so every problem is reported by one
 //! reader, located, in one wording.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
@@ -286,7 +287,7 @@ fn finish(document: Document) -> Result<RoutesFile, Stopped> {
 }
 
 /// A route entry's fields, its `MappingStart` read: one pass, no mapping built.
-fn route_fields(events: &mut impl EventSource) -> Result<RouteFields, Unsupported> {
+fn route_fields(events: &mut impl EventSource) -> Result<RouteFields<'static>, Unsupported> {
     let mut fields = RouteFields::default();
     loop {
         let (event, key_mark) = events.next()?;
@@ -296,7 +297,7 @@ fn route_fields(events: &mut impl EventSource) -> Result<RouteFields, Unsupporte
         let key = value(events, event, key_mark, 3)?;
         let (event, mark) = events.next()?;
         let item = value(events, event, mark, 3)?;
-        if fields.put(key, item).is_err() {
+        if !fields.put(Cow::Owned(key), Cow::Owned(item)) {
             return Err(unsupported(key_mark, "a field given twice"));
         }
     }
