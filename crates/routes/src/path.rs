@@ -135,13 +135,22 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathRejection> {
 }
 
 /// True when some segment is empty (other than a final one after a trailing slash), `.` or `..`.
+/// True when a segment after the leading `/` is `.` or `..`, or one is empty before another `/`.
+/// One pass over the bytes: every proxied request asks.
 fn needs_segment_work(path: &str) -> bool {
-    let mut segments = path[1..].split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
-            return true;
+    let bytes = path.as_bytes();
+    let mut start = 1;
+    while start <= bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'/')
+            .map_or(bytes.len(), |at| start + at);
+        match &bytes[start..end] {
+            b"." | b".." => return true,
+            b"" if end < bytes.len() => return true,
+            _ => {}
         }
+        start = end + 1;
     }
     false
 }
@@ -223,6 +232,33 @@ mod tests {
     fn repeated_slashes_are_merged() {
         assert_eq!(norm("//a///b//").unwrap(), "/a/b/");
         assert_eq!(norm("//").unwrap(), "/");
+    }
+
+    #[test]
+    fn segment_work_is_found_exactly_where_a_split_finds_it() {
+        fn by_split(path: &str) -> bool {
+            let mut segments = path[1..].split('/').peekable();
+            while let Some(seg) = segments.next() {
+                let last = segments.peek().is_none();
+                if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+                    return true;
+                }
+            }
+            false
+        }
+        // Every path of up to 8 characters of '/', '.' and 'a' after the leading '/'.
+        let mut paths = vec![String::from("/")];
+        for _ in 0..8 {
+            let longer: Vec<String> = paths
+                .iter()
+                .filter(|p| p.len() == paths.last().unwrap().len())
+                .flat_map(|p| ['/', '.', 'a'].map(|c| format!("{p}{c}")))
+                .collect();
+            paths.extend(longer);
+        }
+        for path in &paths {
+            assert_eq!(needs_segment_work(path), by_split(path), "{path:?}");
+        }
     }
 
     #[test]

@@ -6,6 +6,12 @@
 pub struct Target {
     raw: String,
     uri: http::Uri,
+    /// Read on every proxied request, so worked out once: `http::Uri` parses its authority again
+    /// on each `host()` and `port_u16()`.
+    https: bool,
+    port: u16,
+    /// `raw[scheme:// .. host_end]` is the host.
+    host_end: u32,
 }
 
 impl Target {
@@ -51,8 +57,21 @@ impl Target {
                 }
             }
         }
+        let https = scheme.eq_ignore_ascii_case("https");
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let host = authority.host();
+        let host_start = scheme.len() + "://".len();
+        let host_end = host_start + host.len();
+        if raw.get(host_start..host_end) != Some(host) {
+            return Err(
+                "is not an absolute http(s) URL; write it like https://api.example.com/v1".into(),
+            );
+        }
         Ok(Target {
             raw: raw.to_owned(),
+            https,
+            port,
+            host_end: u32::try_from(host_end).map_err(|_| "is too long")?,
             uri,
         })
     }
@@ -67,21 +86,18 @@ impl Target {
     }
 
     pub fn is_https(&self) -> bool {
-        self.uri
-            .scheme_str()
-            .is_some_and(|s| s.eq_ignore_ascii_case("https"))
+        self.https
     }
 
     /// Host as written; IPv6 literals keep their brackets.
     pub fn host(&self) -> &str {
-        self.uri.host().unwrap_or_default()
+        let start = if self.https { "https://" } else { "http://" }.len();
+        &self.raw[start..self.host_end as usize]
     }
 
     /// The explicit port, or 443/80 by scheme.
     pub fn port(&self) -> u16 {
-        self.uri
-            .port_u16()
-            .unwrap_or(if self.is_https() { 443 } else { 80 })
+        self.port
     }
 
     /// `host[:port]` as the upstream's `Host` header carries it.
@@ -96,5 +112,33 @@ impl Target {
 
     pub fn query(&self) -> Option<&str> {
         self.uri.query()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_and_scheme_are_the_urls_own() {
+        for (raw, host, port, https) in [
+            ("http://backend:8080/v1", "backend", 8080, false),
+            ("https://api.example.com", "api.example.com", 443, true),
+            (
+                "HTTPS://API.example.com/v1?x=1",
+                "API.example.com",
+                443,
+                true,
+            ),
+            ("http://[::1]:9000/p", "[::1]", 9000, false),
+            ("http://[fd00::2]", "[fd00::2]", 80, false),
+            ("http://127.0.0.1", "127.0.0.1", 80, false),
+        ] {
+            let target = Target::parse(raw).unwrap();
+            assert_eq!(target.host(), host, "{raw}");
+            assert_eq!(target.host(), target.uri.host().unwrap(), "{raw}");
+            assert_eq!(target.port(), port, "{raw}");
+            assert_eq!(target.is_https(), https, "{raw}");
+        }
     }
 }

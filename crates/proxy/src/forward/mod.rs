@@ -7,6 +7,7 @@ mod upstream_url;
 
 use passthru_routes::Route;
 use pingora::http::{RequestHeader, ResponseHeader};
+use smallvec::SmallVec;
 
 pub use upgrade::{expects_continue, is_upgrade, refuse_switch, settle_upgrade};
 pub(crate) use upstream_url::{decode, query_pairs};
@@ -48,11 +49,16 @@ enum ContentLength {
 /// RFC 9110 §8.6 says a recipient that accepts such a list must send one value. Beside
 /// `Transfer-Encoding` it goes (RFC 9112 §6.3: TE wins).
 fn content_length(headers: &http::HeaderMap) -> ContentLength {
-    if !headers.contains_key(http::header::CONTENT_LENGTH) {
+    let mut all = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let Some(only) = all.next() else {
         return ContentLength::Keep;
-    }
+    };
     if headers.contains_key(http::header::TRANSFER_ENCODING) {
         return ContentLength::Remove;
+    }
+    // Nearly every message: one value, already in canonical form.
+    if all.next().is_none() && is_canonical_decimal(only.as_bytes()) {
+        return ContentLength::Keep;
     }
     let values: Vec<&str> = headers
         .get_all(http::header::CONTENT_LENGTH)
@@ -74,8 +80,19 @@ fn content_length(headers: &http::HeaderMap) -> ContentLength {
     }
 }
 
-/// Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1).
-fn connection_tokens(headers: &http::HeaderMap) -> Vec<&str> {
+/// Digits without a leading zero (or `0` alone), as `u64::to_string` writes them.
+fn is_canonical_decimal(value: &[u8]) -> bool {
+    match value {
+        [] => false,
+        [b'0'] => true,
+        [b'0', ..] => false,
+        digits => digits.len() <= 19 && digits.iter().all(u8::is_ascii_digit),
+    }
+}
+
+/// Names listed in `Connection` are hop-by-hop for this message too (RFC 9110 §7.6.1). Kept
+/// inline: nearly every message lists one (`keep-alive`) or none.
+fn connection_tokens(headers: &http::HeaderMap) -> SmallVec<[&str; 4]> {
     header_list(headers, http::header::CONNECTION).collect()
 }
 
@@ -127,12 +144,14 @@ pub fn rewrite_request(
     let mut passed = pass_headers(&req.headers, key_header_name, route);
     passed.retain(|(name, value)| !carries_key(name.as_str(), value));
     let listed = connection_tokens(&req.headers);
-    let dropped: Vec<http::HeaderName> = req
+    let dropped: SmallVec<[http::HeaderName; 8]> = req
         .headers
         .iter()
         .filter(|(name, value)| {
             let n = name.as_str();
-            let keep = if has_underscore(n) {
+            let keep = if n == "host" {
+                true // replaced below
+            } else if has_underscore(n) {
                 false
             } else if upgrade
                 && (n == "upgrade" || n == "connection" || n.starts_with("sec-websocket-"))
@@ -142,7 +161,6 @@ pub fn rewrite_request(
                 !(HOP_BY_HOP.contains(&n)
                     || CONSUMED.contains(&n)
                     || listed_in(&listed, n)
-                    || n == "host"
                     || carries_key(n, value))
             } else {
                 BODY_HEADERS.contains(&n)
@@ -151,6 +169,7 @@ pub fn rewrite_request(
         })
         .map(|(name, _)| name.clone())
         .collect();
+    drop(listed);
     for name in dropped {
         req.remove_header(&name);
     }
@@ -173,7 +192,8 @@ pub fn rewrite_request(
     }
     // Upstreams behind bot protection refuse requests without one (LiteLLM always sends its own).
     if !req.headers.contains_key(http::header::USER_AGENT) {
-        req.insert_header(http::header::USER_AGENT, USER_AGENT)?;
+        // By a `&'static str` name, which pingora does not copy.
+        req.insert_header("user-agent", USER_AGENT)?;
     }
     Ok(())
 }
@@ -233,7 +253,7 @@ fn pass_headers(
 pub fn rewrite_response(resp: &mut ResponseHeader) {
     let switching = resp.status.as_u16() == 101;
     let listed = connection_tokens(&resp.headers);
-    let dropped: Vec<http::HeaderName> = resp
+    let dropped: SmallVec<[http::HeaderName; 4]> = resp
         .headers
         .keys()
         .filter(|name| {
@@ -243,6 +263,7 @@ pub fn rewrite_response(resp: &mut ResponseHeader) {
         })
         .cloned()
         .collect();
+    drop(listed);
     for name in dropped {
         resp.remove_header(&name);
     }

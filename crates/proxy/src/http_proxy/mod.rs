@@ -205,8 +205,8 @@ impl ProxyHttp for PassthruProxy {
             ctx.client_key.as_ref(),
         )?;
         let is_configured = |name: &str| configured.iter().any(|(n, _)| n.as_str() == name);
-        if !is_configured(client::REQUEST_ID.as_str()) {
-            upstream_request.insert_header(client::REQUEST_ID, &ctx.request_id)?;
+        if !is_configured(client::REQUEST_ID_NAME) {
+            upstream_request.insert_header(client::REQUEST_ID_NAME, &ctx.request_id)?;
         }
         let peer = peer_ip(session);
         let trusted = peer.is_some_and(|ip| self.options.trusted_proxies.contains(ip));
@@ -250,7 +250,7 @@ impl ProxyHttp for PassthruProxy {
                 upstream_response.insert_header(UPSTREAM_REQUEST_ID, theirs)?;
             }
         }
-        upstream_response.insert_header(client::REQUEST_ID, &ctx.request_id)?;
+        upstream_response.insert_header(client::REQUEST_ID_NAME, &ctx.request_id)?;
         Ok(())
     }
 

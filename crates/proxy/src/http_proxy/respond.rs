@@ -24,7 +24,7 @@ pub(super) async fn respond_json(
     .to_string();
     let mut resp = ResponseHeader::build(status, Some(5))?;
     resp.insert_header(http::header::CONTENT_TYPE, "application/json")?;
-    resp.insert_header(client::REQUEST_ID, request_id)?;
+    resp.insert_header(client::REQUEST_ID_NAME, request_id)?;
     resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
     if let Some(allow) = allow {
         resp.insert_header(http::header::ALLOW, allow)?;
@@ -47,7 +47,7 @@ pub(super) async fn respond_preflight(
 ) -> Result<bool> {
     let mut resp = ResponseHeader::build(200, Some(headers.len() + 3))?;
     resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-    resp.insert_header(client::REQUEST_ID, request_id)?;
+    resp.insert_header(client::REQUEST_ID_NAME, request_id)?;
     resp.insert_header(http::header::CONTENT_LENGTH, "2")?;
     for (name, value) in headers {
         resp.insert_header(name, value)?;
