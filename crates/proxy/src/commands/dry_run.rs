@@ -67,6 +67,7 @@ pub fn outcome(table: &ServingTable, req: &RequestHeader) -> Outcome {
                 &mut upstream,
                 route,
                 &target,
+                forward::is_upgrade(req),
                 configured,
                 key_header_name,
                 client_key.as_ref(),

@@ -128,16 +128,17 @@ fn has_underscore(name: &str) -> bool {
 
 /// Turns the client's request header into the upstream's: target path and query, `Host`, the
 /// header policy of the route, then the route's configured headers, which always win.
+/// `upgrade`: the request is one [`is_upgrade`] accepts.
 pub fn rewrite_request(
     req: &mut RequestHeader,
     route: &Route,
     path_and_query: &str,
+    upgrade: bool,
     configured: &[(http::HeaderName, http::HeaderValue)],
     key_header_name: Option<&str>,
     client_key: Option<&key::ClientKey>,
 ) -> pingora::Result<()> {
     req.set_raw_path(path_and_query.as_bytes())?;
-    let upgrade = is_upgrade(req);
     let carries_key = |name: &str, value: &http::HeaderValue| {
         client_key.is_some_and(|k| k.is_carried_by(name, value.as_bytes()))
     };
@@ -315,7 +316,8 @@ mod tests {
                 )
             })
             .collect();
-        rewrite_request(&mut req, route, "/", &configured, None, None).unwrap();
+        let upgrade = is_upgrade(&req);
+        rewrite_request(&mut req, route, "/", upgrade, &configured, None, None).unwrap();
         req
     }
 

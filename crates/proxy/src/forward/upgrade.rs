@@ -10,9 +10,10 @@ use super::header_list;
 /// Other protocols (`h2c` above all) are not tunnelled: once switched, the client would speak
 /// to the upstream directly, past the route's path and method.
 pub fn is_upgrade(req: &RequestHeader) -> bool {
+    // `Upgrade` first: one lookup rules out nearly every request.
     req.version == http::Version::HTTP_11
-        && has_token(&req.headers, http::header::CONNECTION, "upgrade")
         && is_websocket(&req.headers)
+        && has_token(&req.headers, http::header::CONNECTION, "upgrade")
 }
 
 /// `Upgrade: websocket` and nothing else.

@@ -200,6 +200,7 @@ impl ProxyHttp for PassthruProxy {
             upstream_request,
             route,
             &ctx.target,
+            ctx.upgrade,
             configured,
             table.table.file().key_header_name(),
             ctx.client_key.as_ref(),
