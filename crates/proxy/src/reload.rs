@@ -296,16 +296,13 @@ pub fn swap_in(
     generation: u64,
     content_hash: [u8; 32],
 ) -> (Arc<ServingTable>, TableDiff) {
+    let (table, diff) = RouteTable::replacing(current.as_deref().map(|t| t.table.file()), file);
     let serving = Arc::new(ServingTable::build(
-        RouteTable::new(file),
+        table,
         generation,
         content_hash,
         passthru_systemd::env_or_credential,
     ));
-    let diff = TableDiff::between(
-        current.as_deref().map(|t| t.table.file()),
-        serving.table.file(),
-    );
     shared.table.store(Some(serving.clone()));
     drop(current);
     shared

@@ -38,7 +38,8 @@ impl Target {
                 "must not carry credentials (user:password@); send them with `headers`".into(),
             );
         }
-        if authority.host().is_empty() {
+        let host = authority.host();
+        if host.is_empty() {
             return Err("has no host".into());
         }
         if authority.as_str().ends_with(':') {
@@ -47,19 +48,24 @@ impl Target {
         // `http::Uri` accepts any digits as a port and then reports none, which would send the
         // request (and its configured credentials) to the scheme's default port.
         let after_host = authority.as_str().rsplit(']').next().unwrap_or_default();
-        if let Some((_, port)) = after_host.rsplit_once(':') {
-            match port.parse::<u16>() {
-                Ok(p) if p > 0 => {}
+        let https = scheme.eq_ignore_ascii_case("https");
+        let port = match after_host.rsplit_once(':') {
+            None => {
+                if https {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some((_, port)) => match port.parse::<u16>() {
+                Ok(p) if p > 0 => p,
                 _ => {
                     return Err(format!(
                         "has port {port}; a port is a number from 1 to 65535"
                     ))
                 }
-            }
-        }
-        let https = scheme.eq_ignore_ascii_case("https");
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        let host = authority.host();
+            },
+        };
         let host_start = scheme.len() + "://".len();
         let host_end = host_start + host.len();
         if raw.get(host_start..host_end) != Some(host) {

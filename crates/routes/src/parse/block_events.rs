@@ -12,10 +12,13 @@ use std::ops::Range;
 use serde_yaml::Value;
 
 use super::events::{Event, EventSource, Mark, Unsupported};
+use super::route_entry::slot;
 use super::scalar::resolve_plain;
 
 pub(super) struct BlockEvents<'a> {
-    text: &'a [u8],
+    /// Whole lines of a UTF-8 text: every index this reader cuts at is a line's start or an
+    /// ASCII byte of a line it has checked, so slicing never splits a character.
+    text: &'a str,
     /// Where the next line starts, and its number (1-based) once read.
     next_line: usize,
     line: usize,
@@ -52,7 +55,7 @@ const BEYOND: &str = "YAML beyond the block-style subset";
 const MAX_KEY: usize = 1000;
 
 impl<'a> BlockEvents<'a> {
-    pub fn new(text: &'a [u8]) -> BlockEvents<'a> {
+    pub fn new(text: &'a str) -> BlockEvents<'a> {
         BlockEvents {
             text,
             next_line: 0,
@@ -68,7 +71,7 @@ impl<'a> BlockEvents<'a> {
 
     /// A reader of `text` that jumps over `skip` (whole lines of a top-level list's entries,
     /// read by other readers) when it reaches its start.
-    pub fn skipping(text: &'a [u8], skip: Range<usize>) -> BlockEvents<'a> {
+    pub fn skipping(text: &'a str, skip: Range<usize>) -> BlockEvents<'a> {
         BlockEvents {
             skip: Some(skip),
             ..BlockEvents::new(text)
@@ -77,7 +80,7 @@ impl<'a> BlockEvents<'a> {
 
     /// A reader of entries of a top-level list cut out of a document: events as if the
     /// document's mapping and the list were open, then closed at the end of `text`.
-    pub fn list_entries(text: &'a [u8]) -> BlockEvents<'a> {
+    pub fn list_entries(text: &'a str) -> BlockEvents<'a> {
         BlockEvents {
             open: vec![
                 Open {
@@ -122,26 +125,26 @@ impl<'a> BlockEvents<'a> {
                 continue;
             }
             let start = self.next_line;
-            let end =
-                memchr::memchr(b'\n', &self.text[start..]).map_or(self.text.len(), |i| start + i);
+            let end = memchr::memchr(b'\n', &self.text.as_bytes()[start..])
+                .map_or(self.text.len(), |i| start + i);
             self.next_line = end + 1;
             self.line += 1;
             let line = &self.text[start..end];
             // Tabs, carriage returns, control characters and anything beyond ASCII have rules
             // of their own in YAML; libyaml applies them.
-            if !line.iter().all(|&b| (b' '..=b'~').contains(&b)) {
+            if !line.bytes().all(|b| (b' '..=b'~').contains(&b)) {
                 return Err(self.beyond(0));
             }
-            let indent = line.iter().take_while(|&&b| b == b' ').count();
+            let indent = spaces(line);
             let rest = &line[indent..];
-            if rest.is_empty() || rest[0] == b'#' {
+            if rest.is_empty() || rest.as_bytes()[0] == b'#' {
                 continue;
             }
             return self.content_line(indent, rest);
         }
     }
 
-    fn content_line(&mut self, indent: usize, rest: &[u8]) -> Result<(), Unsupported> {
+    fn content_line(&mut self, indent: usize, rest: &str) -> Result<(), Unsupported> {
         let mark = self.mark(indent);
         let entry = is_entry(rest);
         if !self.started {
@@ -183,14 +186,14 @@ impl<'a> BlockEvents<'a> {
     }
 
     /// `- node`: a scalar, an empty collection, or the first key of a mapping.
-    fn entry_line(&mut self, indent: usize, rest: &[u8]) -> Result<(), Unsupported> {
+    fn entry_line(&mut self, indent: usize, rest: &str) -> Result<(), Unsupported> {
         if rest.len() < 2 {
             return Err(self.beyond(indent));
         }
-        let spaces = rest[2..].iter().take_while(|&&b| b == b' ').count();
-        let column = indent + 2 + spaces;
-        let node = &rest[2 + spaces..];
-        if node.is_empty() || node[0] == b'#' || is_entry(node) {
+        let blank = spaces(&rest[2..]);
+        let column = indent + 2 + blank;
+        let node = &rest[2 + blank..];
+        if node.is_empty() || node.starts_with('#') || is_entry(node) {
             return Err(self.beyond(column));
         }
         if let Some((key, colon)) = key(node) {
@@ -201,7 +204,7 @@ impl<'a> BlockEvents<'a> {
     }
 
     /// `key: value`, or `key:` with the value on the lines below.
-    fn key_line(&mut self, column: usize, rest: &[u8]) -> Result<(), Unsupported> {
+    fn key_line(&mut self, column: usize, rest: &str) -> Result<(), Unsupported> {
         let (key, colon) = key(rest).ok_or_else(|| self.beyond(column))?;
         self.key_value(column, rest, key, colon)
     }
@@ -210,21 +213,20 @@ impl<'a> BlockEvents<'a> {
     fn key_value(
         &mut self,
         column: usize,
-        rest: &[u8],
-        key: Value,
+        rest: &str,
+        key: Event,
         colon: usize,
     ) -> Result<(), Unsupported> {
         // libyaml measures a simple key from its start to its `:`.
         if colon > MAX_KEY {
             return Err(self.beyond(column));
         }
-        self.queue
-            .push_back((Event::Scalar(key), self.mark(column)));
+        self.queue.push_back((key, self.mark(column)));
         let value_at = colon + 1;
         let value = &rest[value_at..];
         let blank = spaces(value);
         let value = &value[blank..];
-        if value.is_empty() || value[0] == b'#' {
+        if value.is_empty() || value.starts_with('#') {
             self.awaiting = Some(column);
             return Ok(());
         }
@@ -233,13 +235,13 @@ impl<'a> BlockEvents<'a> {
 
     /// A value that starts and ends on this line: a scalar or an empty flow collection,
     /// then at most a comment.
-    fn inline_value(&mut self, column: usize, value: &[u8]) -> Result<(), Unsupported> {
+    fn inline_value(&mut self, column: usize, value: &str) -> Result<(), Unsupported> {
         let mark = self.mark(column);
-        let used = if value.starts_with(b"{}") {
+        let used = if value.starts_with("{}") {
             self.queue.push_back((Event::MappingStart, mark));
             self.queue.push_back((Event::MappingEnd, mark));
             2
-        } else if value.starts_with(b"[]") {
+        } else if value.starts_with("[]") {
             self.queue.push_back((Event::SequenceStart, mark));
             self.queue.push_back((Event::SequenceEnd, mark));
             2
@@ -312,40 +314,46 @@ impl EventSource for BlockEvents<'_> {
 }
 
 /// `-` followed by a space or nothing: a block sequence entry.
-fn is_entry(rest: &[u8]) -> bool {
-    rest == b"-" || rest.starts_with(b"- ")
+fn is_entry(rest: &str) -> bool {
+    rest == "-" || rest.starts_with("- ")
 }
 
 /// `:` followed by a space or nothing.
-fn is_value_indicator(after: &[u8]) -> bool {
-    after == b":" || after.starts_with(b": ")
+fn is_value_indicator(after: &str) -> bool {
+    after == ":" || after.starts_with(": ")
 }
 
-fn spaces(s: &[u8]) -> usize {
-    s.iter().take_while(|&&b| b == b' ').count()
+fn spaces(s: &str) -> usize {
+    s.bytes().take_while(|&b| b == b' ').count()
 }
 
 /// Nothing but spaces and a comment (which needs a space before it) to the end of the line.
-fn ends_line(rest: &[u8]) -> bool {
+fn ends_line(rest: &str) -> bool {
     let blank = spaces(rest);
-    blank == rest.len() || (blank > 0 && rest[blank] == b'#')
+    blank == rest.len() || (blank > 0 && rest.as_bytes()[blank] == b'#')
 }
 
 /// A mapping key at the start of `s` (a scalar followed by `: ` or a final `:`), and where its
-/// `:` is.
-fn key(s: &[u8]) -> Option<(Value, usize)> {
+/// `:` is. A plain key that names a route field is an [`Event::FieldName`].
+fn key(s: &str) -> Option<(Event, usize)> {
+    let end = plain_end(s);
+    if is_value_indicator(&s[end..]) {
+        if let Some(field) = slot(&s[..end]) {
+            return Some((Event::FieldName(field), end));
+        }
+    }
     let (key, used) = scalar(s)?;
     let colon = used + spaces(&s[used..]);
-    is_value_indicator(&s[colon..]).then_some((key, colon))
+    is_value_indicator(&s[colon..]).then_some((Event::Scalar(key), colon))
 }
 
 /// The scalar at the start of `s` (plain, single- or double-quoted, on this line) and the bytes
 /// it takes; None where this reader leaves the text to libyaml.
-fn scalar(s: &[u8]) -> Option<(Value, usize)> {
-    match *s.first()? {
+fn scalar(s: &str) -> Option<(Value, usize)> {
+    match *s.as_bytes().first()? {
         b'\'' => single_quoted(s).map(|(text, used)| (Value::String(text), used)),
         b'"' => double_quoted(s).map(|(text, used)| (Value::String(text), used)),
-        b'-' if s.get(1).is_some_and(|&b| b != b' ') => plain(s),
+        b'-' if s.as_bytes().get(1).is_some_and(|&b| b != b' ') => plain(s),
         // Indicators: flow collections, comments, anchors, aliases, tags, block scalars,
         // directives, reserved characters, and `-`, `?`, `:` before a space.
         b'-' | b'?' | b':' | b',' | b'[' | b']' | b'{' | b'}' | b'#' | b'&' | b'*' | b'!'
@@ -355,7 +363,17 @@ fn scalar(s: &[u8]) -> Option<(Value, usize)> {
 }
 
 /// A plain scalar ends before `: `, a final `:` or ` #`; trailing spaces are not part of it.
-fn plain(s: &[u8]) -> Option<(Value, usize)> {
+fn plain(s: &str) -> Option<(Value, usize)> {
+    let end = plain_end(s);
+    if end == 0 {
+        return None;
+    }
+    Some((resolve_plain(&s[..end])?, end))
+}
+
+/// Where a plain scalar at the start of `s` ends ([`plain`]).
+fn plain_end(s: &str) -> usize {
+    let s = s.as_bytes();
     let mut end = 0;
     while end < s.len() {
         match s[end] {
@@ -367,22 +385,17 @@ fn plain(s: &[u8]) -> Option<(Value, usize)> {
     while end > 0 && s[end - 1] == b' ' {
         end -= 1;
     }
-    if end == 0 {
-        return None;
-    }
-    // ASCII, checked line by line.
-    let text = std::str::from_utf8(&s[..end]).ok()?;
-    Some((resolve_plain(text)?, end))
+    end
 }
 
 /// `'…'` with `''` for a quote.
-fn single_quoted(s: &[u8]) -> Option<(String, usize)> {
+fn single_quoted(s: &str) -> Option<(String, usize)> {
     let mut text = String::new();
     let mut i = 1;
     loop {
-        let close = i + memchr::memchr(b'\'', &s[i..])?;
-        text.push_str(std::str::from_utf8(&s[i..close]).ok()?);
-        if s.get(close + 1) == Some(&b'\'') {
+        let close = i + memchr::memchr(b'\'', &s.as_bytes()[i..])?;
+        text.push_str(&s[i..close]);
+        if s.as_bytes().get(close + 1) == Some(&b'\'') {
             text.push('\'');
             i = close + 2;
         } else {
@@ -392,14 +405,15 @@ fn single_quoted(s: &[u8]) -> Option<(String, usize)> {
 }
 
 /// `"…"` with YAML's escapes; an escape this reader does not know is left to libyaml.
-fn double_quoted(s: &[u8]) -> Option<(String, usize)> {
+fn double_quoted(s: &str) -> Option<(String, usize)> {
+    let bytes = s.as_bytes();
     let mut text = String::new();
     let mut i = 1;
     loop {
-        match *s.get(i)? {
+        match *bytes.get(i)? {
             b'"' => return Some((text, i + 1)),
             b'\\' => {
-                let (c, used) = escape(&s[i + 1..])?;
+                let (c, used) = escape(&bytes[i + 1..])?;
                 text.push(c);
                 i += 1 + used;
             }
@@ -450,11 +464,16 @@ mod tests {
 
     use super::super::events::{EventSource, Events};
     use super::*;
+    use crate::fields::ROUTE_FIELDS;
 
+    /// The events of `source`, route field names as the strings they stand for.
     fn events(mut source: impl EventSource) -> Result<Vec<Event>, Unsupported> {
         let mut out = Vec::new();
         loop {
-            let (event, _) = source.next()?;
+            let event = match source.next()?.0 {
+                Event::FieldName(slot) => Event::Scalar(Value::String(ROUTE_FIELDS[slot].into())),
+                event => event,
+            };
             let end = matches!(event, Event::StreamEnd);
             out.push(event);
             if end {
@@ -466,7 +485,7 @@ mod tests {
     /// Where the block reader reads `text` to the end, libyaml reads it too, into the same
     /// events. True when the block reader read it.
     fn agrees_with_libyaml(text: &str) -> bool {
-        let Ok(block) = events(BlockEvents::new(text.as_bytes())) else {
+        let Ok(block) = events(BlockEvents::new(text)) else {
             return false;
         };
         let libyaml = events(Events::new(text.as_bytes())).unwrap_or_else(|u| {
@@ -506,10 +525,10 @@ mod tests {
     #[test]
     fn keys_libyaml_finds_too_long_are_left_to_it() {
         let padded = format!("version: 1\na{}: b\n", " ".repeat(1100));
-        assert!(events(BlockEvents::new(padded.as_bytes())).is_err());
+        assert!(events(BlockEvents::new(&padded)).is_err());
         assert!(events(Events::new(padded.as_bytes())).is_err());
         let long = format!("version: 1\n{}: b\n", "k".repeat(1100));
-        assert!(events(BlockEvents::new(long.as_bytes())).is_err());
+        assert!(events(BlockEvents::new(&long)).is_err());
         assert!(agrees_with_libyaml(&format!(
             "version: 1\n{}: b\n",
             "k".repeat(900)
@@ -533,7 +552,7 @@ mod tests {
             "version: 1\nx: a: b\n",
             "version: 1\nx:\n-\n  a: 1\n",
         ] {
-            assert!(events(BlockEvents::new(text.as_bytes())).is_err(), "{text}");
+            assert!(events(BlockEvents::new(text)).is_err(), "{text}");
         }
     }
 

@@ -180,6 +180,15 @@ impl<T> Indexed<T> {
         self.items.push(item);
     }
 
+    /// `items` accepted, the first from entry `first`, the others from the entries after it:
+    /// one copy, not a push each.
+    pub fn append(&mut self, first: usize, mut items: Vec<T>) {
+        if let Some(indices) = &mut self.indices {
+            indices.extend(first..first + items.len());
+        }
+        self.items.append(&mut items);
+    }
+
     fn reject(&mut self) {
         if self.indices.is_none() {
             self.indices = Some((0..self.items.len()).collect());

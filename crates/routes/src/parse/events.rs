@@ -14,6 +14,10 @@ use super::scalar::resolve_plain;
 #[derive(Debug, PartialEq)]
 pub(super) enum Event {
     Scalar(Value),
+    /// A plain scalar mapping key that is the name of a route field, `ROUTE_FIELDS[i]`: the
+    /// string that name resolves to, given by its place instead of copied, since a large table
+    /// has about ten of these per route. Only the block-style reader gives these.
+    FieldName(usize),
     SequenceStart,
     SequenceEnd,
     MappingStart,

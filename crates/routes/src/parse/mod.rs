@@ -37,10 +37,10 @@ impl RoutesFile {
     /// again into a `Value` tree, which reports every problem located (up to
     /// [`LOCATED_ERRORS_MAX_BYTES`]); both readers give the same table for a file both accept.
     pub fn parse(bytes: &[u8]) -> Result<RoutesFile, Problems> {
-        text_check(bytes)?;
+        let text = text_check(bytes)?;
         // The streaming pass needs no nesting bound of its own: it stops at the first collection
         // deeper than a routes file needs, long before libyaml's scanner gets slow.
-        let stopped = match stream::parse_streaming(bytes) {
+        let stopped = match stream::parse_streaming(text) {
             Ok(file) => return Ok(file),
             Err(stopped) => stopped,
         };
@@ -55,8 +55,8 @@ impl RoutesFile {
     /// problem. Public for the test that holds the two readers to the same tables.
     #[doc(hidden)]
     pub fn parse_streamed(bytes: &[u8]) -> Result<RoutesFile, Problems> {
-        text_check(bytes)?;
-        stream::parse_streaming(bytes).map_err(stream::Stopped::into_problems)
+        let text = text_check(bytes)?;
+        stream::parse_streaming(text).map_err(stream::Stopped::into_problems)
     }
 
     /// The `Value` reader alone: every problem of the file, each located. Public for the test
@@ -69,8 +69,8 @@ impl RoutesFile {
     }
 }
 
-/// No content, or bytes that are not UTF-8.
-fn text_check(bytes: &[u8]) -> Result<(), Problems> {
+/// No content, or bytes that are not UTF-8; else the text.
+fn text_check(bytes: &[u8]) -> Result<&str, Problems> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(one(
             ProblemKind::Empty,
@@ -78,15 +78,14 @@ fn text_check(bytes: &[u8]) -> Result<(), Problems> {
             "the file is empty; an empty table is written `version: 1` and `routes: []`",
         ));
     }
-    if let Err(e) = std::str::from_utf8(bytes) {
+    std::str::from_utf8(bytes).map_err(|e| {
         let (line, column) = line_column(bytes, e.valid_up_to());
-        return Err(one(
+        one(
             ProblemKind::NotUtf8,
             Location::Text { line, column },
             "the file is not UTF-8 text",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Flow collections nested deeper than libyaml's scanner handles in linear time, checked before

@@ -33,19 +33,20 @@ pub const LITELLM_ONLY_FIELDS: &[&str] = &[
 pub const KEY_HEADER_FIELD: &str = "litellm_user_api_key";
 
 /// Collects the problems of one route, each at `routes[index] (id, path) field`.
-pub(super) struct RouteProblems {
+pub(super) struct RouteProblems<'f> {
     index: usize,
-    id: Option<String>,
-    path: Option<String>,
+    /// Borrowed from the entry: copied only into a problem's location.
+    id: Option<Cow<'f, str>>,
+    path: Option<&'f str>,
     problems: Vec<Problem>,
 }
 
-impl RouteProblems {
+impl RouteProblems<'_> {
     fn at(&self, field: &str) -> Location {
         Location::Route {
             index: self.index,
-            id: self.id.clone(),
-            path: self.path.clone(),
+            id: self.id.as_deref().map(str::to_owned),
+            path: self.path.map(str::to_owned),
             field: Some(field.to_owned()),
         }
     }
@@ -87,17 +88,22 @@ impl<'v> RouteFields<'v> {
     /// Adds one key and its value; false when the entry already has that key.
     pub(super) fn put(&mut self, key: Cow<'v, Value>, value: Cow<'v, Value>) -> bool {
         match key.as_str().and_then(slot) {
-            Some(slot) if self.values[slot].is_some() => false,
-            Some(slot) => {
-                self.values[slot] = Some(value);
-                true
-            }
+            Some(slot) => self.put_field(slot, value),
             None if self.others.contains(&key) => false,
             None => {
                 self.others.push(key);
                 true
             }
         }
+    }
+
+    /// Adds the value of the route field `ROUTE_FIELDS[slot]`; false when the entry has it.
+    pub(super) fn put_field(&mut self, slot: usize, value: Cow<'v, Value>) -> bool {
+        if self.values[slot].is_some() {
+            return false;
+        }
+        self.values[slot] = Some(value);
+        true
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&Value> {
@@ -107,7 +113,7 @@ impl<'v> RouteFields<'v> {
 
 /// The place of the route field `name` in [`ROUTE_FIELDS`]. Compared byte by byte: names are
 /// short, and a call to `memcmp` for each candidate of the same length cost more than the loop.
-fn slot(name: &str) -> Option<usize> {
+pub(super) fn slot(name: &str) -> Option<usize> {
     ROUTE_FIELDS.iter().position(|field| {
         field.len() == name.len() && field.bytes().zip(name.bytes()).all(|(a, b)| a == b)
     })
@@ -143,20 +149,17 @@ impl Route {
             path: None,
             problems: Vec::new(),
         };
-        rp.path = fields
-            .get("path")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        rp.path = fields.get("path").and_then(Value::as_str);
         let methods = parse_methods(fields, &mut rp);
         // Read leniently here, for the derived id only; `parse_flag` below reports a bad value.
         let subpath = fields.get("include_subpath") == Some(&Value::Bool(true));
         let explicit_id = fields.get("id").filter(|v| !v.is_null());
         rp.id = match explicit_id {
             Some(v) => scalar_text(v),
-            None => match (&rp.path, methods) {
-                (Some(path), Some(methods)) if check_route_path(path).is_ok() => {
-                    Some(StableId::derive(path, methods, subpath).to_string())
-                }
+            None => match (rp.path, methods) {
+                (Some(path), Some(methods)) if check_route_path(path).is_ok() => Some(Cow::Owned(
+                    StableId::derive(path, methods, subpath).to_string(),
+                )),
                 _ => None,
             },
         };
@@ -221,7 +224,7 @@ impl Route {
 /// An explicit id: kept as written when usable.
 fn parse_id(value: &Value, rp: &mut RouteProblems) -> Option<StableId> {
     match scalar_text(value) {
-        Some(id) if is_valid_id(&id) => Some(StableId::explicit(id)),
+        Some(id) if is_valid_id(&id) => Some(StableId::explicit(id.into_owned())),
         Some(id) => {
             rp.push(
                 ProblemKind::BadId,

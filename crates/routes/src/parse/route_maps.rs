@@ -132,7 +132,7 @@ pub(super) fn parse_query_params(
             );
             continue;
         }
-        out.insert(name, value);
+        out.insert(name.into_owned(), value.into_owned());
     }
     out
 }

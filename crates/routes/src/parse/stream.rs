@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::fields::ROUTE_FIELDS;
 use crate::model::Route;
 use crate::problem::{Location, Problem, ProblemKind, Problems};
 use crate::routes_file::RoutesFile;
@@ -69,24 +70,30 @@ impl From<Unsupported> for Stopped {
     }
 }
 
-/// Reads `text` (UTF-8, not empty) into a validated table.
+/// Reads `text` (not empty) into a validated table.
 ///
 /// The block-style YAML that passthru-sync and `fmt` write is read without libyaml, several times
 /// faster ([`BlockEvents`]), and a large `routes:` list in parts on several threads
 /// ([`RouteList`]); a file that reader gives up on, or finds any problem in, is read again by
 /// libyaml, so what is reported about a file is always libyaml's reading of it.
-pub(super) fn parse_streaming(text: &[u8]) -> Result<RoutesFile, Stopped> {
-    let list = RouteList::find(text);
+pub(super) fn parse_streaming(text: &str) -> Result<RoutesFile, Stopped> {
+    let list = RouteList::find(text.as_bytes());
     let cut = list
         .as_ref()
         .and_then(|list| Some((list, list.parts(readers)?)));
     let by_block = match cut {
         Some((list, parts)) => read_in_parts(text, list, &parts),
-        None => read(BlockEvents::new(text), text, list.as_ref(), false).and_then(finish),
+        None => read(
+            BlockEvents::new(text),
+            text.as_bytes(),
+            list.as_ref(),
+            false,
+        )
+        .and_then(finish),
     };
     match by_block {
         Ok(file) => Ok(file),
-        Err(_) => read(Events::new(text), text, None, false).and_then(finish),
+        Err(_) => read(Events::new(text.as_bytes()), text.as_bytes(), None, false).and_then(finish),
     }
 }
 
@@ -103,12 +110,12 @@ fn readers() -> usize {
 /// Reads `text` with its routes `list` cut in `parts`: the first part and the rest of the file
 /// on one of the pool's threads, the other parts on the others, their routes joined in order
 /// after the first part's.
-fn read_in_parts(text: &[u8], list: &RouteList, parts: &Parts) -> Result<RoutesFile, Stopped> {
+fn read_in_parts(text: &str, list: &RouteList, parts: &Parts) -> Result<RoutesFile, Stopped> {
     let stop = AtomicBool::new(false);
     let (document, others) = rayon::join(
         || {
             let events = BlockEvents::skipping(text, parts.skipped.clone());
-            let document = read(events, text, Some(list), true);
+            let document = read(events, text.as_bytes(), Some(list), true);
             // The other readers stop at their next entry: the file is read again anyway.
             stop.store(document.is_err(), Ordering::Relaxed);
             document
@@ -124,18 +131,18 @@ fn read_in_parts(text: &[u8], list: &RouteList, parts: &Parts) -> Result<RoutesF
     let mut document = document?;
     let others =
         others.ok_or_else(|| unsupported(Mark { line: 1, column: 1 }, "a part of the list"))?;
-    let first = document.entries.routes.items.len();
-    for (index, route) in (first..).zip(others.into_iter().flatten()) {
-        document
-            .entries
-            .add_route(index, Ok(route), &mut document.entry_problems);
+    let mut next = list.len() - parts.parts.iter().map(|(_, count)| count).sum::<usize>();
+    for routes in others {
+        let count = routes.len();
+        document.entries.routes.append(next, routes);
+        next += count;
     }
     finish(document)
 }
 
 /// The routes of one part of a cut list; `None` at anything that would have stopped the whole
 /// file's reading (the file is then read again, whole), or once `stop` is set.
-fn read_part(part: &[u8], count: usize, stop: &AtomicBool) -> Option<Vec<Route>> {
+fn read_part(part: &str, count: usize, stop: &AtomicBool) -> Option<Vec<Route>> {
     let mut events = BlockEvents::list_entries(part);
     let mut routes = Vec::with_capacity(route_capacity(count, part.len()));
     loop {
@@ -294,10 +301,17 @@ fn route_fields(events: &mut impl EventSource) -> Result<RouteFields<'static>, U
         if matches!(event, Event::MappingEnd) {
             return Ok(fields);
         }
-        let key = value(events, event, key_mark, 3)?;
+        let key = match event {
+            Event::FieldName(slot) => Err(slot),
+            event => Ok(value(events, event, key_mark, 3)?),
+        };
         let (event, mark) = events.next()?;
-        let item = value(events, event, mark, 3)?;
-        if !fields.put(Cow::Owned(key), Cow::Owned(item)) {
+        let item = Cow::Owned(value(events, event, mark, 3)?);
+        let put = match key {
+            Err(slot) => fields.put_field(slot, item),
+            Ok(key) => fields.put(Cow::Owned(key), item),
+        };
+        if !put {
             return Err(unsupported(key_mark, "a field given twice"));
         }
     }
@@ -315,6 +329,7 @@ fn value(
     }
     match first {
         Event::Scalar(v) => Ok(v),
+        Event::FieldName(slot) => Ok(Value::String(ROUTE_FIELDS[slot].to_owned())),
         Event::SequenceStart => {
             let mut items = Vec::new();
             loop {
@@ -368,7 +383,7 @@ mod tests {
     /// pass's own findings, since the `Value` reader does not run on it.
     #[test]
     fn what_the_streaming_pass_stops_at_is_reported_by_entry_or_by_line() {
-        let bad_entry = b"version: 1\nroutes:\n- {path: /a, target: 'http://h', auth: false}\n- {path: b, target: 'http://h'}\n";
+        let bad_entry = "version: 1\nroutes:\n- {path: /a, target: 'http://h', auth: false}\n- {path: b, target: 'http://h'}\n";
         let why = parse_streaming(bad_entry)
             .unwrap_err()
             .into_problems()
@@ -378,7 +393,7 @@ mod tests {
             "{why}"
         );
 
-        let alias = b"version: 1\nroutes:\n- &r {path: /a, target: 'http://h', auth: false}\n";
+        let alias = "version: 1\nroutes:\n- &r {path: /a, target: 'http://h', auth: false}\n";
         let why = parse_streaming(alias)
             .unwrap_err()
             .into_problems()
@@ -389,7 +404,7 @@ mod tests {
             "{why}"
         );
 
-        let syntax = b"version: 1\nroutes: [\n";
+        let syntax = "version: 1\nroutes: [\n";
         let why = parse_streaming(syntax)
             .unwrap_err()
             .into_problems()
@@ -411,18 +426,13 @@ mod parts_tests {
         let parts = list
             .parts_of_at_least(|| readers, min_bytes)
             .expect("the list is cut");
-        read_in_parts(text.as_bytes(), &list, &parts).ok()
+        read_in_parts(text, &list, &parts).ok()
     }
 
     fn in_one_pass(text: &str) -> Option<RoutesFile> {
-        read(
-            BlockEvents::new(text.as_bytes()),
-            text.as_bytes(),
-            None,
-            false,
-        )
-        .and_then(finish)
-        .ok()
+        read(BlockEvents::new(text), text.as_bytes(), None, false)
+            .and_then(finish)
+            .ok()
     }
 
     fn large_table(routes: usize) -> String {

@@ -1,5 +1,7 @@
 //! Reading YAML values: field-name checks with a hint, and values as messages quote them.
 
+use std::borrow::Cow;
+
 use serde_yaml::Value;
 
 use crate::problem::{Location, Problem, ProblemKind};
@@ -82,11 +84,11 @@ pub(super) fn show(v: &Value) -> String {
 }
 
 /// Strings, numbers and booleans as the text they stand for (YAML reads `x-count: 5` as a number).
-pub(super) fn scalar_text(v: &Value) -> Option<String> {
+pub(super) fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(Cow::Owned(b.to_string())),
         _ => None,
     }
 }
