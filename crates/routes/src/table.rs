@@ -186,3 +186,47 @@ impl RouteTable {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` routes `/svc-{i}`, every `changed_every`th with another target, and one route only
+    /// this version has.
+    fn version(n: usize, changed_every: usize, extra: &str) -> RoutesFile {
+        let mut yaml = String::from("version: 1\nroutes:\n");
+        for i in 0..n {
+            let target = if i % changed_every == 0 { "y" } else { "x" };
+            yaml.push_str(&format!(
+                "- {{path: /svc-{i}, target: 'http://{target}', include_subpath: true}}\n"
+            ));
+        }
+        yaml.push_str(&format!("- {{path: /{extra}, target: 'http://x'}}\n"));
+        RoutesFile::parse(yaml.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_large_table_built_side_by_side_with_its_diff_is_the_table_and_diff_built_apart() {
+        let n = SIDE_BY_SIDE_ROUTES + 100;
+        let old = version(n, 1_000_000, "old-only");
+        let new = version(n, 7, "new-only");
+        let (table, diff) = RouteTable::replacing(Some(&old), new.clone());
+        assert_eq!(diff, TableDiff::between(Some(&old), &new));
+        assert_eq!((diff.added.len(), diff.removed.len()), (1, 1));
+        assert_eq!(diff.changed.len(), n.div_ceil(7) - 1);
+        let apart = RouteTable::new(new);
+        for path in [
+            "/svc-0/v1",
+            "/svc-4195",
+            "/new-only",
+            "/old-only",
+            "/nothing",
+        ] {
+            assert_eq!(
+                table.lookup(path, Method::Get),
+                apart.lookup(path, Method::Get),
+                "{path}"
+            );
+        }
+    }
+}

@@ -394,6 +394,12 @@ mod tests {
         assert_eq!(content_length_of(&["4, 4"], false), ContentLength::Set(4));
         assert_eq!(content_length_of(&["4", "4"], false), ContentLength::Set(4));
         assert_eq!(content_length_of(&["04"], false), ContentLength::Set(4));
+        assert_eq!(content_length_of(&["0"], false), ContentLength::Keep);
+        assert_eq!(content_length_of(&["00"], false), ContentLength::Set(0));
+        assert_eq!(
+            content_length_of(&["18446744073709551615"], false),
+            ContentLength::Keep
+        );
         assert_eq!(content_length_of(&["4"], true), ContentLength::Remove);
     }
 }
