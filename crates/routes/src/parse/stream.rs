@@ -301,20 +301,23 @@ fn route_fields(events: &mut impl EventSource) -> Result<RouteFields<'static>, U
         if matches!(event, Event::MappingEnd) {
             return Ok(fields);
         }
-        let key = match event {
-            Event::FieldName(slot) => Err(slot),
-            event => Ok(value(events, event, key_mark, 3)?),
-        };
-        let (event, mark) = events.next()?;
-        let item = Cow::Owned(value(events, event, mark, 3)?);
-        let put = match key {
-            Err(slot) => fields.put_field(slot, item),
-            Ok(key) => fields.put(Cow::Owned(key), item),
+        let put = match event {
+            Event::FieldName(slot) => fields.put_field(slot, item_value(events)?),
+            event => {
+                let key = value(events, event, key_mark, 3)?;
+                fields.put(Cow::Owned(key), item_value(events)?)
+            }
         };
         if !put {
             return Err(unsupported(key_mark, "a field given twice"));
         }
     }
+}
+
+/// A route field's value: the node after its key, whole.
+fn item_value(events: &mut impl EventSource) -> Result<Cow<'static, Value>, Unsupported> {
+    let (event, mark) = events.next()?;
+    Ok(Cow::Owned(value(events, event, mark, 3)?))
 }
 
 /// The node that starts with `first`, whole.
