@@ -333,3 +333,25 @@ fn sigusr1_after_a_rename_starts_a_new_file_and_loses_no_line() {
     ids.dedup();
     assert_eq!(ids.len(), 13, "{ids:?}");
 }
+
+/// A request's line is still gathering with its batch (up to 1 s) when `signal` stops the proxy;
+/// it is in the file once the proxy has exited.
+fn the_last_line_is_written_when_the_proxy_stops_on(signal: &str) {
+    let up = Upstream::start(Behaviour::Echo);
+    let routes = format!("- {{path: /a, target: '{}', auth: false}}\n", up.url());
+    let (mut proxy, log, _d) = serve(&routes, &[]);
+    assert_eq!(get_with_id(&proxy, "/a", "last"), 200);
+    proxy.signal(signal);
+    assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0));
+    line_for(&lines(&log), "last");
+}
+
+#[test]
+fn the_last_line_is_written_when_sigterm_stops_the_proxy() {
+    the_last_line_is_written_when_the_proxy_stops_on("TERM");
+}
+
+#[test]
+fn the_last_line_is_written_when_sigint_stops_the_proxy() {
+    the_last_line_is_written_when_the_proxy_stops_on("INT");
+}

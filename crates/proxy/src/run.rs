@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pingora::prelude::{background_service, Opt};
 use pingora::server::configuration::ServerConf;
-use pingora::server::{ExecutionPhase, Server};
+use pingora::server::{ExecutionPhase, RunArgs, Server};
 use pingora::services::listening::Service;
 
 use crate::admin::Admin;
@@ -164,7 +164,11 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
         admin = %config.admin,
         "passthru-proxy starting"
     );
-    server.run_forever();
+    server.run(RunArgs::default());
+    // pingora returns once its runtimes are down: after a fast shutdown (SIGINT) or a grace
+    // period that ran out with requests still in flight. Lines of the last batch go out first.
+    crate::access_log::flush();
+    std::process::exit(0)
 }
 
 /// The plain listeners' socket buffers: no read buffer, pingora's 1,460-byte write buffer.

@@ -1,11 +1,13 @@
 //! The access log: one JSON line per request. The worker that served a request fills in an
-//! [`AccessLine`] (owned values, no formatting) and appends it to a shared queue; a writer thread
-//! takes the queue whole at most every 5 ms, serialises its lines with sonic-rs (serde) and
-//! writes them with one `write`. So a slow disk never blocks a worker, a busy proxy makes one
-//! system call per many lines, and the serialiser runs in batches, its code and the timestamp
-//! cache warm, instead of between two requests' proxy code. To stderr (the journal under
-//! systemd) or to a file that SIGUSR1 reopens, for logrotate. The diagnostic log (tracing,
-//! `PASSTHRU_LOG`) is separate: its levels never silence this one.
+//! [`AccessLine`] (owned values, no formatting) and appends it to a shared queue; a writer thread,
+//! woken by the first line of a batch, lets the batch gather until it holds [`BATCH_LINES`] or
+//! [`FLUSH_WINDOW`] has passed, then serialises its lines with sonic-rs (serde) and writes them
+//! with one `write`. So a slow disk never blocks a worker, a busy proxy makes one system call
+//! per many lines, a proxy at a low rate wakes the writer about twice a second instead of once
+//! per request (a wake-up on a cold core costs more than the line), and the serialiser runs in
+//! batches, its code and the timestamp cache warm, instead of between two requests' proxy code.
+//! To stderr (the journal under systemd) or to a file that SIGUSR1 reopens, for logrotate. The
+//! diagnostic log (tracing, `PASSTHRU_LOG`) is separate: its levels never silence this one.
 
 mod line;
 
@@ -17,6 +19,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub use line::AccessLine;
 use tracing::Level;
@@ -25,10 +28,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
-/// How long the writer lets lines gather after a write: a line is on disk at most this long
-/// (plus the write) after its request ended, and a saturated proxy makes at most one write per
-/// window instead of one per line.
-const BATCH_WINDOW: std::time::Duration = std::time::Duration::from_millis(5);
+/// How long a batch may gather after its first line: a line is written at most this long (plus
+/// the write) after its request ended, or at exit (`flush`). At 50 requests a second the writer
+/// wakes twice per 50 lines instead of once per line.
+const FLUSH_WINDOW: Duration = Duration::from_secs(1);
+
+/// A batch this long is written without waiting for the rest of [`FLUSH_WINDOW`]: a saturated
+/// proxy writes every few milliseconds, and a batch's text stays small.
+const BATCH_LINES: usize = 256;
 
 /// Bytes of lines (with their strings) waiting for the writer thread before new ones are dropped
 /// (and counted): about 40 Ki lines, fewer when clients send long paths.
@@ -61,6 +68,8 @@ struct Pending {
     ready: Condvar,
     closing: AtomicBool,
     dropped: AtomicU64,
+    /// [`FLUSH_WINDOW`]; tests choose their own.
+    window: Duration,
 }
 
 #[derive(Default)]
@@ -68,8 +77,20 @@ struct Queue {
     lines: Vec<AccessLine>,
     /// What `lines` hold in memory ([`AccessLine::footprint`]).
     bytes: usize,
-    /// The writer is waiting on [`Pending::ready`] for a line.
-    writer_asleep: bool,
+    writer: WriterState,
+}
+
+/// What the writer thread is doing, so that a worker wakes it (a system call) only when it is
+/// waiting for exactly this: once per batch.
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum WriterState {
+    /// Serialising or writing, or already woken: no wake-up needed.
+    #[default]
+    Busy,
+    /// Waiting on [`Pending::ready`] for a batch's first line.
+    Asleep,
+    /// Waiting on [`Pending::ready`] for [`BATCH_LINES`] lines or the end of [`FLUSH_WINDOW`].
+    Gathering,
 }
 
 struct Writer {
@@ -89,6 +110,24 @@ impl AccessLine {
 }
 
 impl Pending {
+    fn new(window: Duration) -> Pending {
+        Pending {
+            queue: Mutex::new(Queue::default()),
+            ready: Condvar::new(),
+            closing: AtomicBool::new(false),
+            dropped: AtomicU64::new(0),
+            window,
+        }
+    }
+
+    /// Tells the writer to write what is queued and stop.
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        // Taking the lock orders the flag before the writer's next look at it.
+        drop(self.queue.lock().unwrap());
+        self.ready.notify_one();
+    }
+
     fn push(&self, line: AccessLine) {
         let bytes = line.footprint();
         let mut queue = self.queue.lock().unwrap();
@@ -99,36 +138,57 @@ impl Pending {
         }
         queue.bytes += bytes;
         queue.lines.push(line);
-        // Only a writer asleep on an empty queue needs waking (a system call): a busy proxy
-        // wakes it at most once per batch window, not once per line.
-        let wake = std::mem::take(&mut queue.writer_asleep);
+        let wake = match queue.writer {
+            WriterState::Asleep => true,
+            WriterState::Gathering => queue.lines.len() >= BATCH_LINES,
+            WriterState::Busy => false,
+        };
+        if wake {
+            queue.writer = WriterState::Busy;
+        }
         drop(queue);
         if wake {
             self.ready.notify_one();
         }
     }
 
-    /// The writer thread: take the queue whole, serialise it, write it with one call, let the
-    /// next batch gather for [`BATCH_WINDOW`] while lines come faster than one per write,
-    /// repeat; drains before exiting.
+    fn closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
+
+    /// The next batch, once it is due: asleep until a first line comes, then gathering until
+    /// the batch holds [`BATCH_LINES`], [`FLUSH_WINDOW`] has passed or the proxy is closing.
+    /// Empty only when closing with nothing left.
+    fn next_batch(&self, batch: &mut Vec<AccessLine>) {
+        let mut queue = self.queue.lock().unwrap();
+        while queue.lines.is_empty() && !self.closing() {
+            queue.writer = WriterState::Asleep;
+            queue = self.ready.wait(queue).unwrap();
+        }
+        let due = Instant::now() + self.window;
+        while queue.lines.len() < BATCH_LINES && !self.closing() {
+            let left = due.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            queue.writer = WriterState::Gathering;
+            queue = self.ready.wait_timeout(queue, left).unwrap().0;
+        }
+        queue.writer = WriterState::Busy;
+        std::mem::swap(&mut queue.lines, batch);
+        queue.bytes = 0;
+    }
+
+    /// The writer thread: take each batch when it is due, serialise it, write it with one
+    /// call; drains before exiting.
     fn drain_into(&self, mut out: Box<dyn Write + Send>) {
-        let mut lines = Vec::with_capacity(1024);
+        let mut lines = Vec::with_capacity(BATCH_LINES);
         let mut text = Vec::with_capacity(256 * 1024);
         loop {
-            {
-                let mut queue = self.queue.lock().unwrap();
-                while queue.lines.is_empty() && !self.closing.load(Ordering::Acquire) {
-                    queue.writer_asleep = true;
-                    queue = self.ready.wait(queue).unwrap();
-                }
-                queue.writer_asleep = false;
-                if queue.lines.is_empty() {
-                    return;
-                }
-                std::mem::swap(&mut queue.lines, &mut lines);
-                queue.bytes = 0;
+            self.next_batch(&mut lines);
+            if lines.is_empty() {
+                return;
             }
-            let several = lines.len() > 1;
             for line in lines.drain(..) {
                 serialize_into(&mut text, &line);
             }
@@ -136,13 +196,6 @@ impl Pending {
             // with a diagnostic line. A failed write loses the batch; the next one tries again.
             let _ = out.write_all(&text).and_then(|()| out.flush());
             text.clear();
-            // Gather only while lines come faster than one per write (this batch held several,
-            // or more came in during the write): at a low rate the window would gather nothing
-            // and cost one more wake-up per line, its own end.
-            let arriving = several || !self.queue.lock().unwrap().lines.is_empty();
-            if arriving && !self.closing.load(Ordering::Acquire) {
-                std::thread::sleep(BATCH_WINDOW);
-            }
         }
     }
 }
@@ -185,12 +238,7 @@ pub fn install(filter: EnvFilter, access: &Destination) -> anyhow::Result<()> {
         }
         Destination::File(path) => Box::new(ReopenedFile::open(path)?),
     };
-    let pending = Arc::new(Pending {
-        queue: Mutex::new(Queue::default()),
-        ready: Condvar::new(),
-        closing: AtomicBool::new(false),
-        dropped: AtomicU64::new(0),
-    });
+    let pending = Arc::new(Pending::new(FLUSH_WINDOW));
     let drained = pending.clone();
     let thread = std::thread::Builder::new()
         .name("access-log".into())
@@ -218,10 +266,7 @@ pub fn dropped_lines() -> u64 {
 /// Writes out every queued line; call before the process exits.
 pub fn flush() {
     if let Some(w) = WRITER.get() {
-        w.pending.closing.store(true, Ordering::Release);
-        // Taking the lock orders the flag before the writer's next look at it.
-        drop(w.pending.queue.lock().unwrap());
-        w.pending.ready.notify_one();
+        w.pending.close();
         if let Some(thread) = w.thread.lock().unwrap().take() {
             let _ = thread.join();
         }
@@ -317,14 +362,126 @@ mod tests {
         }
     }
 
+    /// Records each `write_all` the writer makes, as the lines' request ids.
+    #[derive(Clone, Default)]
+    struct Writes(Arc<Mutex<Vec<Vec<String>>>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.write_all(buf).map(|()| buf.len())
+        }
+
+        fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+            let ids = std::str::from_utf8(buf)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let line: serde_json::Value = serde_json::from_str(l).unwrap();
+                    line["request_id"].as_str().unwrap().to_owned()
+                })
+                .collect();
+            self.0.lock().unwrap().push(ids);
+            Ok(())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn line(id: &str) -> AccessLine {
+        AccessLine {
+            request_id: id.into(),
+            ..line_with_path("/".into())
+        }
+    }
+
+    fn writer_state(pending: &Pending) -> WriterState {
+        pending.queue.lock().unwrap().writer
+    }
+
+    /// A writer thread over `pending`, writing into the returned record.
+    fn start_writer(pending: &Arc<Pending>) -> (JoinHandle<()>, Writes) {
+        let writes = Writes::default();
+        let (p, w) = (pending.clone(), writes.clone());
+        (
+            std::thread::spawn(move || p.drain_into(Box::new(w))),
+            writes,
+        )
+    }
+
+    fn wait_for_state(pending: &Pending, state: WriterState) {
+        while writer_state(pending) != state {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn lines_that_come_within_the_window_go_out_in_one_write() {
+        let pending = Arc::new(Pending::new(Duration::from_secs(3600)));
+        let (writer, writes) = start_writer(&pending);
+        wait_for_state(&pending, WriterState::Asleep);
+        pending.push(line("a"));
+        wait_for_state(&pending, WriterState::Gathering);
+        pending.push(line("b"));
+        pending.push(line("c"));
+        assert!(
+            writes.0.lock().unwrap().is_empty(),
+            "nothing written before the window ends"
+        );
+        pending.close();
+        writer.join().unwrap();
+        assert_eq!(*writes.0.lock().unwrap(), [["a", "b", "c"]]);
+    }
+
+    #[test]
+    fn a_full_batch_is_written_without_waiting_for_the_window() {
+        let pending = Arc::new(Pending::new(Duration::from_secs(3600)));
+        let (writer, writes) = start_writer(&pending);
+        wait_for_state(&pending, WriterState::Asleep);
+        for i in 0..BATCH_LINES {
+            pending.push(line(&i.to_string()));
+        }
+        while writes.0.lock().unwrap().is_empty() {
+            std::thread::yield_now();
+        }
+        assert_eq!(writes.0.lock().unwrap()[0].len(), BATCH_LINES);
+        pending.close();
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_worker_wakes_the_writer_for_a_first_line_and_for_a_full_batch_only() {
+        let pending = Pending::new(FLUSH_WINDOW);
+        pending.queue.lock().unwrap().writer = WriterState::Asleep;
+        pending.push(line("first"));
+        assert_eq!(writer_state(&pending), WriterState::Busy, "woken");
+        pending.queue.lock().unwrap().writer = WriterState::Gathering;
+        for i in 1..BATCH_LINES - 1 {
+            pending.push(line(&i.to_string()));
+            assert_eq!(writer_state(&pending), WriterState::Gathering, "line {i}");
+        }
+        pending.push(line("last"));
+        assert_eq!(
+            writer_state(&pending),
+            WriterState::Busy,
+            "woken for a full batch"
+        );
+    }
+
+    #[test]
+    fn closing_writes_what_is_queued_at_once() {
+        let pending = Arc::new(Pending::new(Duration::from_secs(3600)));
+        let (writer, writes) = start_writer(&pending);
+        pending.push(line("queued"));
+        pending.close();
+        writer.join().unwrap();
+        assert_eq!(*writes.0.lock().unwrap(), [["queued"]]);
+    }
+
     #[test]
     fn a_writer_that_falls_behind_holds_at_most_the_limit_in_bytes_however_long_the_paths() {
-        let pending = Pending {
-            queue: Mutex::new(Queue::default()),
-            ready: Condvar::new(),
-            closing: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
-        };
+        let pending = Pending::new(FLUSH_WINDOW);
         let path = "/".repeat(PENDING_LIMIT / 8);
         for _ in 0..10 {
             pending.push(line_with_path(path.clone()));
