@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use passthru_routes::{Route, RouteTable};
 
 use crate::configured_headers::{resolve_headers, ResolvedHeaders};
-use crate::dns::DnsCache;
+use crate::dns::UpstreamAddresses;
 use crate::metrics::RouteSeries;
 
 pub struct ServingTable {
@@ -21,8 +21,8 @@ pub struct ServingTable {
     /// Some route has its own CORS policy: only then does a request need a lookup to find its
     /// policy (most tables have none, or one for the whole table).
     pub route_cors: bool,
-    /// Upstream host names resolved while this table serves.
-    dns: DnsCache,
+    /// By route index: where its upstream is, once it has served a request.
+    addresses: UpstreamAddresses,
     /// By route index: its metric series, once it has served a request.
     series: Box<[OnceLock<Box<RouteSeries>>]>,
     /// Route indices in id order, built the first time [`ServingTable::serves_route`] is asked:
@@ -52,7 +52,7 @@ impl ServingTable {
             content_hash,
             headers,
             route_cors,
-            dns: DnsCache::default(),
+            addresses: UpstreamAddresses::new(table_len),
             series: (0..table_len).map(|_| OnceLock::new()).collect(),
             by_id: OnceLock::new(),
         }
@@ -71,9 +71,10 @@ impl ServingTable {
             .is_ok()
     }
 
-    /// The address to connect to for `host:port` ([`DnsCache::resolve`]).
-    pub async fn resolve(&self, host: &str, port: u16) -> Option<SocketAddr> {
-        self.dns.resolve(host, port).await
+    /// The address to connect to for the upstream `host:port` of the route at `index`
+    /// ([`UpstreamAddresses::resolve`]).
+    pub async fn resolve(&self, index: usize, host: &str, port: u16) -> Option<SocketAddr> {
+        self.addresses.resolve(index, host, port).await
     }
 
     /// The sha256 of the file bytes this table was built from, as 64 hex digits.

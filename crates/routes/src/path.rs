@@ -41,12 +41,6 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
-/// Normalises a request path (without its query): percent-decodes unreserved characters only and
-/// upper-cases the hex of the rest, merges repeated slashes, removes `.` and `..` segments
-/// (RFC 3986 §5.2.4) and keeps a trailing slash. Rejects what cannot be routed safely.
-///
-/// The result never contains `//`, a `.` or `..` segment, or an encoded unreserved character, so
-/// normalising it again returns it unchanged.
 /// The path with every `%XX` decoded and nothing else changed (invalid UTF-8 replaced), as
 /// ASGI servers hand it to LiteLLM. For comparisons only; never forwarded.
 pub fn percent_decode_path(raw: &str) -> Cow<'_, str> {
@@ -71,33 +65,73 @@ pub fn percent_decode_path(raw: &str) -> Cow<'_, str> {
     Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// Normalises a request path (without its query): percent-decodes unreserved characters only and
+/// upper-cases the hex of the rest, merges repeated slashes, removes `.` and `..` segments
+/// (RFC 3986 §5.2.4) and keeps a trailing slash. Rejects what cannot be routed safely.
+///
+/// The result never contains `//`, a `.` or `..` segment, or an encoded unreserved character, so
+/// normalising it again returns it unchanged.
 pub fn normalize_request_path(raw: &str) -> Result<Cow<'_, str>, PathRejection> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathRejection::NotAbsolute);
     }
-    let mut has_percent = false;
-    for &b in bytes {
-        match b {
-            b'%' => has_percent = true,
-            b'\\' => return Err(PathRejection::Backslash),
-            0 => return Err(PathRejection::Nul),
-            b if b <= b' ' || b >= 0x7f || b == b'?' || b == b'#' => {
-                return Err(PathRejection::BadCharacter(b))
+    // One pass over the bytes for what every proxied request asks: is any byte refused, is there
+    // a `%`, does a segment need work (checked here while the path is as it came, and on the
+    // decoded path when there is a `%`).
+    let (mut has_percent, mut segment_work) = (false, false);
+    for (at, &b) in bytes.iter().enumerate() {
+        match BYTE_CLASS[b as usize] {
+            PLAIN => {}
+            SLASH => segment_work = segment_work || segment_work_after(bytes, at),
+            PERCENT => has_percent = true,
+            _ => {
+                return Err(match b {
+                    b'\\' => PathRejection::Backslash,
+                    0 => PathRejection::Nul,
+                    b => PathRejection::BadCharacter(b),
+                })
             }
-            _ => {}
         }
     }
-    let decoded: Cow<'_, str> = if has_percent {
-        Cow::Owned(decode_unreserved(bytes)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
+    if !has_percent {
+        return match segment_work {
+            false => Ok(Cow::Borrowed(raw)),
+            true => remove_dot_segments(raw).map(Cow::Owned),
+        };
+    }
+    let decoded = decode_unreserved(bytes)?;
     if !needs_segment_work(&decoded) {
-        return Ok(decoded);
+        return Ok(Cow::Owned(decoded));
     }
     remove_dot_segments(&decoded).map(Cow::Owned)
 }
+
+const PLAIN: u8 = 0;
+const SLASH: u8 = 1;
+const PERCENT: u8 = 2;
+const REFUSED: u8 = 3;
+
+/// What each byte of a request path is to [`normalize_request_path`]: controls, space, non-ASCII,
+/// `\`, `?` and `#` are refused.
+static BYTE_CLASS: [u8; 256] = {
+    let mut class = [PLAIN; 256];
+    let mut b = 0;
+    while b < 256 {
+        if b <= b' ' as usize
+            || b >= 0x7f
+            || b == b'\\' as usize
+            || b == b'?' as usize
+            || b == b'#' as usize
+        {
+            class[b] = REFUSED;
+        }
+        b += 1;
+    }
+    class[b'/' as usize] = SLASH;
+    class[b'%' as usize] = PERCENT;
+    class
+};
 
 fn decode_unreserved(bytes: &[u8]) -> Result<String, PathRejection> {
     let mut out = String::with_capacity(bytes.len());
@@ -135,24 +169,17 @@ fn decode_unreserved(bytes: &[u8]) -> Result<String, PathRejection> {
 }
 
 /// True when some segment is empty (other than a final one after a trailing slash), `.` or `..`.
-/// True when a segment after the leading `/` is `.` or `..`, or one is empty before another `/`.
-/// One pass over the bytes: every proxied request asks.
 fn needs_segment_work(path: &str) -> bool {
     let bytes = path.as_bytes();
-    let mut start = 1;
-    while start <= bytes.len() {
-        let end = bytes[start..]
-            .iter()
-            .position(|&b| b == b'/')
-            .map_or(bytes.len(), |at| start + at);
-        match &bytes[start..end] {
-            b"." | b".." => return true,
-            b"" if end < bytes.len() => return true,
-            _ => {}
-        }
-        start = end + 1;
-    }
-    false
+    (0..bytes.len()).any(|at| bytes[at] == b'/' && segment_work_after(bytes, at))
+}
+
+/// Whether the segment after the `/` at `at` is `.`, `..`, or empty before another `/`.
+fn segment_work_after(bytes: &[u8], at: usize) -> bool {
+    matches!(
+        &bytes[at + 1..],
+        [b'/', ..] | [b'.'] | [b'.', b'/', ..] | [b'.', b'.'] | [b'.', b'.', b'/', ..]
+    )
 }
 
 fn remove_dot_segments(path: &str) -> Result<String, PathRejection> {
@@ -232,6 +259,44 @@ mod tests {
     fn repeated_slashes_are_merged() {
         assert_eq!(norm("//a///b//").unwrap(), "/a/b/");
         assert_eq!(norm("//").unwrap(), "/");
+    }
+
+    #[test]
+    fn the_one_pass_check_agrees_with_checking_decoding_and_removing_one_after_another() {
+        fn step_by_step(raw: &str) -> Result<String, PathRejection> {
+            if !raw.starts_with('/') {
+                return Err(PathRejection::NotAbsolute);
+            }
+            if let Some(b) = raw
+                .bytes()
+                .find(|&b| b == b'\\' || b <= b' ' || b >= 0x7f || b == b'?' || b == b'#')
+            {
+                return Err(match b {
+                    b'\\' => PathRejection::Backslash,
+                    0 => PathRejection::Nul,
+                    b => PathRejection::BadCharacter(b),
+                });
+            }
+            let decoded = decode_unreserved(raw.as_bytes())?;
+            match needs_segment_work(&decoded) {
+                true => remove_dot_segments(&decoded),
+                false => Ok(decoded),
+            }
+        }
+        // Every path of up to 6 characters from this alphabet after the leading '/'.
+        let alphabet = ['/', '.', 'a', '%', '2', 'E', '?', '\\'];
+        let mut paths = vec![String::from("/")];
+        let mut last = paths.clone();
+        for _ in 0..6 {
+            last = last
+                .iter()
+                .flat_map(|p| alphabet.map(|c| format!("{p}{c}")))
+                .collect();
+            paths.extend(last.iter().cloned());
+        }
+        for path in &paths {
+            assert_eq!(norm(path), step_by_step(path), "{path:?}");
+        }
     }
 
     #[test]

@@ -163,13 +163,17 @@ impl ProxyHttp for PassthruProxy {
         let target = &route.target;
         let host = target.host().trim_start_matches('[').trim_end_matches(']');
         let table = ctx.table.as_ref().expect("request_filter loaded the table");
-        let addr = table.resolve(host, target.port()).await.ok_or_else(|| {
-            Error::explain(
-                ErrorType::ConnectNoRoute,
-                format!("cannot resolve upstream host {host}"),
-            )
-            .into_up()
-        })?;
+        let index = ctx.route.expect("request_filter chose a route");
+        let addr = table
+            .resolve(index, host, target.port())
+            .await
+            .ok_or_else(|| {
+                Error::explain(
+                    ErrorType::ConnectNoRoute,
+                    format!("cannot resolve upstream host {host}"),
+                )
+                .into_up()
+            })?;
         let sni = if target.is_https() {
             host.to_owned()
         } else {
