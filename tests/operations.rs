@@ -150,3 +150,31 @@ fn pingoras_own_server_options_stay_reachable() {
         assert!(help.contains(flag), "{flag} missing from --help:\n{help}");
     }
 }
+
+/// In pingora's daemon mode the fork would leave the access log's writer, the SIGTERM drain and
+/// the readiness notice behind: refused before anything starts, from the flag or the -c file.
+#[test]
+fn daemon_mode_is_refused_with_what_to_do_instead() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("pingora.yaml");
+    std::fs::write(&conf, "---\nversion: 1\ndaemon: true\n").unwrap();
+    for args in [
+        vec!["--daemon".to_owned()],
+        vec!["-c".to_owned(), conf.to_str().unwrap().to_owned()],
+    ] {
+        let out = std::process::Command::new(passthru_tests::binary("passthru-proxy"))
+            .args(&args)
+            .arg("--routes")
+            .arg(dir.path().join("routes.yaml"))
+            .args(["--listen", &passthru_tests::free_port().to_string()])
+            .args(["--admin", &passthru_tests::free_port().to_string()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("daemon mode") && stderr.contains("foreground"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -11,9 +11,10 @@ use arc_swap::ArcSwapOption;
 const DNS_TTL: Duration = Duration::from_secs(30);
 
 /// By route index, the address its upstream was last resolved to. A request reads its route's
-/// slot without a lock, a hash or an allocation (every worker reads the same table, so a shared
-/// map behind a mutex was one lock and one `String` per request); a slot is filled by the first
-/// request of its route and dropped with the table, like everything else built for it.
+/// slot without a lock, a hash or an allocation (a map of host names shared by every worker took
+/// a lock and a `String` per request to a named upstream, and an IP literal was parsed every
+/// time); a slot is filled by the first request of its route, so routes to one host each look it
+/// up, and is dropped with the table, like everything else built for it.
 pub struct UpstreamAddresses {
     slots: Box<[ArcSwapOption<Resolved>]>,
 }

@@ -89,6 +89,14 @@ pub fn run(config: RunConfig) -> anyhow::Result<()> {
             ..ServerConf::default()
         },
     };
+    if opt.daemon || conf.daemon {
+        anyhow::bail!(
+            "daemon mode (--daemon, or `daemon: true` in the -c file) is not supported: the access \
+             log's writer, the SIGTERM drain and the systemd readiness notice run on threads that \
+             pingora's fork would leave behind. Run passthru-proxy in the foreground: under \
+             systemd (the packaged unit) or a process supervisor"
+        );
+    }
     conf.grace_period_seconds = Some(config.grace_period.as_secs());
     conf.graceful_shutdown_timeout_seconds =
         Some(conf.graceful_shutdown_timeout_seconds.unwrap_or(2));

@@ -284,7 +284,7 @@ mod tests {
             }
         }
         // Every path of up to 6 characters from this alphabet after the leading '/'.
-        let alphabet = ['/', '.', 'a', '%', '2', 'E', '?', '\\'];
+        let alphabet = ['/', '.', 'a', '%', '2', 'E', 'F', '?', '\\'];
         let mut paths = vec![String::from("/")];
         let mut last = paths.clone();
         for _ in 0..6 {

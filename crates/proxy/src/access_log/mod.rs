@@ -3,9 +3,10 @@
 //! woken by the first line of a batch, lets the batch gather until it holds [`BATCH_LINES`] or
 //! [`FLUSH_WINDOW`] has passed, then serialises its lines with sonic-rs (serde) and writes them
 //! with one `write`. So a slow disk never blocks a worker, a busy proxy makes one system call
-//! per many lines, a proxy at a low rate wakes the writer about twice a second instead of once
-//! per request (a wake-up on a cold core costs more than the line), and the serialiser runs in
-//! batches, its code and the timestamp cache warm, instead of between two requests' proxy code.
+//! per many lines, a proxy at a low rate wakes the writer at most twice a second instead of once
+//! per request (a wake-up on a cold core costs more than the line; below two requests a second it
+//! is two wake-ups a line instead of one), and the serialiser runs in batches, its code and the
+//! timestamp cache warm, instead of between two requests' proxy code.
 //! To stderr (the journal under systemd) or to a file that SIGUSR1 reopens, for logrotate. The
 //! diagnostic log (tracing, `PASSTHRU_LOG`) is separate: its levels never silence this one.
 
@@ -34,7 +35,8 @@ use tracing_subscriber::Layer;
 const FLUSH_WINDOW: Duration = Duration::from_secs(1);
 
 /// A batch this long is written without waiting for the rest of [`FLUSH_WINDOW`]: a saturated
-/// proxy writes every few milliseconds, and a batch's text stays small.
+/// proxy writes every few milliseconds. (A writer that fell behind takes all that is queued, up
+/// to [`PENDING_LIMIT`], in one batch.)
 const BATCH_LINES: usize = 256;
 
 /// Bytes of lines (with their strings) waiting for the writer thread before new ones are dropped
@@ -66,7 +68,6 @@ impl FromStr for Destination {
 struct Pending {
     queue: Mutex<Queue>,
     ready: Condvar,
-    closing: AtomicBool,
     dropped: AtomicU64,
     /// [`FLUSH_WINDOW`]; tests choose their own.
     window: Duration,
@@ -78,6 +79,8 @@ struct Queue {
     /// What `lines` hold in memory ([`AccessLine::footprint`]).
     bytes: usize,
     writer: WriterState,
+    /// The process is exiting: write what is queued and stop.
+    closing: bool,
 }
 
 /// What the writer thread is doing, so that a worker wakes it (a system call) only when it is
@@ -114,7 +117,6 @@ impl Pending {
         Pending {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
-            closing: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             window,
         }
@@ -122,9 +124,7 @@ impl Pending {
 
     /// Tells the writer to write what is queued and stop.
     fn close(&self) {
-        self.closing.store(true, Ordering::Release);
-        // Taking the lock orders the flag before the writer's next look at it.
-        drop(self.queue.lock().unwrap());
+        self.queue.lock().unwrap().closing = true;
         self.ready.notify_one();
     }
 
@@ -152,21 +152,17 @@ impl Pending {
         }
     }
 
-    fn closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire)
-    }
-
     /// The next batch, once it is due: asleep until a first line comes, then gathering until
     /// the batch holds [`BATCH_LINES`], [`FLUSH_WINDOW`] has passed or the proxy is closing.
     /// Empty only when closing with nothing left.
     fn next_batch(&self, batch: &mut Vec<AccessLine>) {
         let mut queue = self.queue.lock().unwrap();
-        while queue.lines.is_empty() && !self.closing() {
+        while queue.lines.is_empty() && !queue.closing {
             queue.writer = WriterState::Asleep;
             queue = self.ready.wait(queue).unwrap();
         }
         let due = Instant::now() + self.window;
-        while queue.lines.len() < BATCH_LINES && !self.closing() {
+        while queue.lines.len() < BATCH_LINES && !queue.closing {
             let left = due.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -280,8 +276,8 @@ fn ignore_usr1() -> anyhow::Result<()> {
 }
 
 /// An append-mode file that SIGUSR1 reopens by path: after logrotate renames it, the next line
-/// goes to a new file of the same name, and no line is lost (lines before the signal finish in
-/// the renamed file).
+/// goes to a new file of the same name, and no line is lost (batches written before the signal
+/// are in the renamed file; lines still gathering go to the new one).
 struct ReopenedFile(Arc<Mutex<File>>);
 
 impl ReopenedFile {

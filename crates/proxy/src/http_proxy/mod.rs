@@ -159,11 +159,11 @@ impl ProxyHttp for PassthruProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let route = ctx.route().expect("request_filter chose a route");
-        let target = &route.target;
-        let host = target.host().trim_start_matches('[').trim_end_matches(']');
         let table = ctx.table.as_ref().expect("request_filter loaded the table");
         let index = ctx.route.expect("request_filter chose a route");
+        let route = &table.table.routes()[index];
+        let target = &route.target;
+        let host = target.host().trim_start_matches('[').trim_end_matches(']');
         let addr = table
             .resolve(index, host, target.port())
             .await
