@@ -3,6 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use passthru_tests::access_log::json_lines;
 use passthru_tests::binary;
 use passthru_tests::free_port;
 use passthru_tests::http::{get, request, Behaviour, Upstream};
@@ -47,6 +48,10 @@ fn secrets_and_database_passwords_are_never_logged() {
     proxy.signal("HUP");
     wait_until(Duration::from_secs(10), "the rebuild after SIGHUP", || {
         proxy.generation() > generation
+    });
+    // The access log's lines of both requests are in what is checked (a batch gathers up to 1 s).
+    wait_until(Duration::from_secs(10), "both access log lines", || {
+        json_lines(&proxy.log()).len() >= 2
     });
     let proxy_log = proxy.log();
     assert!(
