@@ -55,6 +55,26 @@ pub fn context_switches(pid: u32) -> u64 {
         .sum()
 }
 
+/// TCP segments retransmitted in this network namespace since boot (`RetransSegs` of
+/// /proc/net/snmp). On loopback a retransmission follows a segment dropped by a full queue or a
+/// timer that fired before the answer came: its delta over a window tells whether a stall may
+/// have been TCP's (a lost SYN waits 1 s, a lost segment at least 200 ms) rather than a process's.
+pub fn tcp_retransmitted_segments() -> u64 {
+    std::fs::read_to_string("/proc/net/snmp")
+        .ok()
+        .and_then(|text| snmp_counter(&text, "Tcp:", "RetransSegs"))
+        .unwrap_or(0)
+}
+
+/// A counter of /proc/net/snmp: a line of names after `table`, then a line of values.
+fn snmp_counter(text: &str, table: &str, name: &str) -> Option<u64> {
+    let mut lines = text.lines().filter(|l| l.starts_with(table));
+    let names = lines.next()?;
+    let values = lines.next()?;
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
 pub fn ppid(pid: u32) -> Option<u32> {
     stat_fields(pid)?.get(1)?.parse().ok()
 }
@@ -147,6 +167,14 @@ fn set_affinity(pid: u32, cpus: &[usize]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn snmp_counters_are_read_by_name_from_the_line_after_their_names() {
+        let text = "Ip: Forwarding DefaultTTL\nIp: 1 64\n\
+                    Tcp: RtoAlgorithm RtoMin RetransSegs InErrs\nTcp: 1 200 283372 155\n";
+        assert_eq!(snmp_counter(text, "Tcp:", "RetransSegs"), Some(283_372));
+        assert_eq!(snmp_counter(text, "Tcp:", "NoSuchCounter"), None);
+    }
 
     #[test]
     fn this_process_has_a_resident_set_and_cpu_time() {

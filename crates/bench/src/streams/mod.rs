@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::daemons::{start_proxy, BarePingora};
 use crate::nginx::Nginx;
-use crate::procfs::{cpu_ticks, pin, rss_kib, unpin, TICKS_PER_SECOND};
+use crate::procfs::{cpu_ticks, pin, rss_kib, tcp_retransmitted_segments, unpin, TICKS_PER_SECOND};
 use crate::report::{dur, quantile, Table};
 use crate::route_tables::{nginx_routes, upstream_routes};
 pub use harness::Harness;
@@ -264,6 +264,8 @@ pub struct FirstEvents {
     pub streams: usize,
     /// Streams that got no event.
     pub failed: usize,
+    /// TCP segments retransmitted on the host during the round ([`tcp_retransmitted_segments`]).
+    pub retransmits: u64,
 }
 
 /// Rounds of `first_event_streams` streams opened over `ramp`, alternating a direct
@@ -290,6 +292,7 @@ pub fn first_events(
                 pin(pid, PROXY_CPU);
             }
             let path = stream_path(&t.prefix, interval);
+            let retransmitted = tcp_retransmitted_segments();
             let wave = Wave::open(&harness.rt, t.addr, &path, n, s.ramp, 1);
             wave.wait_ready(s.patience);
             let firsts: Vec<f64> = wave
@@ -303,6 +306,7 @@ pub fn first_events(
                 p99: quantile(&firsts, 0.99),
                 streams: n,
                 failed: n - firsts.len(),
+                retransmits: tcp_retransmitted_segments().saturating_sub(retransmitted),
             });
         }
     }

@@ -168,6 +168,7 @@ pub fn first_event(s: &Streams, targets: &[StreamTarget], rounds: &[Vec<FirstEve
             "p50",
             "p99",
             "added p99 (per round)",
+            "TCP retransmissions (per round)",
             "target",
         ],
     );
@@ -210,6 +211,10 @@ pub fn first_event(s: &Streams, targets: &[StreamTarget], rounds: &[Vec<FirstEve
             secs(col(|x| x.p50)),
             secs(col(|x| x.p99)),
             added_cell,
+            r.iter()
+                .map(|x| x.retransmits.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             target,
         ]);
     }
@@ -221,7 +226,11 @@ pub fn first_event(s: &Streams, targets: &[StreamTarget], rounds: &[Vec<FirstEve
          read that holds its first event (connect, request, the upstream's answer through the \
          proxy). Rounds alternate direct, then each proxy; added p99 is a proxy's p99 minus the \
          direct connection's in the same round, and the table shows the median round (each \
-         round's figure in brackets).",
+         round's figure in brackets). TCP retransmissions are the segments the host retransmitted \
+         during each round (`RetransSegs` of /proc/net/snmp, the whole network namespace): on \
+         loopback a retransmission follows a segment dropped by a full queue, or a timer that \
+         fired before the answer came, so a round with some may hold stalls no proxy caused (a \
+         lost SYN waits 1 s, a lost segment at least Linux's 200 ms least timeout).",
         thousands(n as u64),
         dur(s.ramp / n.max(1) as u32),
         dur(std::time::Duration::from_secs_f64(
@@ -293,6 +302,7 @@ mod tests {
             p99,
             streams: 200,
             failed: 0,
+            retransmits: 0,
         };
         let targets = ["nginx", "passthru-proxy"].map(|name| StreamTarget {
             name: name.into(),
