@@ -203,8 +203,7 @@ pub fn run(plan: &[(usize, usize)]) -> Vec<Table> {
          times read + sha256 + parse/validate + the trie and the diff against the table served \
          (`RouteTable::replacing`) + `ServingTable::build` + `ArcSwapOption::store` + dropping the \
          old table — what `Reloader::reload` does, without logging. Windows are min(100, \
-         cycles/10) cycles. Larger \
-         tables run fewer cycles to bound the run's time; the history property is measured at \
+         cycles/10) cycles. Larger tables run fewer cycles to bound the run's time; the history property is measured at \
          10,000 cycles on the 100-route table. The control column is the raw parse of the same \
          bytes over the same windows: it has no history, so where it moves too, the machine's \
          load moved, not passthru's cost (the verdict is on passthru's figure alone).",

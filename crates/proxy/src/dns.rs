@@ -83,7 +83,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_host_name_is_kept_for_its_route_until_it_expires() {
+    async fn a_host_name_is_kept_in_its_routes_slot_for_a_while() {
         let addresses = UpstreamAddresses::new(3);
         let addr = addresses.resolve(1, "localhost", 8080).await.unwrap();
         assert!(addr.ip().is_loopback(), "{addr}");

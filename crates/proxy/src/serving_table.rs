@@ -71,10 +71,13 @@ impl ServingTable {
             .is_ok()
     }
 
-    /// The address to connect to for the upstream `host:port` of the route at `index`
+    /// The address to connect to for the upstream of the route at `index`
     /// ([`UpstreamAddresses::resolve`]).
-    pub async fn resolve(&self, index: usize, host: &str, port: u16) -> Option<SocketAddr> {
-        self.addresses.resolve(index, host, port).await
+    pub async fn upstream_address(&self, index: usize) -> Option<SocketAddr> {
+        let target = &self.table.routes()[index].target;
+        self.addresses
+            .resolve(index, target.host_unbracketed(), target.port())
+            .await
     }
 
     /// The sha256 of the file bytes this table was built from, as 64 hex digits.

@@ -101,6 +101,11 @@ impl Target {
         &self.raw[start..self.host_end as usize]
     }
 
+    /// Host as a resolver and SNI take it: an IPv6 literal without its brackets.
+    pub fn host_unbracketed(&self) -> &str {
+        self.host().trim_start_matches('[').trim_end_matches(']')
+    }
+
     /// The explicit port, or 443/80 by scheme.
     pub fn port(&self) -> u16 {
         self.port

@@ -406,10 +406,19 @@ mod tests {
         )
     }
 
-    fn wait_for_state(pending: &Pending, state: WriterState) {
-        while writer_state(pending) != state {
+    /// Waits until `fact` holds; fails after 10 s rather than hang.
+    fn wait_for(what: &str, fact: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !fact() {
+            assert!(Instant::now() < deadline, "still waiting for {what}");
             std::thread::yield_now();
         }
+    }
+
+    fn wait_for_state(pending: &Pending, state: WriterState) {
+        wait_for(&format!("the writer {state:?}"), || {
+            writer_state(pending) == state
+        });
     }
 
     #[test]
@@ -438,9 +447,7 @@ mod tests {
         for i in 0..BATCH_LINES {
             pending.push(line(&i.to_string()));
         }
-        while writes.0.lock().unwrap().is_empty() {
-            std::thread::yield_now();
-        }
+        wait_for("a write", || !writes.0.lock().unwrap().is_empty());
         assert_eq!(writes.0.lock().unwrap()[0].len(), BATCH_LINES);
         pending.close();
         writer.join().unwrap();

@@ -163,17 +163,14 @@ impl ProxyHttp for PassthruProxy {
         let index = ctx.route.expect("request_filter chose a route");
         let route = &table.table.routes()[index];
         let target = &route.target;
-        let host = target.host().trim_start_matches('[').trim_end_matches(']');
-        let addr = table
-            .resolve(index, host, target.port())
-            .await
-            .ok_or_else(|| {
-                Error::explain(
-                    ErrorType::ConnectNoRoute,
-                    format!("cannot resolve upstream host {host}"),
-                )
-                .into_up()
-            })?;
+        let host = target.host_unbracketed();
+        let addr = table.upstream_address(index).await.ok_or_else(|| {
+            Error::explain(
+                ErrorType::ConnectNoRoute,
+                format!("cannot resolve upstream host {host}"),
+            )
+            .into_up()
+        })?;
         let sni = if target.is_https() {
             host.to_owned()
         } else {
