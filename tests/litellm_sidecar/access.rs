@@ -102,12 +102,14 @@ fn a_team_allow_list_change_reaches_the_proxy_within_one_poll_without_a_restart(
     assert_eq!(s.proxy.pid(), pid, "no restart");
     assert!(s.proxy.generation() > generation, "a new table was loaded");
     // Within one poll: at most the pass already under way when the UPDATE committed read the
-    // old rows; the next one wrote the file.
+    // old rows; the next one wrote the file. The daemon logs the write after the rename the
+    // proxy may already have served from, so wait for the line.
+    wait_until(WAIT, "the sync daemon to log the write", || {
+        s.sync.log()[log_before..].contains("wrote routes file")
+    });
     let log = s.sync.log();
     let since = &log[log_before..];
-    let written = since
-        .find("wrote routes file")
-        .expect("the sync daemon wrote the file");
+    let written = since.find("wrote routes file").unwrap();
     let unchanged = since[..written].matches("poll: table unchanged").count();
     assert!(
         unchanged <= 1,
