@@ -190,6 +190,10 @@ fn a_refused_oversize_file_is_read_once_until_it_changes() {
     big.set_len(over + 1).unwrap();
     drop(big);
     wait_until(WAIT, "the second version to be refused", || errors() >= 2.0);
+    // The refusal is counted just before it is logged.
+    wait_until(WAIT, "the second refusal to be logged", || {
+        proxy.log().matches("larger than").count() >= 2
+    });
     assert_eq!(proxy.log().matches("larger than").count(), 2);
 }
 

@@ -49,10 +49,15 @@ fn upstream_latency_first_chunk_duration_and_bytes_are_labelled_by_route_and_dro
         "passthru_upstream_first_chunk_seconds_count",
         "passthru_request_duration_seconds_count",
     ];
+    // Recorded after each response is sent, the response body bytes last.
     wait_until(Duration::from_secs(10), "both routes' series", || {
-        proxy
-            .metric("passthru_request_duration_seconds_count{route=\"gone\"}")
-            .is_some()
+        ["kept", "gone"].iter().all(|id| {
+            proxy
+                .metric(&format!(
+                    "passthru_response_body_bytes_total{{route=\"{id}\"}}"
+                ))
+                .is_some()
+        })
     });
     for id in ["kept", "gone"] {
         for name in series {
@@ -169,9 +174,10 @@ fn the_grafana_dashboard_is_valid_json_and_asks_only_for_metrics_the_proxy_expos
         request(proxy.addr, "POST", "/a", &[], b"body").status(),
         200
     );
-    wait_until(Duration::from_secs(10), "the request counted", || {
+    // Recorded after the response is sent, the response body bytes last.
+    wait_until(Duration::from_secs(10), "the request recorded", || {
         proxy
-            .metric("passthru_requests_total{route=\"a\"")
+            .metric("passthru_response_body_bytes_total{route=\"a\"")
             .is_some()
     });
     let have = exposed(&metrics_text(&proxy));

@@ -86,9 +86,11 @@ fn the_served_table_its_hash_and_a_reloads_changes_are_visible_from_outside() {
     wait_until(Duration::from_secs(10), "the new table", || {
         get(proxy.admin, "/readyz").json()["sha256"] == v2.as_str()
     });
-    assert_eq!(
-        table_info(&proxy),
-        [format!("passthru_table_info{{sha256=\"{v2}\"}} 1")]
+    // The info metric follows the swap.
+    wait_until(
+        Duration::from_secs(10),
+        "the new table's info metric",
+        || table_info(&proxy) == [format!("passthru_table_info{{sha256=\"{v2}\"}} 1")],
     );
     assert!(check_against(&proxy, &next).contains("serves this file"));
     assert!(get(proxy.admin, "/routes").body_text().contains("id: c"));

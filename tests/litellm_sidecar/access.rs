@@ -100,7 +100,10 @@ fn a_team_allow_list_change_reaches_the_proxy_within_one_poll_without_a_restart(
 
     assert!(s.proxy.is_running() && s.sync.is_running());
     assert_eq!(s.proxy.pid(), pid, "no restart");
-    assert!(s.proxy.generation() > generation, "a new table was loaded");
+    // The generation gauge is set just after the new table starts serving.
+    wait_until(WAIT, "a new table's generation", || {
+        s.proxy.generation() > generation
+    });
     // Within one poll: at most the pass already under way when the UPDATE committed read the
     // old rows; the next one wrote the file. The daemon logs the write after the rename the
     // proxy may already have served from, so wait for the line.

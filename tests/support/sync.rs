@@ -61,7 +61,8 @@ pub fn start_sync(output: &Path, args: &[&str]) -> Daemon {
 }
 
 /// Starts `passthru-sync run` on the database at `database_url` writing `output`, with `args`
-/// (schema, interval…), and waits up to `timeout` until the file is there.
+/// (schema, interval…), and waits up to `timeout` until it has written the file and logged so
+/// (it logs after the rename, so the file alone could come first).
 pub fn start_sync_until_written(
     output: &Path,
     database_url: &str,
@@ -71,7 +72,9 @@ pub fn start_sync_until_written(
     let mut all = vec!["--database-url", database_url];
     all.extend_from_slice(args);
     let sync = start_sync(output, &all);
-    wait_until(timeout, "the routes file", || output.exists());
+    wait_until(timeout, "the routes file written and logged", || {
+        sync.log().contains("wrote routes file")
+    });
     sync
 }
 
