@@ -1,13 +1,13 @@
 //! Hostile rows on PostgreSQL: columns of another type, `blocked` and expiry edge values,
 //! revocations, and unusable LiteLLM settings.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use passthru_sync::admin::hash_key;
 use passthru_tests::postgres::PgTestDatabase;
 use passthru_tests::process::Daemon;
 use passthru_tests::sync::*;
-use passthru_tests::wait::{patient, wait_for};
+use passthru_tests::wait::wait_for;
 
 use super::{daemon, insert_key, key_hexes, warn_line, ONE_POLL, ROUTE_WITH_AUTH};
 
@@ -117,13 +117,11 @@ async fn a_revocation_with_blocked_true_reaches_the_file_within_one_poll_on_post
         read(&out).filter(|_| key_hexes(&out) == vec![key.clone()])
     })
     .await;
-    let start = Instant::now();
     sql(&url, &["UPDATE passthru_keys SET blocked = 'true'"]).await;
     wait_for(ONE_POLL, "the revocation", || {
         key_hexes(&out).is_empty().then_some(())
     })
     .await;
-    assert!(start.elapsed() < patient(ONE_POLL));
     assert!(!d.log().contains("pass failed"), "{}", d.log());
 }
 

@@ -1,13 +1,13 @@
 //! Databases from before the grant columns: old keys stay unscoped, mistyped grants are refused.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use passthru_routes::Grants;
 use passthru_sync::admin::hash_key;
 use passthru_tests::postgres::PgTestDatabase;
 use passthru_tests::process::Daemon;
 use passthru_tests::sync::*;
-use passthru_tests::wait::{patient, wait_for};
+use passthru_tests::wait::wait_for;
 
 use super::{grants_in, list, MIGRATION_1, ONE_POLL, ROUTE_WITH_AUTH, SQLITE_MIGRATION_2};
 
@@ -132,7 +132,6 @@ async fn the_upgrade_keeps_old_keys_unscoped_and_a_grant_change_reaches_the_file
         read(&out).filter(|_| grants_in(&out) == vec![(key.clone(), Grants::default())])
     })
     .await;
-    let start = Instant::now();
     sql(
         &url,
         &[r#"UPDATE passthru_keys SET allow = '["/a"]', deny = '["/a/admin"]'"#],
@@ -147,6 +146,5 @@ async fn the_upgrade_keeps_old_keys_unscoped_and_a_grant_change_reaches_the_file
         (grants_in(&out) == vec![(key.clone(), scoped.clone())]).then_some(())
     })
     .await;
-    assert!(start.elapsed() < patient(ONE_POLL));
     assert!(!d.log().contains("pass failed"), "{}", d.log());
 }
